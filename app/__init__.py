@@ -1,0 +1,1 @@
+"""Fieldguide's HTTP service and command line: wires the indexer, chatbot and freshness job."""

@@ -1,0 +1,252 @@
+"""The ``fieldguide`` command line: index, lint, search, serve, freshness, chat.
+
+Heavy imports happen inside each command so ``fieldguide lint`` starts in a blink.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from indexer.article import Audience, Severity
+
+
+class CliError(Exception):
+    """A problem the user can fix: printed as one line, exit code 2, no traceback."""
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    for name in ("content_dir", "index_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    try:
+        return Settings(**overrides)
+    except (ValidationError, ValueError) as exc:
+        raise CliError(f"invalid settings: {exc}") from exc
+
+
+def _embedder(settings: Any) -> Any:
+    from indexer.embed import Embedder
+
+    return Embedder(settings.model, cache_path=settings.index_path / "embeddings.sqlite")
+
+
+def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
+    from indexer.content import scan_content
+
+    settings = _settings(args)
+    try:
+        scan = scan_content(Path(settings.content_dir), default_audience=settings.default_audience)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from exc
+    errors = warnings = 0
+    for issue in sorted(scan.issues, key=lambda i: (i.path, i.line, i.code)):
+        if issue.severity is Severity.ERROR:
+            errors += 1
+        else:
+            warnings += 1
+            if args.errors_only:
+                continue
+        label = "" if issue.severity is Severity.ERROR else " (warning)"
+        print(f"{issue}{label}", file=out)
+    print(f"{scan.files} files, {len(scan.articles)} articles: {errors} errors, {warnings} "
+          "warnings", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
+    from indexer.build import build_index
+    from indexer.embed import ModelUnavailableError
+
+    settings = _settings(args)
+    try:
+        report = build_index(Path(settings.content_dir), settings.index_path, _embedder(settings),
+                             default_audience=settings.default_audience,
+                             faiss_kind=settings.faiss_index)
+    except (FileNotFoundError, ModelUnavailableError) as exc:
+        raise CliError(str(exc)) from exc
+    skipped = set(report.skipped)
+    for issue in report.issues:
+        if issue.path in skipped and issue.severity is Severity.ERROR:
+            print(f"skipped {issue}", file=out)
+    print(report.summary(), file=out)
+    return 0
+
+
+def _searcher(settings: Any) -> Any:
+    from indexer.embed import ModelUnavailableError
+    from indexer.fuse import FusionConfig
+    from indexer.search import Searcher
+    from indexer.snapshot import SnapshotError
+
+    try:
+        return Searcher.open(settings.index_path, _embedder(settings),
+                             FusionConfig(method=settings.fusion))
+    except (SnapshotError, ModelUnavailableError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    settings = _settings(args)
+    if args.limit < 1 or args.limit > 100:
+        raise CliError("--limit must be between 1 and 100")
+    audiences = [Audience.parse(a) for a in args.audience] if args.audience else list(Audience)
+    if args.batch is None and not args.query:
+        raise CliError("give a QUERY or --batch FILE")
+    searcher = _searcher(settings)
+    kwargs = {"limit": args.limit, "audiences": audiences, "services": args.service or (),
+              "tags": args.tag or ()}
+    if args.batch is not None:
+        source = sys.stdin if str(args.batch) == "-" else None
+        try:
+            lines = (source or open(args.batch, encoding="utf-8", errors="replace")).read()
+        except OSError as exc:
+            raise CliError(f"{args.batch}: {exc.strerror or exc}") from exc
+        for line in lines.splitlines():
+            if not line.strip():
+                continue
+            resp = searcher.search(line, snippets=False, **kwargs)
+            row = {"query": line, "results": [
+                {"id": r.article.id, "path": r.article.path, "title": r.article.title,
+                 "score": r.score} for r in resp.results]}
+            print(json.dumps(row, ensure_ascii=False), file=out)
+        return 0
+    query = " ".join(args.query)
+    resp = searcher.search(query, **kwargs)
+    if args.json:
+        payload = {
+            "query": resp.query, "normalized": resp.normalized, "took_ms": resp.took_ms,
+            "suggestion": resp.suggestion,
+            "results": [{"id": r.article.id, "path": r.article.path, "title": r.article.title,
+                         "score": r.score, "snippet": r.snippet, "matched": r.matched,
+                         **({"explain": r.legs} if args.explain else {})}
+                        for r in resp.results]}
+        if args.explain:
+            payload["weights"] = resp.weights
+        print(json.dumps(payload, ensure_ascii=False, indent=1), file=out)
+        return 0
+    if not resp.results:
+        hint = f" Did you mean: {resp.suggestion}?" if resp.suggestion else ""
+        print(f"No results.{hint}", file=out)
+        return 0
+    import html
+    import re
+
+    for n, r in enumerate(resp.results, 1):
+        print(f"{n:2}. {r.article.title}  [{r.article.path}]  {r.score:.4f}", file=out)
+        snippet = html.unescape(re.sub(r"</?mark>", "*", r.snippet))
+        print(f"    {snippet}", file=out)
+        if args.explain:
+            legs = ", ".join(f"{k} #{v['rank']} ({v['score']})" for k, v in r.legs.items())
+            print(f"    legs: {legs}; matched: {r.matched}", file=out)
+    if args.explain:
+        print(f"weights: {resp.weights}; normalized query: {resp.normalized!r}", file=out)
+    print(f"({resp.took_ms} ms)", file=out)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+    from app.server import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, workers=args.workers,
+                 reload_on_change=args.watch)
+
+
+def cmd_freshness(args: argparse.Namespace, out: TextIO) -> int:
+    from freshness.cli import run
+
+    return run(_settings(args), args, out)
+
+
+def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
+    from chatbot.cli import run
+
+    return run(_settings(args), args, out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fieldguide", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser, index: bool = True, content: bool = True) -> None:
+        if content:
+            p.add_argument("--content", dest="content_dir", type=Path,
+                           help="content directory (FIELDGUIDE_CONTENT_DIR)")
+        if index:
+            p.add_argument("--index", dest="index_dir", type=Path,
+                           help="index directory (FIELDGUIDE_INDEX_DIR)")
+
+    p = sub.add_parser("index", help="build or update the index (incremental)")
+    common(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("lint", help="check articles against the template; exit 1 on errors")
+    common(p, index=False)
+    p.add_argument("--errors-only", action="store_true", help="hide warnings")
+    p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("search", help="search the index")
+    common(p, content=False)
+    p.add_argument("query", nargs="*", help="the query (quote it)")
+    p.add_argument("--batch", type=Path, help="file with one query per line ('-' for stdin); "
+                   "writes JSON Lines")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument("--explain", action="store_true", help="per-leg ranks and scores")
+    p.add_argument("--audience", action="append", help="end-user or engineer (repeatable)")
+    p.add_argument("--service", action="append", help="only articles of this service")
+    p.add_argument("--tag", action="append", help="only articles with this tag")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("serve", help="run the HTTP service")
+    common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--watch", action="store_true", help="reindex when the content changes")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("freshness", help="flag, assign and remind about articles due for review")
+    common(p)
+    p.add_argument("--now", help="pretend today is YYYY-MM-DD")
+    p.add_argument("--dry-run", action="store_true", help="change nothing, print what would happen")
+    p.add_argument("--notify", action="store_true", help="send digests and weekly summaries")
+    p.add_argument("--report", action="store_true", help="print the freshness report")
+    p.add_argument("--json", action="store_true", help="JSON output, one object per article")
+    p.add_argument("--csv", action="store_true", help="CSV report")
+    p.add_argument("--write-banners", action="store_true",
+                   help="also write/remove the unverified banner block in the Markdown files")
+    p.set_defaults(func=cmd_freshness)
+
+    p = sub.add_parser("chat", help="talk to the FAQ chatbot in the terminal")
+    common(p)
+    p.add_argument("--engineer", action="store_true", help="include engineer articles")
+    p.set_defaults(func=cmd_chat)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args, out or sys.stdout)
+        return code
+    except CliError as exc:
+        print(f"fieldguide {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

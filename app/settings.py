@@ -1,0 +1,125 @@
+"""One settings class, read from ``FIELDGUIDE_*`` environment variables and an optional TOML file.
+
+Build it at an entry point (the CLI, ``create_app``) and pass it down; nothing reads the
+environment anywhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from indexer.article import Audience
+from indexer.fuse import FusionMethod
+from indexer.legs.dense import FaissKind
+
+CONFIG_ENV = "FIELDGUIDE_CONFIG"
+
+
+def hash_key(key: str) -> str:
+    """How API keys are kept in memory and compared: never as plain text."""
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Fieldguide settings. Every field is an env var ``FIELDGUIDE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="FIELDGUIDE_", extra="ignore",
+                                      validate_default=True)
+
+    data_dir: Path = Field(Path("var"), description="Where the index and the SQLite database live.")
+    content_dir: Path = Field(Path("content"), description="The knowledge base: Markdown articles.")
+    index_dir: Path | None = Field(None, description="Index snapshots (default: DATA_DIR/index).")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (default: sqlite file DATA_DIR/fieldguide.db); "
+        "postgresql+psycopg://... for several replicas.")
+    model: str | None = Field(
+        None, description="sentence-transformers model name or path (default: the bundled "
+        "all-MiniLM-L6-v2, loaded offline).")
+    default_audience: Audience = Field(
+        Audience.ENGINEER, description="Audience of articles that declare none or an unknown one.")
+    faiss_index: FaissKind = Field(FaissKind.FLAT, description="Dense index kind: flat or hnsw.")
+    fusion: FusionMethod = Field(FusionMethod.RRF, description="Fusion: rrf or blend.")
+    admin_token: str | None = Field(None, description="Bearer token for admin routes.")
+    engineer_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated API keys (or sha256:<hex> hashes) that "
+        "may see engineer articles.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated origins allowed to call the API "
+        "(the wikis embedding the widget).")
+    public_url: str = Field("http://localhost:8000", description="Base URL used in links.")
+    smtp_host: str | None = Field(None, description="SMTP server for email notifications.")
+    smtp_port: int = Field(25, description="SMTP port.")
+    smtp_from: str = Field("fieldguide@localhost", description="Sender address.")
+    smtp_user: str | None = Field(None, description="SMTP user name.")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Use STARTTLS.")
+    slack_webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook.")
+    teams_webhook_url: str | None = Field(None, description="Microsoft Teams incoming webhook.")
+    ticket_webhook_url: str | None = Field(None, description="Where chatbot hand-offs are POSTed.")
+    ticket_email: str | None = Field(None, description="Where chatbot hand-offs are emailed.")
+
+    @field_validator("engineer_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split(value)
+
+    @field_validator("engineer_keys")
+    @classmethod
+    def _hash_keys(cls, keys: list[str]) -> list[str]:
+        return [k if k.startswith("sha256:") else hash_key(k) for k in keys]
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < 16:
+            raise ValueError("admin_token must be at least 16 characters (or unset to disable "
+                             "admin routes)")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Settings:
+        if self.index_dir is None:
+            self.index_dir = self.data_dir / "index"
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'fieldguide.db').as_posix()}"
+        return self
+
+    @property
+    def index_path(self) -> Path:
+        assert self.index_dir is not None
+        return self.index_dir
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = os.environ.get(CONFIG_ENV)
+        if config:
+            if not Path(config).is_file():
+                raise ValueError(f"{CONFIG_ENV}={config}: no such file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)

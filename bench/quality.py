@@ -1,0 +1,105 @@
+"""Search quality on the development sets: the hybrid, each leg alone, per set and per query kind.
+
+    python bench/quality.py [--shared ../shared] [--sets alerts-prometheus,stackfaq] [--json out.json]
+
+Builds (or reuses) one index per content root under ``--work`` (vectors are cached by content
+hash, so a rerun only re-embeds what changed), then prints Markdown tables: nDCG@10, MRR@10,
+R@1, R@10 and the median query time, plus the index build time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.metrics import score_run  # noqa: E402
+from indexer.build import build_index  # noqa: E402
+from indexer.embed import Embedder  # noqa: E402
+from indexer.search import LEGS, Searcher  # noqa: E402
+
+CONFIGS: dict[str, tuple[str, ...]] = {"hybrid": LEGS, **{leg: (leg,) for leg in LEGS}}
+
+
+def run_set(name: str, spec: dict[str, str], shared: Path, work: Path, configs: list[str],
+            limit: int | None) -> dict[str, object]:
+    root = shared / spec["content_root"]
+    queries = [json.loads(line) for line in (shared / "benchmarks" / spec["queries"]).open()]
+    queries = [q for q in queries if q.get("relevant")][:limit]
+    index_dir = work / root.as_posix().replace("/", "_")
+    embedder = Embedder(cache_path=work / "embeddings.sqlite")
+    t0 = time.perf_counter()
+    report = build_index(root, index_dir, embedder)
+    build_s = time.perf_counter() - t0
+    searcher = Searcher.open(index_dir, embedder)
+    out: dict[str, object] = {"set": name, "queries": len(queries), "build_s": round(build_s, 1),
+                              "articles": report.articles, "chunks": report.chunks,
+                              "embedded": report.embedded}
+    rows = {}
+    for config in configs:
+        run: dict[str, list[str]] = {}
+        lat = []
+        by_kind: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for q in queries:
+            t = time.perf_counter()
+            resp = searcher.search(q["query"], limit=10, legs=CONFIGS[config], snippets=False)
+            lat.append(time.perf_counter() - t)
+            run[q["id"]] = [r.article.path for r in resp.results]
+            by_kind[q["kind"]].append(q)
+        row: dict[str, object] = dict(score_run(queries, run))
+        row["median_ms"] = round(1000 * statistics.median(lat), 2)
+        row["kinds"] = {k: score_run(qs, run) for k, qs in by_kind.items()}
+        rows[config] = row
+    out["configs"] = rows
+    return out
+
+
+def table(results: list[dict[str, object]]) -> str:
+    lines = ["| set | config | nDCG@10 | MRR@10 | R@1 | R@10 | median ms |",
+             "|---|---|---|---|---|---|---|"]
+    for res in results:
+        for config, row in res["configs"].items():  # type: ignore[attr-defined]
+            lines.append(f"| {res['set']} | {config} | {row['ndcg@10']:.3f} | {row['mrr@10']:.3f} "
+                         f"| {row['r@1']:.3f} | {row['r@10']:.3f} | {row['median_ms']} |")
+    lines += ["", "| set | kind | n | nDCG@10 (hybrid) | R@1 |", "|---|---|---|---|---|"]
+    for res in results:
+        hybrid = res["configs"].get("hybrid")  # type: ignore[attr-defined]
+        if hybrid:
+            for kind, m in sorted(hybrid["kinds"].items()):
+                lines.append(f"| {res['set']} | {kind} | {m['n']} | {m['ndcg@10']:.3f} "
+                             f"| {m['r@1']:.3f} |")
+    lines += ["", "| set | articles | chunks | newly embedded | build s |", "|---|---|---|---|---|"]
+    for res in results:
+        lines.append(f"| {res['set']} | {res['articles']} | {res['chunks']} | {res['embedded']} "
+                     f"| {res['build_s']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    ap.add_argument("--work", type=Path, default=Path(".bench"))
+    ap.add_argument("--sets", default="alerts-prometheus,alerts-openshift,officedocs-errors,stackfaq")
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--limit", type=int, default=None, help="only the first N queries of each set")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    specs = json.loads((args.shared / "benchmarks" / "sets.json").read_text())
+    results = []
+    for name in args.sets.split(","):
+        res = run_set(name, specs[name], args.shared, args.work, args.configs.split(","), args.limit)
+        print(json.dumps({k: v for k, v in res.items() if k != "configs"}), file=sys.stderr)
+        results.append(res)
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

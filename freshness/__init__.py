@@ -1,0 +1,1 @@
+"""The freshness job: review-by dates, ownership, reminders, weekly summaries, unverified banners."""

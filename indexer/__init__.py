@@ -1,0 +1,1 @@
+"""Fieldguide's search engine: parse, lint, index and search a knowledge base of Markdown articles."""

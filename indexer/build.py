@@ -1,0 +1,144 @@
+"""The index build: scan → chunk → embed (cached) → build the legs → write a snapshot atomically."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.article import Article, Audience, Chunk, LintIssue
+from indexer.content import scan_content
+from indexer.embed import Embedder, text_hash
+from indexer.legs.dense import DenseLeg, FaissKind
+from indexer.legs.fuzzy import FuzzyLeg
+from indexer.legs.lexical import LexicalLeg
+from indexer.legs.tags import TagsLeg
+from indexer.normalize import tokenize
+from indexer.snapshot import FORMAT_VERSION, Snapshot, build_lock, new_version
+
+CHUNK_CHARS = 1000
+MAX_CHUNKS_PER_ARTICLE = 24
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_HTML = re.compile(r"<[^>]{1,200}>")
+
+
+def plain(markdown: str) -> str:
+    """Markdown reduced to its words: links keep their text, tags and emphasis go."""
+    text = _LINK.sub(r"\1", markdown)
+    text = _HTML.sub(" ", text)
+    text = re.sub(r"(?m)^\s{0,3}(?:#{1,6}|>|[-*+]|\d+[.)])\s+", "", text)
+    text = re.sub(r"[`*_]{1,3}|```\w*|~~~", "", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def chunk_article(doc: int, article: Article) -> list[Chunk]:
+    head_parts = [article.title, *article.symptoms]
+    description = article.extra.get("description")
+    if isinstance(description, str):
+        head_parts.append(description)
+    lead = next((s for s in article.sections if s.level <= 1), None)
+    if lead is not None and lead.text:
+        head_parts.append(plain(lead.text)[:600])
+    chunks = [_chunk(doc, "head", "\n".join(head_parts))]
+    for section in article.sections:
+        if section.level <= 1 or not section.text.strip():
+            continue
+        label = section.key or section.heading
+        for window in _windows(plain(section.text)):
+            chunks.append(_chunk(doc, label, f"{article.title}\n{section.heading}\n{window}"))
+            if len(chunks) >= MAX_CHUNKS_PER_ARTICLE:
+                return chunks
+    return chunks
+
+
+def _chunk(doc: int, kind: str, text: str) -> Chunk:
+    return Chunk(doc, kind, text, text_hash(text))
+
+
+def _windows(text: str) -> list[str]:
+    out: list[str] = []
+    current = ""
+    for para in re.split(r"\n\s*\n", text):
+        para = para.strip()
+        if not para:
+            continue
+        while len(para) > CHUNK_CHARS:
+            cut = para.rfind(" ", 0, CHUNK_CHARS)
+            cut = cut if cut > CHUNK_CHARS // 2 else CHUNK_CHARS
+            if current:
+                out.append(current)
+                current = ""
+            out.append(para[:cut])
+            para = para[cut:].strip()
+        if len(current) + len(para) + 1 > CHUNK_CHARS and current:
+            out.append(current)
+            current = para
+        else:
+            current = f"{current}\n{para}" if current else para
+    if current:
+        out.append(current)
+    return out
+
+
+def lexical_tokens(article: Article) -> list[str]:
+    """BM25 fields by repetition: the title counts three times, symptoms and handles twice."""
+    stem = article.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    handles = " ".join(article.identifiers)
+    symptoms = " ".join(article.symptoms)
+    description = article.extra.get("description")
+    return (tokenize(article.title) * 3 + tokenize(symptoms) * 2 + tokenize(handles) * 2
+            + tokenize(stem) + tokenize(description if isinstance(description, str) else "")
+            + tokenize(plain(article.body)))
+
+
+@dataclass
+class BuildReport:
+    version: str
+    articles: int
+    chunks: int
+    embedded: int  # chunks embedded in this run (the rest came from the cache)
+    seconds: float
+    files: int
+    skipped: list[str] = field(default_factory=list)
+    issues: list[LintIssue] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"indexed {self.articles} articles ({self.chunks} chunks, {self.embedded} newly "
+                f"embedded) from {self.files} files in {self.seconds:.1f}s; skipped "
+                f"{len(self.skipped)}; snapshot {self.version}")
+
+
+def build_snapshot(articles: Sequence[Article], embedder: Embedder,
+                   faiss_kind: FaissKind = FaissKind.FLAT) -> tuple[Snapshot, int, int]:
+    """Build every leg in memory; returns the snapshot, the chunk count and how many were new."""
+    arts = list(articles)
+    chunks = [c for d, a in enumerate(arts) for c in chunk_article(d, a)]
+    vectors, embedded = embedder.encode_documents([c.text for c in chunks])
+    snapshot = Snapshot(
+        version=new_version(),
+        manifest={"format": FORMAT_VERSION, "model": embedder.model_key, "articles": len(arts),
+                  "chunks": len(chunks), "faiss": faiss_kind.value,
+                  "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        articles=arts,
+        tags=TagsLeg.build(arts),
+        lexical=LexicalLeg.build([lexical_tokens(a) for a in arts]),
+        fuzzy=FuzzyLeg.build(arts),
+        dense=DenseLeg.build(vectors, [c.article for c in chunks], len(arts), faiss_kind),
+    )
+    return snapshot, len(chunks), embedded
+
+
+def build_index(content_dir: Path, index_dir: Path, embedder: Embedder, *,
+                default_audience: Audience = Audience.ENGINEER,
+                faiss_kind: FaissKind = FaissKind.FLAT) -> BuildReport:
+    """Index ``content_dir`` into a new snapshot under ``index_dir`` and switch to it."""
+    started = time.perf_counter()
+    scan = scan_content(content_dir, default_audience=default_audience)
+    with build_lock(index_dir):
+        snapshot, n_chunks, embedded = build_snapshot(scan.articles, embedder, faiss_kind)
+        snapshot.save(index_dir)
+    return BuildReport(version=snapshot.version, articles=len(scan.articles), chunks=n_chunks,
+                       embedded=embedded, seconds=time.perf_counter() - started, files=scan.files,
+                       skipped=scan.skipped, issues=scan.issues)

@@ -1,0 +1,69 @@
+"""Walk a content directory: parse every Markdown file, lint it, keep what can be indexed."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.article import Article, Audience, LintIssue, Severity
+from indexer.lint import lint_article, lint_duplicates, lint_links
+from indexer.parse import MAX_ARTICLE_BYTES, parse_file
+from indexer.teams import TEAMS_FILE, TeamsConfig
+
+
+@dataclass
+class ContentScan:
+    articles: list[Article] = field(default_factory=list)
+    issues: list[LintIssue] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # paths that could not be indexed
+    teams: TeamsConfig = field(default_factory=TeamsConfig)
+    files: int = 0
+
+    @property
+    def errors(self) -> list[LintIssue]:
+        return [i for i in self.issues if i.severity is Severity.ERROR]
+
+
+def markdown_files(root: Path) -> list[Path]:
+    """Every ``*.md`` under ``root``, skipping hidden folders, sorted for stable ids."""
+    out = []
+    for path in root.rglob("*.md"):
+        rel = path.relative_to(root).parts
+        if any(part.startswith(".") for part in rel) or not path.is_file():
+            continue
+        out.append(path)
+    return sorted(out)
+
+
+def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
+                 today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES) -> ContentScan:
+    if not root.is_dir():
+        raise FileNotFoundError(f"content directory {root} does not exist")
+    scan = ContentScan()
+    scan.teams, team_issues = TeamsConfig.load(root / TEAMS_FILE)
+    scan.issues.extend(team_issues)
+    parsed: list[Article] = []
+    for path in markdown_files(root):
+        scan.files += 1
+        result = parse_file(path, root, max_bytes=max_bytes)
+        scan.issues.extend(result.issues)
+        if result.draft:
+            continue
+        if result.article is None:
+            scan.skipped.append(path.relative_to(root).as_posix())
+            continue
+        article = result.article
+        if not article.audience:
+            article = dataclasses.replace(article, audience=(default_audience,))
+        parsed.append(article)
+    kept, dup_issues = lint_duplicates(parsed)
+    scan.issues.extend(dup_issues)
+    scan.skipped.extend(i.path for i in dup_issues)
+    known = {a.path for a in kept}
+    for article in kept:
+        scan.issues.extend(lint_article(article, scan.teams, today))
+        scan.issues.extend(lint_links(article, known))
+    scan.articles = kept
+    return scan

@@ -1,0 +1,76 @@
+"""Fusion of the legs' rankings into one: weighted reciprocal-rank fusion that adapts to the query.
+
+An error code or a pasted log line is not a paraphrased question: identifier-heavy and noisy
+queries lean on the lexical and fuzzy legs, natural-language questions on the dense leg. Hits
+through a strong identifier (an exact error code or alert name) are pinned above everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from indexer.legs import LegHit
+from indexer.normalize import QueryShape
+
+
+class FusionMethod(StrEnum):
+    RRF = "rrf"  # weighted reciprocal-rank fusion (default)
+    BLEND = "blend"  # weighted blend of min-max normalised scores
+
+
+@dataclass(frozen=True)
+class LegDetail:
+    rank: int  # 1-based rank within the leg
+    score: float
+    matched: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fused:
+    doc: int
+    score: float
+    pinned: bool
+    legs: dict[str, LegDetail] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    method: FusionMethod = FusionMethod.RRF
+    rrf_k: float = 60.0
+    depth: int = 50  # candidates taken from each leg
+
+
+def leg_weights(shape: QueryShape) -> dict[str, float]:
+    """Per-leg weights for one query, from its surface shape."""
+    lexical, dense, fuzzy, tags = 1.0, 1.0, 0.3, 1.0
+    if shape.question and shape.identifier_ratio < 0.1:
+        lexical, dense = 0.5, 1.5
+    if shape.identifiers >= 1 and shape.identifier_ratio >= 0.1:
+        lexical, dense = lexical * 1.5, dense * 0.7
+    if shape.noisy or shape.words >= 25:
+        lexical, dense, fuzzy = lexical * 1.3, dense * 0.8, fuzzy * 1.5
+    return {"lexical": lexical, "dense": dense, "fuzzy": fuzzy, "tags": tags}
+
+
+def fuse(rankings: dict[str, list[LegHit]], weights: dict[str, float], pinned: set[int],
+         config: FusionConfig) -> list[Fused]:
+    scores: dict[int, float] = {}
+    details: dict[int, dict[str, LegDetail]] = {}
+    for leg, hits in rankings.items():
+        w = weights.get(leg, 1.0)
+        if not hits:
+            continue
+        if config.method is FusionMethod.BLEND:
+            top, low = hits[0].score, hits[-1].score
+            span = (top - low) or 1.0
+        for rank, hit in enumerate(hits[: config.depth], start=1):
+            if config.method is FusionMethod.BLEND:
+                contrib = w * ((hit.score - low) / span if len(hits) > 1 else 1.0)
+            else:
+                contrib = w / (config.rrf_k + rank)
+            scores[hit.doc] = scores.get(hit.doc, 0.0) + contrib
+            details.setdefault(hit.doc, {})[leg] = LegDetail(rank, hit.score, hit.matched)
+    fused = [Fused(d, s, d in pinned, details[d]) for d, s in scores.items()]
+    fused.sort(key=lambda f: (not f.pinned, -f.score))
+    return fused

@@ -1,0 +1,31 @@
+"""The search legs. Each has a stable ``name`` used in ``explain`` output and the ablation table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Mask = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class LegHit:
+    doc: int  # row in the snapshot's article table
+    score: float
+    matched: tuple[str, ...] = ()  # what matched: identifiers, terms, the fuzzy string...
+
+
+def top_k(scores: npt.NDArray[np.float32], k: int, allowed: Mask | None,
+          minimum: float = 0.0) -> list[tuple[int, float]]:
+    """Indices and scores of the ``k`` best documents above ``minimum`` among the allowed ones."""
+    if allowed is not None:
+        scores = np.where(allowed, scores, -np.inf).astype(np.float32)
+    n = int(scores.shape[0])
+    if n == 0 or k <= 0:
+        return []
+    k = min(k, n)
+    idx = np.argpartition(-scores, k - 1)[:k]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return [(int(i), float(scores[i])) for i in idx if scores[i] > minimum]

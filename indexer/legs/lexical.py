@@ -1,0 +1,74 @@
+"""The ``lexical`` leg: BM25 over title, symptoms, identifiers and body (fields by repetition)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+from indexer.legs import LegHit, Mask, top_k
+from indexer.query import PreparedQuery
+
+NAME = "lexical"
+
+
+class LexicalLeg:
+    """Okapi BM25 with eagerly computed term weights: a query is a sum of sparse rows."""
+
+    name = NAME
+
+    def __init__(self, vocab: dict[str, int], weights: sparse.csr_matrix) -> None:
+        self.vocab = vocab
+        self.weights = weights  # terms x documents, BM25 contribution of each term to each doc
+
+    @classmethod
+    def build(cls, docs: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> LexicalLeg:
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        tfs: list[float] = []
+        lengths = np.zeros(len(docs), dtype=np.float32)
+        for d, tokens in enumerate(docs):
+            lengths[d] = len(tokens)
+            for term, tf in Counter(tokens).items():
+                rows.append(vocab.setdefault(term, len(vocab)))
+                cols.append(d)
+                tfs.append(tf)
+        n_docs = max(len(docs), 1)
+        tf = np.asarray(tfs, dtype=np.float32)
+        row = np.asarray(rows, dtype=np.int64)
+        col = np.asarray(cols, dtype=np.int64)
+        df = np.bincount(row, minlength=len(vocab)).astype(np.float32)
+        idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        avgdl = float(lengths.mean()) if len(docs) else 1.0
+        norm = k1 * (1 - b + b * lengths[col] / max(avgdl, 1.0))
+        w = idf[row] * tf * (k1 + 1) / (tf + norm)
+        matrix = sparse.csr_matrix((w, (row, col)), shape=(len(vocab), len(docs)),
+                                   dtype=np.float32)
+        return cls(vocab, matrix)
+
+    def scores(self, tokens: Sequence[str]) -> tuple[npt.NDArray[np.float32], list[str]]:
+        ids = [self.vocab[t] for t in dict.fromkeys(tokens) if t in self.vocab]
+        if not ids:
+            return np.zeros(self.weights.shape[1], dtype=np.float32), []
+        summed = np.asarray(self.weights[ids].sum(axis=0), dtype=np.float32).ravel()
+        return summed, [t for t in dict.fromkeys(tokens) if t in self.vocab]
+
+    def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
+        scores, _ = self.scores(query.tokens)
+        return [LegHit(d, s) for d, s in top_k(scores, k, allowed)]
+
+    def save(self, directory: Path) -> None:
+        sparse.save_npz(directory / "lexical.npz", self.weights, compressed=False)
+        (directory / "lexical-vocab.json").write_text(json.dumps(self.vocab))
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalLeg:
+        vocab = json.loads((directory / "lexical-vocab.json").read_text())
+        weights = sparse.load_npz(directory / "lexical.npz").tocsr()
+        return cls(vocab, weights)

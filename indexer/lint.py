@@ -1,0 +1,105 @@
+"""Template and metadata checks. Every problem is a ``LintIssue``; nothing here raises."""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
+
+from indexer.article import TEMPLATE_SECTIONS, Article, LintIssue, Severity
+from indexer.parse import iter_links
+from indexer.teams import TeamsConfig
+
+W = Severity.WARNING
+
+
+def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = None) -> list[LintIssue]:
+    today = today or dt.date.today()
+    out: list[LintIssue] = []
+    p = article.path
+
+    def issue(line: int, code: str, msg: str, sev: Severity = Severity.ERROR) -> None:
+        out.append(LintIssue(p, line, code, msg, sev))
+
+    if not article.audience_declared:
+        issue(1, "default-audience", "no known audience (end-user or engineer): the default applies", W)
+    if not article.templated:
+        missing = [h for k, h in TEMPLATE_SECTIONS.items() if article.section(k) is None]
+        if missing:
+            issue(1, "not-templated", "does not follow the template (indexed as it is); missing: "
+                  + ", ".join(missing), W)
+        return out
+
+    # Sections: present and in order.
+    positions: list[int] = []
+    for key, heading in TEMPLATE_SECTIONS.items():
+        sec = article.section(key)
+        if sec is None:
+            issue(1, "missing-section", f"missing section `## {heading}`")
+        else:
+            positions.append(sec.line)
+            if not sec.text.strip():
+                issue(sec.line, "empty-section", f"section `## {heading}` is empty")
+    if positions != sorted(positions):
+        issue(1, "section-order", "template sections are out of order (" +
+              ", ".join(TEMPLATE_SECTIONS.values()) + ")", W)
+    causes = article.section("likely_causes")
+    if causes is not None and causes.text.strip() and not (causes.list_items and causes.ordered_list):
+        issue(causes.line, "causes-not-list",
+              "`## Likely causes` must be a numbered list, most probable first")
+    if not article.symptoms:
+        issue(1, "no-symptoms", "no `symptoms:` listed: users search by what they see", W)
+
+    # Ownership: an owner, or a team that can take the article over.
+    team_ok = article.team is not None and article.team in teams.teams
+    if article.team is not None and article.team not in teams.teams and teams.teams:
+        issue(1, "unknown-team", f"team {article.team!r} is not in teams.yaml")
+    fallback = team_ok or teams.team_for_services(article.services) is not None
+    if not article.owner:
+        if not fallback:
+            issue(1, "no-owner", "no `owner` and no team to fall back on (set `team` or a service "
+                  "owned in teams.yaml)")
+    elif teams.teams and teams.team_of_member(article.owner) is None:
+        issue(1, "owner-not-in-team",
+              f"owner {article.owner} is not a member of any team; reviews go to the owning team", W)
+    for service in article.services:
+        if teams.services and service not in teams.services:
+            issue(1, "unknown-service", f"service {service!r} is not in teams.yaml", W)
+
+    # Dates.
+    if article.last_reviewed is None and article.created is None:
+        issue(1, "no-review-date", "no `last_reviewed` or `created` date: treated as stale", W)
+    for key, value in (("created", article.created), ("last_reviewed", article.last_reviewed)):
+        if value is not None and value > today:
+            issue(1, "future-date", f"`{key}` {value.isoformat()} is in the future")
+    return out
+
+
+def lint_links(article: Article, known_paths: set[str]) -> Iterable[LintIssue]:
+    base = posixpath.dirname(article.path)
+    for href, line in iter_links(article):
+        parts = urlsplit(href)
+        if parts.scheme or parts.netloc or not parts.path or parts.path.startswith("/"):
+            continue
+        if not parts.path.endswith(".md"):
+            continue
+        target = posixpath.normpath(posixpath.join(base, unquote(parts.path)))
+        if target not in known_paths:
+            yield LintIssue(article.path, line, "broken-link", f"link to {href!r}: no such article")
+
+
+def lint_duplicates(articles: Iterable[Article]) -> tuple[list[Article], list[LintIssue]]:
+    """Keep the first article of each id; report the others (they are not indexed)."""
+    seen: dict[str, Article] = {}
+    kept: list[Article] = []
+    issues: list[LintIssue] = []
+    for a in articles:
+        first = seen.get(a.id)
+        if first is not None:
+            issues.append(LintIssue(a.path, 1, "duplicate-id",
+                                    f"id {a.id!r} is already used by {first.path}; not indexed"))
+            continue
+        seen[a.id] = a
+        kept.append(a)
+    return kept, issues

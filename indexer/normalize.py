@@ -1,0 +1,142 @@
+"""Text normalisation: an IT-aware tokenizer and the clean-up of pasted log lines and stack traces.
+
+The tokenizer keeps identifiers whole (``0x80070005``, ``ORA-12154``, ``ERR_CONNECTION_RESET``,
+``java.lang.OutOfMemoryError``, ``KubePodCrashLooping``) *and* emits their parts, so an exact
+paste matches the rare whole token while a partial mention still matches the parts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import snowballstemmer
+
+STOPWORDS = frozenset(
+    """a an and are as at be been being but by can could did do does doing for from had has have
+    having he her here hers him his how i if in into is it its itself me my myself no nor not of off
+    on once only or other our ours out over own same she should so some such than that the their
+    theirs them then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself""".split()
+)
+
+_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._\-]*[A-Za-z0-9])?")
+_JOINERS = re.compile(r"[._\-]+")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_HEX_CODE = re.compile(r"0x[0-9a-f]+")
+_STEMMER = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return str(_STEMMER.stemWord(word)) if len(word) > 3 else word
+
+
+@lru_cache(maxsize=200_000)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    low = word.lower()
+    if low.isalpha():
+        # An ordinary word, or a CamelCase identifier kept whole plus its humps.
+        humps = _CAMEL.findall(word)
+        if len(humps) > 1 and not word.isupper():
+            return (low, *(_stem(h.lower()) for h in humps if h.lower() not in STOPWORDS))
+        return () if low in STOPWORDS else (_stem(low),)
+    out = [low]
+    parts = [p for p in _JOINERS.split(word) if p]
+    if len(parts) > 1 or (len(parts) == 1 and parts[0] != word):
+        for part in parts:
+            out.extend(t for t in _word_tokens(part) if t != low)
+    elif not low.isdigit() and not _HEX_CODE.fullmatch(low):
+        humps = _CAMEL.findall(word)
+        if len(humps) > 1:
+            out.extend(h.lower() for h in humps if h.lower() not in STOPWORDS)
+    return tuple(out)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stemmed tokens; identifiers appear whole and split into their parts."""
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        out.extend(_word_tokens(word))
+    return out
+
+
+def ident_key(text: str) -> str:
+    """The key an identifier is matched on: lower-case alphanumeric runs joined by one space."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_NOISE: list[tuple[re.Pattern[str], str]] = [
+    # klog / glog prefix: I1127 16:05:32.123456   12345 file.go:42]
+    (re.compile(r"(?m)^[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+\s+\S+:\d+\]"), " "),
+    # timestamps: ISO 8601, dates, clock times, syslog month-day
+    (re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"),
+     " "),
+    (re.compile(r"\b\d{4}[-/.]\d{2}[-/.]\d{2}\b"), " "),
+    (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), " "),
+    (re.compile(rf"\b(?:{_MONTHS})\s+\d{{1,2}}\b"), " "),
+    # UUIDs / GUIDs, with or without braces
+    (re.compile(r"\{?\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b\}?"),
+     " "),
+    # IPv4 (optional port) and IPv6
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), " "),
+    (re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){3,7}[0-9a-fA-F]{1,4}\b"), " "),
+    # Kubernetes pod names: deployment-<replicaset hash>-<5 chars> keeps the deployment name
+    (re.compile(r"\b([a-z][a-z0-9-]*?)-[a-f0-9]{8,10}-[a-z0-9]{5}\b"), r"\1"),
+    # bare hex ids (request ids, trace ids, commit hashes), not 0x-prefixed error codes
+    (re.compile(r"(?<![xX])\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}\b"), " "),
+    # "correlation id: ...", "request-id=...", "trace_id ..." and their values
+    (re.compile(r"(?i)\b(?:x-)?(?:correlation|request|trace|span|session|activity|tracking|"
+                r"client[ -]?request|operation)[ _-]?id\b\s*[:=#]?\s*(?:[\w.\-]*\d[\w.\-]*)?"), " "),
+    # log levels at the start of the line or after the (now removed) timestamp
+    (re.compile(r"(?m)^[\s\[\]()|:,-]*(?:level=)?(?:ERROR|ERR|WARN|WARNING|INFO|DEBUG|FATAL|"
+                r"CRITICAL|TRACE|error|warn|warning|info|debug|fatal)\b[:\]]?"), " "),
+    (re.compile(r"\blevel=\w+\b"), " "),
+    # empty brackets left behind
+    (re.compile(r"[\[(]\s*[\])]"), " "),
+]
+_SPACES = re.compile(r"[ \t]+")
+
+
+def normalize_query(text: str) -> str:
+    """Strip the parts of a pasted log line that no article contains: times, ids, levels."""
+    out = text
+    for pattern, repl in _NOISE:
+        out = pattern.sub(repl, out)
+    out = _SPACES.sub(" ", out)
+    return "\n".join(line.strip() for line in out.splitlines() if line.strip())
+
+
+_QUESTION = re.compile(
+    r"(?i)^\s*(?:how|what|why|where|when|who|which|"
+    r"(?:can|could|is|are|do|does|did|should|will|would|has|have)\s+"
+    r"(?:i|you|we|my|it|there|the|a|an|someone|somebody|anyone|people|this|they))\b"
+)
+_IDENTIFIER = re.compile(
+    r"\b(?:0x[0-9a-fA-F]{4,}|[A-Za-z]+[_.][A-Za-z0-9_.]+|[A-Z]{2,}[-_]?\d{2,}|\d{3}(?:\s\d\.\d\.\d+)?|"
+    r"[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*)\b"
+)
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    """Surface features that tell a pasted error from a question; they steer the fusion weights."""
+
+    words: int
+    identifiers: int
+    question: bool
+    noisy: bool  # normalisation removed log noise
+
+    @property
+    def identifier_ratio(self) -> float:
+        return self.identifiers / self.words if self.words else 0.0
+
+
+def query_shape(raw: str, normalized: str) -> QueryShape:
+    words = len(_WORD.findall(normalized))
+    idents = len(_IDENTIFIER.findall(normalized))
+    question = bool(_QUESTION.match(normalized)) or normalized.rstrip().endswith("?")
+    noisy = len(normalized) < len(raw.strip()) * 0.97
+    return QueryShape(words, idents, question, noisy)

@@ -1,0 +1,31 @@
+"""A query prepared once for every leg: raw text, normalised text, tokens and shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from indexer.normalize import QueryShape, normalize_query, query_shape, tokenize
+
+MAX_QUERY_CHARS = 8192
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    raw: str
+    normalized: str
+    tokens: tuple[str, ...]
+    shape: QueryShape
+    # The same query, kept short enough for the fuzzy leg's character alignment.
+    fuzzy_text: str = field(default="")
+
+    @classmethod
+    def from_text(cls, text: str) -> PreparedQuery:
+        raw = " ".join(text[:MAX_QUERY_CHARS].split()) if "\n" not in text else text[:MAX_QUERY_CHARS]
+        normalized = normalize_query(raw) or raw.strip()
+        return cls(
+            raw=raw,
+            normalized=normalized,
+            tokens=tuple(tokenize(normalized)),
+            shape=query_shape(raw, normalized),
+            fuzzy_text=" ".join(raw.split())[:400],
+        )

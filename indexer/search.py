@@ -1,0 +1,200 @@
+"""The hybrid searcher: run the legs, fuse their rankings, filter by access, build snippets.
+
+    >>> searcher = Searcher.open(Path("var/index"), Embedder())
+    >>> response = searcher.search("HikariPool-1 - Connection is not available", limit=5)
+    >>> response.results[0].article.title
+    'Database connection pool exhausted'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from indexer.article import Article, Audience
+from indexer.build import plain
+from indexer.embed import Embedder
+from indexer.fuse import Fused, FusionConfig, fuse, leg_weights
+from indexer.legs import LegHit, Mask
+from indexer.legs.tags import TagsLeg
+from indexer.normalize import _WORD
+from indexer.query import PreparedQuery
+from indexer.snapshot import Snapshot
+from indexer.snippet import make_snippet
+
+LEGS = ("tags", "lexical", "fuzzy", "dense")
+ALL_AUDIENCES = frozenset(Audience)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    article: Article
+    score: float
+    snippet: str  # HTML-safe, matched terms in <mark>
+    matched: dict[str, Any]
+    legs: dict[str, dict[str, Any]]  # per-leg rank and score (for explain)
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    query: str
+    normalized: str
+    took_ms: float
+    total: int
+    results: list[SearchResult]
+    weights: dict[str, float] = field(default_factory=dict)
+    suggestion: str | None = None
+
+
+class Searcher:
+    def __init__(self, snapshot: Snapshot, embedder: Embedder,
+                 fusion: FusionConfig | None = None) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.fusion = fusion or FusionConfig()
+        arts = snapshot.articles
+        self._by_id = {a.id: i for i, a in enumerate(arts)}
+        self._audience_masks = {
+            aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in Audience
+        }
+        self._words = sorted({w.lower() for a in arts
+                              for w in _WORD.findall(" ".join((a.title, *a.symptoms,
+                                                               *a.identifiers)))
+                              if len(w) > 3 and w.isalpha()})
+        self._vocab = set(self._words)
+
+    @classmethod
+    def open(cls, index_dir: Path, embedder: Embedder,
+             fusion: FusionConfig | None = None) -> Searcher:
+        return cls(Snapshot.load(index_dir), embedder, fusion)
+
+    @property
+    def version(self) -> str:
+        return self.snapshot.version
+
+    def article(self, article_id: str, audiences: Collection[Audience] = ALL_AUDIENCES
+                ) -> Article | None:
+        i = self._by_id.get(article_id)
+        if i is None:
+            return None
+        a = self.snapshot.articles[i]
+        return a if any(x in audiences for x in a.audience) else None
+
+    def articles(self, audiences: Collection[Audience] = ALL_AUDIENCES) -> Iterable[Article]:
+        return (a for a in self.snapshot.articles if any(x in audiences for x in a.audience))
+
+    def mask(self, audiences: Collection[Audience], services: Collection[str] = (),
+             tags: Collection[str] = ()) -> Mask | None:
+        mask: Mask | None = None
+        if set(audiences) != set(Audience):
+            mask = np.zeros(len(self.snapshot.articles), dtype=bool)
+            for aud in audiences:
+                mask |= self._audience_masks[aud]
+        if services or tags:
+            svc = {s.lower() for s in services}
+            tg = {t.lower() for t in tags}
+            extra = np.array([
+                (not svc or bool(svc & {s.lower() for s in a.services}))
+                and (not tg or bool(tg & {t.lower() for t in a.tags}))
+                for a in self.snapshot.articles], dtype=bool)
+            mask = extra if mask is None else mask & extra
+        return mask
+
+    def rank(self, query: PreparedQuery, allowed: Mask | None, legs: Collection[str] = LEGS,
+             weights: dict[str, float] | None = None) -> tuple[list[Fused], dict[str, float]]:
+        """Fused ranking of up to ``fusion.depth`` articles."""
+        depth = self.fusion.depth
+        snap = self.snapshot
+        rankings: dict[str, list[LegHit]] = {}
+        if "tags" in legs:
+            rankings["tags"] = snap.tags.search(query, depth, allowed)
+        if "lexical" in legs:
+            rankings["lexical"] = snap.lexical.search(query, depth, allowed)
+        if "fuzzy" in legs:
+            rankings["fuzzy"] = snap.fuzzy.search(query, depth, allowed)
+        if "dense" in legs:
+            vector = self.embedder.encode_query(query.normalized)
+            rankings["dense"] = snap.dense.search(query, depth, allowed, vector=vector)
+        pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
+        w = weights or leg_weights(query.shape)
+        if len(rankings) == 1:
+            w = {k: 1.0 for k in rankings}
+        return fuse(rankings, w, pinned, self.fusion), w
+
+    def search(self, text: str, *, limit: int = 10, offset: int = 0,
+               audiences: Collection[Audience] = ALL_AUDIENCES, services: Collection[str] = (),
+               tags: Collection[str] = (), legs: Collection[str] = LEGS,
+               snippets: bool = True) -> SearchResponse:
+        started = time.perf_counter()
+        query = PreparedQuery.from_text(text)
+        allowed = self.mask(audiences, services, tags)
+        fused, weights = self.rank(query, allowed, legs)
+        terms = set(query.tokens)
+        results = []
+        for f in fused[offset: offset + limit]:
+            article = self.snapshot.articles[f.doc]
+            results.append(SearchResult(
+                article=article,
+                score=round(f.score, 6),
+                snippet=self._snippet(article, terms) if snippets else "",
+                matched=self._matched(f, terms, article),
+                legs={leg: {"rank": d.rank, "score": round(d.score, 4)} for leg, d in f.legs.items()},
+                pinned=f.pinned,
+            ))
+        suggestion = None
+        if not fused or (fused and "lexical" not in fused[0].legs and not fused[0].pinned):
+            suggestion = self.suggest(query.normalized)
+        took = (time.perf_counter() - started) * 1000
+        return SearchResponse(query=text, normalized=query.normalized, took_ms=round(took, 2),
+                              total=len(fused), results=results, weights=weights,
+                              suggestion=suggestion)
+
+    def suggest(self, text: str) -> str | None:
+        """A "did you mean" for queries with words the knowledge base does not know."""
+        words = _WORD.findall(text)
+        if not words or len(words) > 12 or not self._words:
+            return None
+        changed = False
+        out = []
+        for w in words:
+            low = w.lower()
+            if low in self._vocab or not low.isalpha() or len(low) < 4:
+                out.append(w)
+                continue
+            best = process.extractOne(low, self._words, scorer=fuzz.ratio, score_cutoff=75)
+            if best is None:
+                out.append(w)
+            else:
+                out.append(best[0])
+                changed = True
+        return " ".join(out) if changed else None
+
+    @staticmethod
+    def _snippet(article: Article, terms: set[str]) -> str:
+        symptom = article.section("symptom")
+        candidates = [plain(symptom.text)] if symptom is not None else []
+        candidates.append(plain(article.body))
+        return make_snippet(" ".join(candidates), terms)
+
+    @staticmethod
+    def _matched(f: Fused, terms: set[str], article: Article) -> dict[str, Any]:
+        matched: dict[str, Any] = {"legs": sorted(f.legs)}
+        tag = f.legs.get("tags")
+        if tag is not None:
+            for item in tag.matched:
+                kind, _, label = item.partition(":")
+                key = {"error_code": "error_codes", "title_code": "error_codes", "alert": "alerts",
+                       "service": "services", "tag": "tags"}.get(kind.removesuffix("-partial"))
+                if key:
+                    matched.setdefault(key, []).append(label)
+        fz = f.legs.get("fuzzy")
+        if fz is not None and fz.matched:
+            matched["fuzzy"] = fz.matched[0]
+        return matched

@@ -1,0 +1,156 @@
+"""Index snapshots: versioned directories, written aside and switched to atomically.
+
+Layout of an index directory::
+
+    CURRENT                 name of the live version (replaced atomically)
+    versions/<version>/     manifest.json, articles.json and one or more files per leg
+    embeddings.sqlite       the content-hash vector cache shared by all versions
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from indexer.article import Article, Audience, Section
+from indexer.legs.dense import DenseLeg
+from indexer.legs.fuzzy import FuzzyLeg
+from indexer.legs.lexical import LexicalLeg
+from indexer.legs.tags import TagsLeg
+
+FORMAT_VERSION = 1
+KEEP_VERSIONS = 3
+
+
+class SnapshotError(RuntimeError):
+    """No usable snapshot in the index directory."""
+
+
+def article_to_dict(a: Article) -> dict[str, Any]:
+    d = asdict(a)
+    d["audience"] = [x.value for x in a.audience]
+    for key in ("created", "last_reviewed"):
+        d[key] = d[key].isoformat() if d[key] else None
+    return d
+
+
+def article_from_dict(d: dict[str, Any]) -> Article:
+    d = dict(d)
+    d["sections"] = tuple(Section(**{**s, "list_items": tuple(s["list_items"])})
+                          for s in d["sections"])
+    d["audience"] = tuple(Audience(x) for x in d["audience"])
+    for key in ("symptoms", "error_codes", "alerts", "services", "tags"):
+        d[key] = tuple(d[key])
+    for key in ("created", "last_reviewed"):
+        d[key] = dt.date.fromisoformat(d[key]) if d[key] else None
+    return Article(**d)
+
+
+@dataclass
+class Snapshot:
+    """Everything a searcher needs, loaded into memory."""
+
+    version: str
+    manifest: dict[str, Any]
+    articles: list[Article]
+    tags: TagsLeg
+    lexical: LexicalLeg
+    fuzzy: FuzzyLeg
+    dense: DenseLeg
+
+    def save(self, index_dir: Path) -> Path:
+        """Write this snapshot as a new version and make it current; returns its directory."""
+        versions = index_dir / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        tmp = versions / f".tmp-{self.version}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+        (tmp / "articles.json").write_text(json.dumps([article_to_dict(a) for a in self.articles]))
+        self.tags.save(tmp)
+        self.lexical.save(tmp)
+        self.fuzzy.save(tmp)
+        self.dense.save(tmp)
+        # The manifest goes last: a version directory without one is incomplete and never used.
+        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=1))
+        final = versions / self.version
+        os.replace(tmp, final)
+        _write_atomic(index_dir / "CURRENT", self.version)
+        _prune(versions, keep={self.version})
+        return final
+
+    @classmethod
+    def load(cls, index_dir: Path) -> Snapshot:
+        current = index_dir / "CURRENT"
+        if not current.is_file():
+            raise SnapshotError(f"no index in {index_dir}: run `fieldguide index` first")
+        version = current.read_text().strip()
+        directory = index_dir / "versions" / version
+        try:
+            manifest = json.loads((directory / "manifest.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise SnapshotError(f"index version {version!r} in {index_dir} is unreadable: {exc}") \
+                from exc
+        if manifest.get("format") != FORMAT_VERSION:
+            raise SnapshotError(f"index in {index_dir} has format {manifest.get('format')}, "
+                                f"expected {FORMAT_VERSION}: rebuild it with `fieldguide index`")
+        articles = [article_from_dict(d)
+                    for d in json.loads((directory / "articles.json").read_text())]
+        return cls(
+            version=version,
+            manifest=manifest,
+            articles=articles,
+            tags=TagsLeg.load(directory),
+            lexical=LexicalLeg.load(directory),
+            fuzzy=FuzzyLeg.load(directory),
+            dense=DenseLeg.load(directory, len(articles)),
+        )
+
+
+def current_version(index_dir: Path) -> str | None:
+    try:
+        return (index_dir / "CURRENT").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def new_version() -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index directory (across processes)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _prune(versions: Path, keep: set[str]) -> None:
+    complete = sorted((p for p in versions.iterdir()
+                       if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for old in complete[:-KEEP_VERSIONS]:
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for tmp in versions.glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
