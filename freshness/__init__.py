@@ -1,1 +1,1 @@
-"""The freshness job: review-by dates, ownership, reminders, weekly summaries, unverified banners."""
+"""The freshness job: review-by dates, ownership, reminders, weekly summaries, banners."""
