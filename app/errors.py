@@ -1,0 +1,141 @@
+"""The one error table: stable codes, their HTTP status, and the handlers that answer with them.
+
+Every error a client sees has the body ``{"error": {"code": ..., "message": ...}}``; unhandled
+exceptions become ``internal_error`` and their traceback stays in the server log.
+
+    >>> raise ApiError("not_found", "no article 'vpn-reset'")
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("fieldguide.errors")
+
+# code -> HTTP status. Codes are part of the API: add new ones, never rename.
+ERRORS: dict[str, int] = {
+    "bad_request": 400,
+    "invalid_encoding": 400,
+    "unauthorized": 401,
+    "invalid_api_key": 401,
+    "forbidden": 403,
+    "admin_disabled": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "reindex_running": 409,
+    "payload_too_large": 413,
+    "query_too_long": 413,
+    "unsupported_media_type": 415,
+    "validation_error": 422,
+    "empty_query": 422,
+    "unknown_parameter": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "not_ready": 503,
+    "unavailable": 503,
+}
+
+# Starlette raises HTTPException with a bare status (unknown route, wrong method...).
+_STATUS_CODES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error with a stable code from ``ERRORS``; raise it anywhere in a route."""
+
+    def __init__(self, code: str, message: str, headers: Mapping[str, str] | None = None) -> None:
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}: add it to app.errors.ERRORS")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = ERRORS[code]
+        self.headers = dict(headers or {})
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(code: str, message: str, headers: Mapping[str, str] | None = None
+                   ) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=ERRORS[code],
+                        headers=dict(headers or {}))
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path"))
+        parts.append(f"{loc or 'request'}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.code, exc.message, exc.headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500
+                             else "internal_error")
+    detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSONResponse(error_body(code, detail), status_code=exc.status_code,
+                        headers=dict(exc.headers or {}))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response("validation_error", _validation_message(exc))
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response("internal_error", "internal error; the details are in the server log")
+
+
+class Utf8GuardMiddleware:
+    """Reject paths and query strings whose percent-escapes are not UTF-8 (400, error body).
+
+    Starlette would silently turn them into U+FFFD and search for garbage.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path = scope.get("raw_path") or scope.get("path", "").encode()
+            for part in (raw_path, scope.get("query_string", b"")):
+                try:
+                    urllib.parse.unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+                except UnicodeDecodeError:
+                    response = error_response("invalid_encoding",
+                                              "the URL is not valid UTF-8 after percent-decoding")
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error through the table above."""
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unhandled)
+    app.add_middleware(Utf8GuardMiddleware)

@@ -1,0 +1,1 @@
+"""Alembic migrations for every table on ``indexer.db.Base``."""
