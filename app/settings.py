@@ -75,6 +75,21 @@ class Settings(BaseSettings):
     teams_webhook_url: str | None = Field(None, description="Microsoft Teams incoming webhook.")
     ticket_webhook_url: str | None = Field(None, description="Where chatbot hand-offs are POSTed.")
     ticket_email: str | None = Field(None, description="Where chatbot hand-offs are emailed.")
+    rate_limit_per_second: float = Field(
+        10.0, ge=0, description="Search and chat requests per second allowed per client IP "
+        "(token bucket refill rate); 0 disables rate limiting.")
+    rate_limit_burst: int = Field(
+        40, ge=1, description="Token bucket size: requests a client may send in a burst.")
+    watch_content: bool = Field(
+        False, description="Poll CONTENT_DIR and reindex in the background when it changes "
+        "(`fieldguide serve --watch`).")
+    watch_interval_seconds: float = Field(
+        2.0, gt=0, description="How often the content watcher polls file modification times.")
+    index_poll_seconds: float = Field(
+        5.0, ge=0, description="How often a server checks INDEX_DIR for a snapshot built by "
+        "another process (other workers, `fieldguide index`) and loads it; 0 disables.")
+    record_search_events: bool = Field(
+        True, description="Record every search in the database (for /api/metrics/search).")
 
     @field_validator("engineer_keys", "cors_origins", mode="before")
     @classmethod
