@@ -1,0 +1,136 @@
+"""Message content: each assignee's weekly digest and each team's weekly summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from freshness.notify import Message
+from freshness.policy import Status
+from indexer.teams import TeamsConfig
+
+TRUST_TARGET = 0.8
+OLDEST_STALE = 5
+
+
+@dataclass(frozen=True)
+class Item:
+    """What a message needs to know about one article."""
+
+    id: str
+    title: str
+    status: Status
+    review_by: dt.date | None
+    assignee: str
+    assignee_email: str | None
+    assignee_channel: str | None
+    team: str | None
+    unverified_since: dt.date | None
+    retired: bool = False
+
+
+def week_key(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def article_url(public_url: str, article_id: str) -> str:
+    return f"{public_url.rstrip('/')}/articles/{quote(article_id, safe='/')}"
+
+
+def trust_score(items: Iterable[Item]) -> float:
+    """Share of (non-retired) articles still within their review-by date."""
+    live = [i for i in items if not i.retired]
+    if not live:
+        return 1.0
+    return sum(i.status in (Status.FRESH, Status.DUE_SOON) for i in live) / len(live)
+
+
+def _due(item: Item) -> str:
+    return f"review by {item.review_by.isoformat()}" if item.review_by else "never reviewed"
+
+
+def _sort_key(item: Item) -> tuple[dt.date, str]:
+    return (item.review_by or dt.date.min, item.id)
+
+
+def digests(items: Sequence[Item], today: dt.date, public_url: str) -> list[Message]:
+    """One message per assignee listing all their due-soon, stale and unverified articles."""
+    week = week_key(today)
+    by_assignee: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        if item.status is not Status.FRESH and not item.retired:
+            by_assignee[item.assignee].append(item)
+    out = []
+    for assignee, mine in sorted(by_assignee.items()):
+        mine.sort(key=_sort_key)
+        counts = {s: sum(i.status is s for i in mine) for s in Status if s is not Status.FRESH}
+        lines = [f"- [{i.status.value}] {i.title} ({_due(i)}): {article_url(public_url, i.id)}"
+                 for i in mine]
+        head = (f"{len(mine)} Fieldguide article(s) assigned to {assignee} need a review "
+                f"({counts[Status.DUE_SOON]} due soon, {counts[Status.STALE]} stale, "
+                f"{counts[Status.UNVERIFIED]} unverified).")
+        text = (head + "\n\n" + "\n".join(lines) + "\n\nOpen each article, check it against "
+                "reality, then mark it reviewed (still accurate / updated / retire).")
+        out.append(Message(
+            kind="digest", recipient=assignee, email=mine[0].assignee_email,
+            channel=mine[0].assignee_channel,
+            subject=f"Fieldguide: {len(mine)} article(s) to review ({week})", text=text,
+            facts=tuple((s.value, str(n)) for s, n in counts.items()),
+            links=tuple((i.title, article_url(public_url, i.id)) for i in mine)))
+    return out
+
+
+def summaries(items: Sequence[Item], teams: TeamsConfig, today: dt.date,
+              public_url: str) -> list[Message]:
+    """One weekly summary per team: counts by state, newly unverified, oldest stale, trust."""
+    week = week_key(today)
+    monday = week_start(today)
+    by_team: dict[str, list[Item]] = defaultdict(list)
+    for item in items:
+        if item.team and not item.retired:
+            by_team[item.team].append(item)
+    out = []
+    for team_id, mine in sorted(by_team.items()):
+        team = teams.teams.get(team_id)
+        counts = {s: sum(i.status is s for i in mine) for s in Status}
+        trust = trust_score(mine)
+        newly = sorted((i for i in mine if i.status is Status.UNVERIFIED and i.unverified_since
+                        and monday <= i.unverified_since <= today), key=_sort_key)
+        oldest = sorted((i for i in mine if i.status in (Status.STALE, Status.UNVERIFIED)),
+                        key=_sort_key)[:OLDEST_STALE]
+        name = team.name if team else team_id
+        parts = [
+            f"Weekly freshness summary for {name} ({week}): {len(mine)} articles.",
+            "By state: " + ", ".join(f"{s.value} {counts[s]}" for s in Status) + ".",
+            f"Trust score: {trust:.0%} verified (target {TRUST_TARGET:.0%})"
+            + (" - below target." if trust < TRUST_TARGET else " - on target."),
+        ]
+        if newly:
+            parts.append("Became unverified this week:\n" + "\n".join(
+                f"- {i.title}: {article_url(public_url, i.id)}" for i in newly))
+        else:
+            parts.append("Became unverified this week: none.")
+        if oldest:
+            parts.append("Oldest stale articles:\n" + "\n".join(
+                f"- {i.title} ({_due(i)}, assigned to {i.assignee}): "
+                f"{article_url(public_url, i.id)}" for i in oldest))
+        out.append(Message(
+            kind="summary", recipient=team_id, email=team.email if team else None,
+            channel=team.channel if team else None,
+            subject=f"Fieldguide weekly summary for {name} ({week}): trust {trust:.0%}",
+            text="\n\n".join(parts),
+            facts=(*((s.value, str(counts[s])) for s in Status), ("trust", f"{trust:.0%}"),
+                   ("target", f"{TRUST_TARGET:.0%}")),
+            links=tuple((i.title, article_url(public_url, i.id)) for i in (*newly, *oldest)),
+            extra={"trust": trust, "counts": {s.value: counts[s] for s in Status},
+                   "newly_unverified": [i.id for i in newly],
+                   "oldest_stale": [i.id for i in oldest]}))
+    return out

@@ -1,0 +1,331 @@
+"""The freshness job: states, review tasks, banners, reviews and notifications, idempotently.
+
+Usage::
+
+    result = run_job(session, articles, teams, dt.datetime.now(dt.UTC), notify=True,
+                     notifiers=notifiers_from_settings(settings), public_url=settings.public_url)
+    for change in result.changes: print(change)
+
+The job commits its own work (state first, then each notification log row as it is sent, so a
+crash never causes a resend). ``dry_run`` writes nothing and sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from freshness import banners
+from freshness.digest import Item, digests, summaries, trust_score, week_key
+from freshness.models import FreshnessStateRow, NotificationRow, ReviewActionRow, ReviewTaskRow
+from freshness.notify import Message, Notifier, deliver
+from freshness.ownership import resolve
+from freshness.policy import PolicyConfig, Status, evaluate, local_date, owning_team
+from indexer.article import Article
+from indexer.db import utcnow
+from indexer.teams import TeamsConfig
+
+# A "sending" claim older than this is taken as a crashed run and may be retried.
+STALE_CLAIM = dt.timedelta(hours=1)
+
+
+@dataclass
+class ArticleResult:
+    """One article's verdict; ``to_json`` is the CLI contract."""
+
+    id: str
+    path: str
+    title: str
+    status: Status
+    review_by: dt.date | None
+    assignee: str
+    assigned_because: str
+    banner: bool
+    team: str | None
+    services: tuple[str, ...]
+    owner: str | None
+    reviewed_on: dt.date | None
+    unverified_since: dt.date | None
+    retired: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "path": self.path, "status": self.status.value,
+                "review_by": self.review_by.isoformat() if self.review_by else None,
+                "assignee": self.assignee, "assigned_because": self.assigned_because,
+                "banner": self.banner}
+
+
+@dataclass(frozen=True)
+class Change:
+    article_id: str
+    action: str  # track, status, reassign, open-task, update-task, close-task, banner-on, ...
+    detail: str = ""
+
+    def __str__(self) -> str:
+        tail = f"  ({self.detail})" if self.detail else ""
+        return f"{self.action:<13} {self.article_id}{tail}"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    kind: str
+    recipient: str
+    channel: str
+    address: str
+    status: str  # sent | failed | already-sent | claimed-elsewhere | would-send
+    attempts: int = 0
+    error: str | None = None
+
+    def __str__(self) -> str:
+        tail = f" after {self.attempts} attempt(s): {self.error}" if self.error else ""
+        return f"{self.status:<13} {self.kind} to {self.recipient} via {self.channel}{tail}"
+
+
+@dataclass
+class JobResult:
+    today: dt.date
+    week_key: str
+    dry_run: bool
+    articles: list[ArticleResult] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    sends: list[SendResult] = field(default_factory=list)
+    skipped: str | None = None  # why the job did not run (lock held elsewhere)
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: sum(a.status is s and not a.retired for a in self.articles)
+                for s in Status}
+
+    @property
+    def trust(self) -> float:
+        return trust_score(_items(self.articles, TeamsConfig()))
+
+
+def _items(results: Sequence[ArticleResult], teams: TeamsConfig) -> list[Item]:
+    out = []
+    for r in results:
+        team = teams.teams.get(r.assignee)
+        person = team is None and r.assignee != "unassigned" and "@" in r.assignee
+        out.append(Item(
+            id=r.id, title=r.title, status=r.status, review_by=r.review_by, assignee=r.assignee,
+            assignee_email=r.assignee if person else (team.email if team else None),
+            assignee_channel=None if person or team is None else team.channel,
+            team=r.team, unverified_since=r.unverified_since, retired=r.retired))
+    return out
+
+
+def _recorded_reviews(session: Session) -> tuple[dict[str, dt.date], set[str]]:
+    """Latest API/Git review date per article, and the articles whose last review retired them."""
+    latest = dict(session.execute(
+        select(ReviewActionRow.article_id, func.max(ReviewActionRow.reviewed_on))
+        .group_by(ReviewActionRow.article_id)).tuples().all())
+    retired: set[str] = set()
+    last_outcome: dict[str, str] = {}
+    for row in session.scalars(select(ReviewActionRow).order_by(ReviewActionRow.reviewed_at,
+                                                                ReviewActionRow.id)):
+        last_outcome[row.article_id] = row.outcome
+    retired = {a for a, outcome in last_outcome.items() if outcome == "retire"}
+    return latest, retired
+
+
+def _unverified_since(review_by: dt.date | None, undated_since: dt.date | None,
+                      config: PolicyConfig) -> dt.date | None:
+    start = review_by if review_by is not None else undated_since
+    return start + dt.timedelta(days=config.grace_days + 1) if start is not None else None
+
+
+def banner_text(r: ArticleResult) -> str:
+    """The banner's words; stable for a given review state so files are not rewritten daily."""
+    since = (f"has not been reviewed since {r.reviewed_on.isoformat()}" if r.reviewed_on
+             else "has never been reviewed")
+    due = f" (review was due {r.review_by.isoformat()})" if r.review_by else ""
+    return (f"**Unverified:** this article {since}{due} and may be out of date.\n"
+            f"Owner: {r.assignee}. Use it with care and report anything wrong.")
+
+
+def run_job(session: Session, articles: Sequence[Article], teams: TeamsConfig,
+            now: dt.datetime | dt.date, *, dry_run: bool = False, notify: bool = False,
+            notifiers: Sequence[Notifier] = (), config: PolicyConfig | None = None,
+            public_url: str = "http://localhost:8000", content_dir: Path | None = None,
+            write_banners: bool = False, retries: int = 3, backoff: float = 0.5,
+            sleep: Callable[[float], None] = time.sleep) -> JobResult:
+    """Compute every article's state and act on the differences with the database."""
+    config = config or PolicyConfig()
+    today = local_date(now, config.timezone)
+    result = JobResult(today, week_key(today), dry_run)
+    states = {r.article_id: r for r in session.scalars(select(FreshnessStateRow))}
+    tasks = {r.article_id: r for r in session.scalars(
+        select(ReviewTaskRow).where(ReviewTaskRow.state == "open"))}
+    recorded, retired = _recorded_reviews(session)
+    changes = result.changes
+
+    for a in sorted(articles, key=lambda x: x.id):
+        prev = states.get(a.id)
+        undated = a.last_reviewed is None and a.created is None
+        undated_since = ((prev.undated_since if prev and prev.undated_since else today)
+                         if undated else None)
+        in_file = a.last_reviewed
+        # Git-based review: `last_reviewed` moved forward in the file since the last run.
+        if (prev is not None and in_file is not None and prev.reviewed_on is not None
+                and in_file > prev.reviewed_on and in_file > recorded.get(a.id, dt.date.min)):
+            changes.append(Change(a.id, "git-review", f"last_reviewed {in_file.isoformat()}"))
+            if not dry_run:
+                session.add(ReviewActionRow(article_id=a.id, reviewer=a.owner or "git",
+                                            outcome="updated", reviewed_on=in_file, via="git",
+                                            note="last_reviewed moved forward in the file"))
+        verdict = evaluate(a, teams, today, config, recorded.get(a.id), undated_since)
+        who = resolve(a, teams)
+        team = owning_team(a, teams)
+        team_id = team.id if team else teams.default_team
+        is_retired = a.id in retired
+        r = ArticleResult(
+            id=a.id, path=a.path, title=a.title, status=verdict.status,
+            review_by=verdict.review_by, assignee=who.assignee, assigned_because=who.reason,
+            banner=verdict.banner and not is_retired, team=team_id, services=a.services,
+            owner=a.owner, reviewed_on=verdict.reviewed_on,
+            unverified_since=(_unverified_since(verdict.review_by, undated_since, config)
+                              if verdict.status is Status.UNVERIFIED else None),
+            retired=is_retired)
+        result.articles.append(r)
+        _plan_state(session, r, prev, tasks.get(a.id), undated_since, today, dry_run, changes)
+
+    present = {a.id for a in articles}
+    for article_id, row in states.items():
+        if article_id in present or not row.present:
+            continue
+        changes.append(Change(article_id, "gone", "no longer in the content"))
+        task = tasks.get(article_id)
+        if task is not None:
+            changes.append(Change(article_id, "close-task", "article removed"))
+        if not dry_run:
+            row.present, row.banner, row.banner_since = False, False, None
+            row.updated_at = utcnow()
+            if task is not None:
+                task.state, task.closed_on, task.close_reason = "closed", today, "removed"
+    if not dry_run:
+        session.commit()
+
+    if write_banners and content_dir is not None:
+        for r in result.articles:
+            path = content_dir / r.path
+            if path.is_file() and banners.sync_banner(
+                    path, banner_text(r) if r.banner else None, dry_run=dry_run):
+                changes.append(Change(r.id, "write-banner" if r.banner else "remove-banner",
+                                      r.path))
+
+    if notify:
+        items = _items(result.articles, teams)
+        messages = digests(items, today, public_url) + summaries(items, teams, today, public_url)
+        for message in messages:
+            for notifier in notifiers:
+                sent = _send(session, notifier, message, result.week_key, dry_run, retries,
+                             backoff, sleep)
+                if sent is not None:
+                    result.sends.append(sent)
+    return result
+
+
+def _plan_state(session: Session, r: ArticleResult, prev: FreshnessStateRow | None,
+                task: ReviewTaskRow | None, undated_since: dt.date | None, today: dt.date,
+                dry_run: bool, changes: list[Change]) -> None:
+    """Record what changes for one article; apply it unless ``dry_run``."""
+    if prev is None:
+        changes.append(Change(r.id, "track", r.status.value))
+    else:
+        if prev.status != r.status.value:
+            changes.append(Change(r.id, "status", f"{prev.status} -> {r.status.value}"))
+        if (prev.assignee, prev.assigned_because) != (r.assignee, r.assigned_because):
+            changes.append(Change(r.id, "reassign", f"{prev.assignee} -> {r.assignee} "
+                                  f"({r.assigned_because})"))
+        if not prev.present:
+            changes.append(Change(r.id, "back", "present in the content again"))
+    was_banner = bool(prev and prev.banner)
+    if r.banner != was_banner:
+        changes.append(Change(r.id, "banner-on" if r.banner else "banner-off"))
+    needs_task = r.status in (Status.STALE, Status.UNVERIFIED) and not r.retired
+    if needs_task and task is None:
+        changes.append(Change(r.id, "open-task", f"assigned to {r.assignee}"))
+    elif needs_task and task is not None and (task.assignee, task.status, task.review_by) != (
+            r.assignee, r.status.value, r.review_by):
+        changes.append(Change(r.id, "update-task", f"{r.status.value}, {r.assignee}"))
+    elif not needs_task and task is not None:
+        changes.append(Change(r.id, "close-task", "retired" if r.retired else "reviewed"))
+    if dry_run:
+        return
+    values = dict(
+        path=r.path, title=r.title, status=r.status.value, review_by=r.review_by,
+        reviewed_on=r.reviewed_on, assignee=r.assignee, assigned_because=r.assigned_because,
+        team=r.team, services=list(r.services), banner=r.banner,
+        banner_since=(prev.banner_since if was_banner and prev else today) if r.banner else None,
+        undated_since=undated_since, unverified_since=r.unverified_since, retired=r.retired,
+        present=True)
+    if prev is None:
+        session.add(FreshnessStateRow(article_id=r.id, updated_at=utcnow(), **values))
+    elif any(getattr(prev, k) != v for k, v in values.items()):
+        for k, v in values.items():
+            setattr(prev, k, v)
+        prev.updated_at = utcnow()
+    if needs_task and task is None:
+        session.add(ReviewTaskRow(article_id=r.id, state="open", status=r.status.value,
+                                  assignee=r.assignee, assigned_because=r.assigned_because,
+                                  review_by=r.review_by, opened_on=today, updated_at=utcnow()))
+    elif needs_task and task is not None:
+        if (task.assignee, task.status, task.review_by) != (r.assignee, r.status.value,
+                                                             r.review_by):
+            task.assignee, task.assigned_because = r.assignee, r.assigned_because
+            task.status, task.review_by, task.updated_at = r.status.value, r.review_by, utcnow()
+    elif task is not None:
+        task.state, task.closed_on, task.updated_at = "closed", today, utcnow()
+        task.close_reason = "retired" if r.retired else "reviewed"
+
+
+def _send(session: Session, notifier: Notifier, message: Message, week: str, dry_run: bool,
+          retries: int, backoff: float, sleep: Callable[[float], None]) -> SendResult | None:
+    """Send once per (kind, recipient, channel, week): claim a log row first, then deliver."""
+    address = notifier.address(message)
+    if address is None:
+        return None
+    key = (message.kind, message.recipient, notifier.name)
+    row = session.scalars(select(NotificationRow).where(
+        NotificationRow.kind == message.kind, NotificationRow.recipient == message.recipient,
+        NotificationRow.channel == notifier.name, NotificationRow.week_key == week)).first()
+    if row is not None and (row.status == "sent" or (
+            row.status == "sending" and utcnow() - _aware(row.created_at) < STALE_CLAIM)):
+        return SendResult(*key, address, "already-sent", row.attempts)
+    if dry_run:
+        return SendResult(*key, address, "would-send")
+    if row is None:
+        # The claim: a unique row per week, so a concurrent run (without the lock) backs off.
+        row = NotificationRow(kind=message.kind, recipient=message.recipient,
+                              channel=notifier.name, address=address, week_key=week,
+                              payload_hash=message.payload_hash, status="sending", attempts=0,
+                              created_at=utcnow())
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return SendResult(*key, address, "claimed-elsewhere")
+    else:
+        row.status, row.created_at = "sending", utcnow()
+        session.commit()
+    delivery = deliver(notifier, message, retries=retries, backoff=backoff, sleep=sleep)
+    row.attempts += delivery.attempts
+    row.payload_hash = message.payload_hash
+    row.status = "sent" if delivery.ok else "failed"
+    row.error = delivery.error
+    row.sent_at = utcnow() if delivery.ok else None
+    session.commit()
+    return SendResult(*key, address, row.status, row.attempts, delivery.error)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite gives back naive datetimes; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
