@@ -1,0 +1,202 @@
+"""The service's own pages (/, /chat, /embed, /freshness) and /static, all under a strict CSP.
+
+Pages carry no inline script or style: each is a shell that loads ``/static/widget.js`` (and,
+for the owners' page, ``/static/freshness.js``); data reaches scripts through ``data-*`` and
+element attributes only. Install both with ``install(app, settings)`` inside ``create_app``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+from pathlib import Path
+from string import Template
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+STATIC_DIR = Path(os.environ.get("FIELDGUIDE_STATIC_DIR", ROOT / "static"))
+TEMPLATE = Template((Path(__file__).resolve().parents[1] / "templates" / "shell.html")
+                    .read_text(encoding="utf-8"))
+
+# 'self' only: no inline code, no eval, no third parties. The widget's styles are constructable
+# stylesheets, which CSP does not treat as inline.
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+            "img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'self'; "
+            "frame-ancestors {ancestors}")
+
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+class StaticAssets(StaticFiles):
+    """StaticFiles with explicit content types and cache headers.
+
+    ``?v=<hash>`` URLs (what our pages emit) never change, so they are immutable for a year; a
+    bare ``/static/widget.js`` (what wikis paste) is revalidated every 5 minutes through its ETag,
+    so a deploy reaches every wiki quickly.
+    """
+
+    def file_response(self, full_path: str | os.PathLike[str], stat_result: os.stat_result,
+                      scope: Scope, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        kind = CONTENT_TYPES.get(Path(full_path).suffix.lower())
+        if kind:
+            response.headers["content-type"] = kind
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["cache-control"] = ("public, max-age=31536000, immutable" if versioned
+                                             else "public, max-age=300")
+        response.headers["x-content-type-options"] = "nosniff"
+        # Wikis load widget.js cross-origin; allow it under COEP/CORP and with crossorigin=.
+        response.headers["cross-origin-resource-policy"] = "cross-origin"
+        response.headers["access-control-allow-origin"] = "*"
+        return response
+
+
+_VERSIONS: dict[tuple[str, int], str] = {}
+
+
+def asset_version(name: str) -> str:
+    """A short content hash, so our own pages can cache the assets forever."""
+    path = STATIC_DIR / name
+    try:
+        key = (name, path.stat().st_mtime_ns)
+        if key not in _VERSIONS:
+            _VERSIONS[key] = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        return _VERSIONS[key]
+    except OSError:
+        return "0"
+
+
+def _endpoint(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _esc(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _header(current: str, base: str) -> str:
+    links = [("/", "Search"), ("/chat", "Ask"), ("/freshness", "Freshness")]
+    current_attr = ' aria-current="page"'
+    items = "".join(
+        f'<a href="{_esc(base + href)}"{current_attr if href == current else ""}>{label}</a>'
+        for href, label in links)
+    return (f'<header class="site"><a class="brand" href="{_esc(base)}/">Fieldguide</a>'
+            f'<nav aria-label="Site">{items}</nav></header>')
+
+
+def _page(request: Request, *, title: str, body: str, current: str = "", body_class: str = "",
+          scripts: tuple[str, ...] = (), header: bool = True,
+          ancestors: str = "'none'") -> Response:
+    base = _endpoint(request)
+
+    def asset(name: str) -> str:
+        return _esc(f"{base}/static/{name}?v={asset_version(name)}")
+
+    tags = "\n".join(f'<script src="{asset(name)}" defer></script>' for name in scripts)
+    text = TEMPLATE.substitute(
+        title=_esc(title), css_href=asset("pages.css"), widget_src=asset("widget.js"),
+        endpoint=_esc(base), scripts=tags, body=body, body_class=_esc(body_class),
+        header=_header(current, base) if header else "")
+    return HTMLResponse(text, headers={
+        "content-security-policy": PAGE_CSP.format(ancestors=ancestors),
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "strict-origin-when-cross-origin",
+        "cache-control": "no-cache",
+    })
+
+
+def _widget(request: Request, *, tab: str = "search", query: str = "", theme: str = "",
+            target: str = "_self") -> str:
+    attrs = {"endpoint": _endpoint(request), "layout": "inline", "tab": tab, "target": target}
+    if query:
+        attrs["query"] = query
+    if theme and theme != "auto":
+        attrs["theme"] = theme
+    rendered = " ".join(f'{k}="{_esc(v)}"' for k, v in attrs.items())
+    return f"<fieldguide-search {rendered}></fieldguide-search>"
+
+
+QueryText = Annotated[str, Query(max_length=8192, description="A query to run on load.")]
+
+
+@router.get("/", response_class=HTMLResponse)
+def search_page(request: Request, q: QueryText = "") -> Response:
+    body = ('<h1>Search the knowledge base</h1>'
+            '<p class="lede">Paste an error message, an alert name or a question. '
+            'Press <kbd>/</kbd> or <kbd>Ctrl K</kbd> from anywhere on the page.</p>'
+            + _widget(request, query=q))
+    return _page(request, title="Fieldguide: search", body=body, current="/",
+                 body_class="full")
+
+
+@router.get("/chat", response_class=HTMLResponse)
+def chat_page(request: Request) -> Response:
+    body = ('<h1>Ask the assistant</h1>'
+            '<p class="lede">It answers from the knowledge base, says so when it does not know, '
+            'and hands you over to a person with everything you already tried.</p>'
+            + _widget(request, tab="ask"))
+    return _page(request, title="Fieldguide: ask", body=body, current="/chat", body_class="full")
+
+
+@router.get("/embed", response_class=HTMLResponse)
+def embed_page(
+    request: Request,
+    tab: Annotated[Literal["search", "ask"], Query(description="Initial tab.")] = "search",
+    theme: Annotated[Literal["auto", "light", "dark"],
+                     Query(description="Colour scheme.")] = "auto",
+    target: Annotated[Literal["_blank", "_top"], Query(
+        description="Where results open: a new tab (default) or the whole wiki page.")] = "_blank",
+    q: QueryText = "",
+) -> Response:
+    """The iframe embed, for wikis that forbid third-party scripts (Confluence Cloud...)."""
+    settings: Settings | None = getattr(request.app.state, "settings", None)
+    origins = list(settings.cors_origins) if settings is not None else []
+    # Framing is allowed from the wikis that may call the API, or anywhere when none are set.
+    ancestors = " ".join(origins) if origins and "*" not in origins else "*"
+    return _page(request, title="Fieldguide", body=_widget(request, tab=tab, query=q, theme=theme,
+                                                           target=target),
+                 body_class=f"embed theme-{theme}", header=False, ancestors=ancestors)
+
+
+@router.get("/freshness", response_class=HTMLResponse)
+def freshness_page(request: Request) -> Response:
+    body = ('<h1>Articles due for review</h1>'
+            '<p class="lede">Stale and unverified articles, by team and owner. Mark one reviewed '
+            'once you have read it: still accurate, updated, or retire it.</p>'
+            '<form id="fg-token" class="token" autocomplete="off">'
+            '<label for="fg-token-input">Review token</label>'
+            '<input id="fg-token-input" type="password" name="token" '
+            'placeholder="Paste your review token">'
+            '<button type="submit">Use token</button>'
+            '<span id="fg-token-state" role="status"></span></form>'
+            '<div class="filters"><label><input type="checkbox" id="fg-show-due" checked> '
+            'Include due soon</label></div>'
+            f'<div id="fg-freshness" data-endpoint="{_esc(_endpoint(request))}" aria-live="polite">'
+            '<p class="loading">Loading…</p></div>')
+    return _page(request, title="Fieldguide: freshness", body=body, current="/freshness",
+                 scripts=("freshness.js",), body_class="full")
+
+
+def install(app: FastAPI, settings: Settings | None = None) -> None:
+    """Register the pages and mount ``/static`` on ``app``."""
+    if settings is not None and getattr(app.state, "settings", None) is None:
+        app.state.settings = settings
+    app.include_router(router)
+    app.mount("/static", StaticAssets(directory=STATIC_DIR, check_dir=False), name="static")

@@ -1,0 +1,1040 @@
+/* Fieldguide search widget: one script tag, one <fieldguide-search> element, no build step.
+ *
+ *   <script src="https://kb.example.com/static/widget.js" defer></script>
+ *   <fieldguide-search endpoint="https://kb.example.com"></fieldguide-search>
+ *
+ * Works under a strict Content-Security-Policy: styles are a constructable stylesheet adopted
+ * by the shadow root (no <style> element, no style attribute), no eval, and server data is only
+ * ever placed in the DOM through textContent / text nodes, never innerHTML.
+ */
+(() => {
+  "use strict";
+
+  const TAG = "fieldguide-search";
+  if (window.customElements.get(TAG)) return; // the script was included twice
+  const SCRIPT = document.currentScript;
+  const SCRIPT_ENDPOINT = (SCRIPT && SCRIPT.dataset && SCRIPT.dataset.endpoint) || "";
+  const IS_MAC = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent || "");
+
+  const DEFAULT_STRINGS = {
+    triggerLabel: "Search the knowledge base",
+    shortcut: IS_MAC ? "⌘K" : "Ctrl K",
+    dialogLabel: "Knowledge base",
+    tabSearch: "Search",
+    tabAsk: "Ask",
+    close: "Close",
+    inputLabel: "Search the knowledge base",
+    placeholder: "Paste an error message, an alert name or a question…",
+    resultsLabel: "Results",
+    idleHint: "Search by error message, error code, alert name or question.",
+    recentTitle: "Recent searches",
+    recentClear: "Clear",
+    loading: "Searching…",
+    resultsOne: "1 result",
+    resultsMany: "{count} results",
+    navHint: "↑ ↓ to move · Enter to open · Esc to close",
+    empty: "No results for “{query}”.",
+    didYouMean: "Did you mean:",
+    askAssistant: "Ask the assistant",
+    errorTitle: "Search is unavailable right now.",
+    errorRetry: "Try again",
+    errorConfig: "This search box is not configured (missing or invalid endpoint).",
+    rateLimited: "Too many requests. Wait a moment and try again.",
+    unverified: "Unverified",
+    unverifiedTitle: "Not reviewed recently: check before relying on it.",
+    stale: "Review due",
+    askIntro: "Ask a question in your own words. The assistant answers from the knowledge base.",
+    askLabel: "Your question",
+    askPlaceholder: "Describe the problem…",
+    askSend: "Ask",
+    you: "You",
+    assistant: "Assistant",
+    thinking: "Thinking…",
+    sources: "Sources",
+    helpfulPrompt: "Did this help?",
+    helpfulYes: "Helpful",
+    helpfulNo: "Not helpful",
+    feedbackThanks: "Thanks for the feedback.",
+    feedbackError: "Could not send the feedback.",
+    answerReceived: "The assistant answered.",
+    chatError: "The assistant is unavailable right now.",
+    talkToHuman: "Talk to a human",
+    escalateTitle: "Contact the support team",
+    escalateDescription: "What have you tried so far?",
+    escalateContact: "How can we reach you? (email or chat handle)",
+    escalateSubmit: "Send to support",
+    escalateCancel: "Cancel",
+    escalateSending: "Sending…",
+    escalateDone: "Your request was sent to the support team. Reference: {ticket}",
+    escalateError: "Could not reach the support team. Try again.",
+  };
+
+  const LIGHT = {
+    bg: "#ffffff", fg: "#1f2328", muted: "#59636e", border: "#d1d9e0", accent: "#0b57d0",
+    "accent-fg": "#ffffff", hover: "#eef3fc", "mark-bg": "#fff1a8", "mark-fg": "#1f2328",
+    "warning-bg": "#fff4e5", "warning-fg": "#8a4b00", "warning-border": "#f0b45b",
+    "tag-bg": "#eef1f4", "tag-fg": "#3d444d", backdrop: "rgba(15, 20, 30, .45)",
+  };
+  const DARK = {
+    bg: "#1b1d21", fg: "#e6e8eb", muted: "#9aa3ad", border: "#3a3f47", accent: "#8ab4f8",
+    "accent-fg": "#0d1117", hover: "#262b33", "mark-bg": "#6b5a00", "mark-fg": "#fff8d6",
+    "warning-bg": "#3b2a10", "warning-fg": "#ffcf8a", "warning-border": "#8a5a14",
+    "tag-bg": "#2a2f37", "tag-fg": "#c9d1d9", backdrop: "rgba(0, 0, 0, .6)",
+  };
+  // Light values come from --fieldguide-<name>, dark ones from --fieldguide-dark-<name>, so a
+  // host page can theme both without fighting our prefers-color-scheme defaults.
+  const palette = (values, prefix) => Object.entries(values)
+    .map(([k, v]) => `--_${k}: var(--fieldguide-${prefix}${k}, ${v});`).join("\n    ");
+
+  const CSS = `
+  :host {
+    ${palette(LIGHT, "")}
+    --_radius: var(--fieldguide-radius, 8px);
+    --_font: var(--fieldguide-font, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif);
+    --_font-size: var(--fieldguide-font-size, 15px);
+    --_width: var(--fieldguide-width, 42rem);
+    display: block; font-family: var(--_font); font-size: var(--_font-size);
+    color: var(--_fg); line-height: 1.45;
+  }
+  :host([theme="dark"]) { ${palette(DARK, "dark-")} }
+  @media (prefers-color-scheme: dark) {
+    :host(:not([theme="light"])) { ${palette(DARK, "dark-")} }
+  }
+  :host([layout="modal"]) { display: inline-block; }
+  *, *::before, *::after { box-sizing: border-box; }
+  [hidden] { display: none !important; }
+  button, input, textarea { font: inherit; color: inherit; }
+  button { cursor: pointer; }
+  :focus-visible { outline: 2px solid var(--_accent); outline-offset: 2px; }
+  .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden;
+    clip: rect(0 0 0 0); clip-path: inset(50%); white-space: nowrap; }
+  .trigger { display: inline-flex; align-items: center; gap: .6em; padding: .45em .8em;
+    background: var(--_bg); color: var(--_muted); border: 1px solid var(--_border);
+    border-radius: var(--_radius); min-width: 14em; }
+  .trigger:hover { border-color: var(--_accent); color: var(--_fg); }
+  .trigger .label { flex: 1; text-align: left; }
+  kbd { font: inherit; font-size: .8em; padding: .05em .4em; border: 1px solid var(--_border);
+    border-radius: 4px; color: var(--_muted); }
+  dialog { padding: 0; border: 1px solid var(--_border); border-radius: var(--_radius);
+    width: min(var(--_width), calc(100vw - 2rem)); max-height: min(80vh, 44rem);
+    margin: 8vh auto auto; background: var(--_bg); color: var(--_fg);
+    box-shadow: 0 12px 40px rgba(0, 0, 0, .25); overflow: hidden; }
+  dialog[open] { display: flex; flex-direction: column; }
+  dialog::backdrop { background: var(--_backdrop); }
+  .panel { display: flex; flex-direction: column; min-height: 0; flex: 1;
+    background: var(--_bg); color: var(--_fg); }
+  :host([layout="inline"]) .panel { border: 1px solid var(--_border);
+    border-radius: var(--_radius); min-height: 24rem; }
+  .bar { display: flex; align-items: center; gap: .25em; padding: .4em .6em 0;
+    border-bottom: 1px solid var(--_border); }
+  [role="tablist"] { display: flex; gap: .25em; flex: 1; }
+  [role="tab"] { background: none; border: 0; border-bottom: 2px solid transparent;
+    padding: .45em .8em; color: var(--_muted); }
+  [role="tab"][aria-selected="true"] { color: var(--_fg); border-bottom-color: var(--_accent);
+    font-weight: 600; }
+  .close { background: none; border: 0; font-size: 1.3em; line-height: 1; padding: .2em .45em;
+    color: var(--_muted); border-radius: 4px; }
+  .close:hover { background: var(--_hover); color: var(--_fg); }
+  [role="tabpanel"] { display: flex; flex-direction: column; min-height: 0; flex: 1; }
+  .searchbox { padding: .7em; }
+  input[type="search"], input[type="text"], textarea { width: 100%; padding: .6em .75em;
+    border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_bg); }
+  input:focus, textarea:focus { outline: 2px solid var(--_accent); outline-offset: -1px; }
+  .body { overflow-y: auto; flex: 1; min-height: 0; padding: 0 .7em .7em; }
+  .screen { padding: .6em .2em; color: var(--_muted); }
+  .screen h3 { font-size: .8em; text-transform: uppercase; letter-spacing: .04em; margin: .2em 0 .5em;
+    display: flex; justify-content: space-between; align-items: baseline; }
+  .linklike { background: none; border: 0; padding: 0; color: var(--_accent);
+    text-decoration: underline; }
+  .recent { list-style: none; margin: 0; padding: 0; }
+  .recent button { background: none; border: 0; padding: .35em .4em; width: 100%; text-align: left;
+    border-radius: 4px; color: var(--_fg); }
+  .recent button:hover { background: var(--_hover); }
+  .actions { display: flex; flex-wrap: wrap; gap: .5em; margin-top: .7em; }
+  .primary, .secondary { border-radius: var(--_radius); padding: .45em .9em; }
+  .primary { background: var(--_accent); color: var(--_accent-fg); border: 1px solid var(--_accent); }
+  .secondary { background: var(--_bg); color: var(--_fg); border: 1px solid var(--_border); }
+  .secondary:hover { background: var(--_hover); }
+  .error { color: var(--_warning-fg); background: var(--_warning-bg);
+    border: 1px solid var(--_warning-border); border-radius: var(--_radius); padding: .7em; }
+  .spinner { display: inline-block; width: 1em; height: 1em; border-radius: 50%;
+    border: 2px solid var(--_border); border-top-color: var(--_accent);
+    animation: spin .8s linear infinite; vertical-align: -.15em; margin-right: .4em; }
+  @keyframes spin { to { transform: rotate(1turn); } }
+  @media (prefers-reduced-motion: reduce) { .spinner { animation: none; } }
+  [role="listbox"] { list-style: none; margin: 0; padding: 0; }
+  [role="option"] { padding: .6em .7em; border-radius: var(--_radius); cursor: pointer;
+    border: 1px solid transparent; }
+  [role="option"]:hover { background: var(--_hover); }
+  [role="option"][aria-selected="true"] { background: var(--_hover); border-color: var(--_accent); }
+  .title { color: var(--_accent); font-weight: 600; text-decoration: none; }
+  .head { display: flex; gap: .5em; align-items: baseline; flex-wrap: wrap; }
+  .snippet { margin: .25em 0 0; color: var(--_fg); font-size: .92em; overflow-wrap: anywhere; }
+  mark { background: var(--_mark-bg); color: var(--_mark-fg); border-radius: 2px; padding: 0 .1em; }
+  .tags { display: flex; gap: .35em; flex-wrap: wrap; margin-top: .35em; }
+  .tag { font-size: .75em; padding: .1em .5em; border-radius: 999px; background: var(--_tag-bg);
+    color: var(--_tag-fg); }
+  .badge { font-size: .72em; font-weight: 700; padding: .1em .5em; border-radius: 4px;
+    text-transform: uppercase; letter-spacing: .03em; border: 1px solid var(--_warning-border); }
+  .badge.unverified { background: var(--_warning-bg); color: var(--_warning-fg); }
+  .badge.stale { background: transparent; color: var(--_muted); border-color: var(--_border); }
+  .footer { border-top: 1px solid var(--_border); padding: .4em .8em; font-size: .8em;
+    color: var(--_muted); }
+  .log { overflow-y: auto; flex: 1; min-height: 0; padding: .7em; display: flex;
+    flex-direction: column; gap: .7em; }
+  .intro { color: var(--_muted); margin: 0; }
+  .turn { max-width: 92%; padding: .55em .75em; border-radius: var(--_radius);
+    border: 1px solid var(--_border); }
+  .turn.user { align-self: flex-end; background: var(--_hover); }
+  .turn.bot { align-self: flex-start; }
+  .turn .who { font-size: .75em; color: var(--_muted); display: block; margin-bottom: .2em; }
+  .turn .text { white-space: pre-line; margin: 0; overflow-wrap: anywhere; }
+  .banner { margin: .4em 0; }
+  .sources { margin: .5em 0 0; padding-left: 1.2em; font-size: .92em; }
+  .sources-title { font-size: .8em; color: var(--_muted); margin: .6em 0 0; }
+  .feedback { display: flex; gap: .4em; align-items: center; flex-wrap: wrap; margin-top: .5em;
+    font-size: .9em; color: var(--_muted); }
+  .feedback button, .options button { padding: .25em .7em; }
+  .options { display: flex; gap: .4em; flex-wrap: wrap; margin-top: .5em; }
+  .ask-form { display: flex; gap: .5em; padding: .7em; border-top: 1px solid var(--_border); }
+  .ask-form input { flex: 1; }
+  .handoff { padding: 0 .7em .7em; }
+  .escalate { display: grid; gap: .5em; border: 1px solid var(--_border);
+    border-radius: var(--_radius); padding: .7em; }
+  .escalate h3 { margin: 0; font-size: 1em; }
+  .escalate label { display: grid; gap: .25em; font-size: .9em; }
+  .done { color: var(--_fg); }
+  @media (max-width: 640px) {
+    dialog { width: 100vw; max-width: 100vw; height: 100dvh; max-height: 100dvh; margin: 0;
+      border-radius: 0; border: 0; }
+    .trigger { min-width: 0; }
+    .trigger .label, .trigger kbd { display: none; }
+    .turn { max-width: 100%; }
+    .footer { display: none; }
+  }
+  `;
+
+  let SHEET = null;
+  function sheet() {
+    if (!SHEET) {
+      SHEET = new CSSStyleSheet();
+      SHEET.replaceSync(CSS);
+    }
+    return SHEET;
+  }
+
+  /* ---- safe DOM helpers: server data only ever becomes text nodes ---- */
+
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+      else if (key === "text") el.textContent = value;
+      else if (key === "className") el.className = value;
+      else if (key === "style") throw new Error("style attributes break under a strict CSP");
+      else el.setAttribute(key, value === true ? "" : String(value));
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(typeof child === "string" ? document.createTextNode(child) : child);
+    }
+    return el;
+  }
+
+  const ENTITIES = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+  function decodeEntities(text) {
+    return text.replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, (all, name) => {
+      if (name[0] === "#") {
+        const code = name[1] === "x" || name[1] === "X"
+          ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+        return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : all;
+      }
+      const known = ENTITIES[name.toLowerCase()];
+      return known === undefined ? all : known;
+    });
+  }
+
+  /* The server sends HTML-escaped text with <mark>…</mark> around matched terms. Split on
+   * exactly those two tokens; everything else is text (decoded entities), so a stray tag in an
+   * article can never become markup. */
+  function highlight(snippet) {
+    const frag = document.createDocumentFragment();
+    let inMark = false;
+    for (const part of String(snippet || "").split(/(<mark>|<\/mark>)/)) {
+      if (part === "<mark>") { inMark = true; continue; }
+      if (part === "</mark>") { inMark = false; continue; }
+      if (!part) continue;
+      const text = decodeEntities(part);
+      frag.append(inMark ? h("mark", { text }) : document.createTextNode(text));
+    }
+    return frag;
+  }
+
+  function safeUrl(raw, base) {
+    if (!raw) return null;
+    try {
+      const url = new URL(String(raw), base);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function fill(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, (all, key) =>
+      Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : all);
+  }
+
+  function isEditable(node) {
+    if (!node || node.nodeType !== 1) return false;
+    const tag = node.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || node.isContentEditable;
+  }
+
+  let UID = 0;
+
+  class FieldguideSearch extends HTMLElement {
+    static get observedAttributes() { return ["endpoint", "strings", "layout"]; }
+
+    constructor() {
+      super();
+      this._uid = `fg${++UID}`;
+      this._root = this.attachShadow({ mode: "open" });
+      this._stringsProp = null;
+      this._timer = 0;
+      this._seq = 0;
+      this._controller = null;
+      this._chatController = null;
+      this._built = false;
+      this._destroyed = false;
+      this._reportedEndpoint = null;
+      this._onDocKey = (e) => this._documentKey(e);
+      this._s = {
+        tab: "search", status: "idle", query: "", results: [], selected: -1, error: "",
+        suggestion: null,
+        chat: { sessionId: null, turns: [], pending: false,
+                escalation: { open: false, status: "idle", ticket: "", error: "" } },
+      };
+    }
+
+    /* ---- public API ---- */
+
+    get strings() {
+      let fromAttr = {};
+      const raw = this.getAttribute("strings");
+      if (raw) {
+        try {
+          const parsed = JSON.parse(raw);
+          if (parsed && typeof parsed === "object") fromAttr = parsed;
+        } catch (err) {
+          console.error(`[${TAG}] the strings attribute is not valid JSON; using the defaults.`,
+                        err);
+        }
+      }
+      return Object.assign({}, DEFAULT_STRINGS, fromAttr, this._stringsProp || {});
+    }
+
+    set strings(value) {
+      this._stringsProp = value && typeof value === "object" ? Object.assign({}, value) : null;
+      if (this._built) this._build();
+    }
+
+    get endpoint() { return this._endpoint().url; }
+
+    get isOpen() {
+      return this._layout() === "inline" ? true : Boolean(this._dialog && this._dialog.open);
+    }
+
+    open(options) {
+      if (this._destroyed) return;
+      if (!this._built) this._build();
+      const tab = options && options.tab;
+      if (tab === "search" || tab === "ask") this._setTab(tab);
+      if (this._dialog && !this._dialog.open) {
+        this._dialog.showModal();
+        this.dispatchEvent(new CustomEvent("fieldguide-open", { bubbles: true, composed: true }));
+      }
+      this._focusTab();
+    }
+
+    close() {
+      if (!this._dialog || !this._dialog.open) return;
+      this._dialog.close();
+      this._cancelSearch();
+      this.dispatchEvent(new CustomEvent("fieldguide-close", { bubbles: true, composed: true }));
+      if (this._trigger) this._trigger.focus();
+    }
+
+    destroy() {
+      this._cancelSearch();
+      if (this._chatController) this._chatController.abort();
+      document.removeEventListener("keydown", this._onDocKey, true);
+      if (this._dialog && this._dialog.open) this._dialog.close();
+      this._root.replaceChildren();
+      this._destroyed = true;
+      this._built = false;
+      this.remove();
+    }
+
+    /* ---- lifecycle ---- */
+
+    connectedCallback() {
+      if (this._destroyed) return;
+      if (!this._built) {
+        const tab = this.getAttribute("tab");
+        if (tab === "ask" || tab === "search") this._s.tab = tab;
+        const q = this.getAttribute("query");
+        if (q) this._s.query = q;
+        this._build();
+        if (this._s.query) this._search(this._s.query);
+      }
+      if (this.getAttribute("hotkeys") !== "off") {
+        document.addEventListener("keydown", this._onDocKey, true);
+      }
+    }
+
+    disconnectedCallback() {
+      document.removeEventListener("keydown", this._onDocKey, true);
+    }
+
+    attributeChangedCallback(name, oldValue, newValue) {
+      if (oldValue === newValue || !this._built) return;
+      if (name === "endpoint") this._reportedEndpoint = null;
+      this._build();
+    }
+
+    _layout() { return this.getAttribute("layout") === "inline" ? "inline" : "modal"; }
+
+    _endpoint() {
+      const raw = (this.getAttribute("endpoint") || SCRIPT_ENDPOINT || "").trim();
+      let problem = "";
+      let url = "";
+      if (!raw) {
+        problem = "no endpoint: add endpoint=\"https://kb.example.com\" to <fieldguide-search> " +
+          "or data-endpoint to the widget's <script> tag";
+      } else {
+        const safe = safeUrl(raw, document.baseURI);
+        if (safe) url = safe.replace(/\/+$/, "");
+        else problem = `invalid endpoint ${JSON.stringify(raw)}: it must be an http(s) URL`;
+      }
+      if (problem && this._reportedEndpoint !== problem) {
+        this._reportedEndpoint = problem;
+        console.error(`[${TAG}] ${problem}. The widget cannot search until this is fixed.`);
+      }
+      return { url, problem };
+    }
+
+    _api(path) { return `${this._endpoint().url}${path}`; }
+
+    /* ---- skeleton (static chrome); everything state-dependent is in render() ---- */
+
+    _build() {
+      const t = this.strings;
+      const id = (name) => `${this._uid}-${name}`;
+      if ("adoptedStyleSheets" in this._root) this._root.adoptedStyleSheets = [sheet()];
+      else console.error(`[${TAG}] this browser lacks constructable stylesheets; unstyled.`);
+      if (this._dialog && this._dialog.open) this._dialog.close();
+
+      this._input = h("input", {
+        type: "search", id: id("input"), role: "combobox", "aria-autocomplete": "list",
+        "aria-expanded": "false", "aria-controls": id("listbox"), "aria-label": t.inputLabel,
+        placeholder: t.placeholder, autocomplete: "off", spellcheck: "false",
+        enterkeyhint: "search",
+        oninput: () => this._onInput(), onkeydown: (e) => this._onInputKey(e),
+      });
+      this._input.value = this._s.query;
+      this._listbox = h("ul", { role: "listbox", id: id("listbox"), "aria-label": t.resultsLabel });
+      this._screen = h("div", { className: "screen-slot" });
+      this._status = h("div", { role: "status", "aria-live": "polite", className: "sr-only" });
+
+      this._tabs = {
+        search: h("button", { type: "button", role: "tab", id: id("tab-search"),
+          "aria-controls": id("panel-search"), text: t.tabSearch,
+          onclick: () => { this._setTab("search"); this._focusTab(); } }),
+        ask: h("button", { type: "button", role: "tab", id: id("tab-ask"),
+          "aria-controls": id("panel-ask"), text: t.tabAsk,
+          onclick: () => { this._setTab("ask"); this._focusTab(); } }),
+      };
+      const tablist = h("div", { role: "tablist", "aria-label": t.dialogLabel,
+        onkeydown: (e) => this._onTabKey(e) }, this._tabs.search, this._tabs.ask);
+
+      this._panels = {
+        search: h("div", { role: "tabpanel", id: id("panel-search"),
+          "aria-labelledby": id("tab-search") },
+          h("div", { className: "searchbox" }, this._input),
+          h("div", { className: "body", part: "body" }, this._screen, this._listbox),
+          h("div", { className: "footer", "aria-hidden": "true", text: t.navHint })),
+        ask: this._buildAsk(t, id),
+      };
+
+      const isModal = this._layout() === "modal";
+      const bar = h("div", { className: "bar" }, tablist,
+        isModal ? h("button", { type: "button", className: "close", "aria-label": t.close,
+          title: t.close, text: "×", onclick: () => this.close() }) : null);
+      const panel = h("div", { className: "panel", part: "panel" }, bar,
+        this._panels.search, this._panels.ask, this._status);
+
+      this._dialog = null;
+      this._trigger = null;
+      if (isModal) {
+        this._trigger = h("button", { type: "button", className: "trigger", part: "trigger",
+          "aria-haspopup": "dialog", "aria-label": t.triggerLabel, onclick: () => this.open() },
+          h("span", { "aria-hidden": "true", text: "⌕" }),
+          h("span", { className: "label", text: t.triggerLabel }),
+          h("kbd", { text: t.shortcut }));
+        this._dialog = h("dialog", { "aria-label": t.dialogLabel, part: "dialog",
+          // A click on the dialog element itself is a click on the backdrop.
+          onclick: (e) => { if (e.target === this._dialog) this.close(); },
+          oncancel: (e) => { e.preventDefault(); this.close(); } }, panel);
+        this._root.replaceChildren(this._trigger, this._dialog);
+      } else {
+        this._root.replaceChildren(panel);
+      }
+      this._built = true;
+      this.render();
+    }
+
+    _buildAsk(t, id) {
+      this._log = h("div", { className: "log", role: "log", "aria-live": "polite",
+        "aria-label": t.tabAsk });
+      this._askInput = h("input", { type: "text", id: id("ask"), "aria-label": t.askLabel,
+        placeholder: t.askPlaceholder, autocomplete: "off",
+        onkeydown: (e) => { if (e.key === "Escape" && this._dialog) { e.preventDefault(); this.close(); } } });
+      this._askButton = h("button", { type: "submit", className: "primary", text: t.askSend });
+      const form = h("form", { className: "ask-form", onsubmit: (e) => {
+        e.preventDefault();
+        const message = this._askInput.value.trim();
+        if (message) { this._askInput.value = ""; this._ask(message); }
+      } }, this._askInput, this._askButton);
+      this._handoff = h("div", { className: "handoff" });
+      return h("div", { role: "tabpanel", id: id("panel-ask"), "aria-labelledby": id("tab-ask") },
+        this._log, this._handoff, form);
+    }
+
+    /* ---- render: one function, each state mapped to one screen ---- */
+
+    render() {
+      if (!this._built) return;
+      const t = this.strings;
+      const s = this._s;
+      for (const name of ["search", "ask"]) {
+        const on = s.tab === name;
+        this._tabs[name].setAttribute("aria-selected", String(on));
+        this._tabs[name].tabIndex = on ? 0 : -1;
+        this._panels[name].hidden = !on;
+      }
+      const { problem } = this._endpoint();
+      const status = problem ? "error" : s.status;
+      const error = problem ? t.errorConfig : s.error;
+      this._listbox.replaceChildren();
+      let screen = null;
+      let announce = "";
+      switch (status) {
+        case "idle":
+          screen = this._idleScreen(t);
+          break;
+        case "loading":
+          screen = h("div", { className: "screen loading" },
+            h("span", { className: "spinner", "aria-hidden": "true" }), t.loading);
+          announce = t.loading;
+          break;
+        case "results":
+          s.results.forEach((r, i) => this._listbox.append(this._resultItem(r, i, t)));
+          announce = s.results.length === 1 ? t.resultsOne
+            : fill(t.resultsMany, { count: s.results.length });
+          break;
+        case "empty":
+          screen = this._emptyScreen(t);
+          announce = fill(t.empty, { query: s.query });
+          break;
+        case "error":
+        default:
+          screen = h("div", { className: "screen" },
+            h("div", { className: "error", role: "alert", "data-state": "error" },
+              h("p", { text: t.errorTitle }), error && error !== t.errorTitle
+                ? h("p", { className: "detail", text: error }) : null),
+            problem ? null : h("div", { className: "actions" }, h("button", { type: "button",
+              className: "secondary", text: t.errorRetry, onclick: () => this._search(s.query) })));
+          announce = error || t.errorTitle;
+      }
+      this._screen.replaceChildren(...(screen ? [screen] : []));
+      this._listbox.hidden = status !== "results";
+      this._panels.search.dataset.state = status;
+      this.dataset.state = status;
+      const expanded = status === "results" && this.isOpen;
+      this._input.setAttribute("aria-expanded", String(expanded));
+      this._updateSelection(false);
+      if (s.tab === "search") this._announce(announce);
+      this._renderChat(t);
+    }
+
+    _idleScreen(t) {
+      const recent = this._recent();
+      if (!recent.length) return h("div", { className: "screen idle" }, h("p", { text: t.idleHint }));
+      return h("div", { className: "screen idle" },
+        h("h3", {}, h("span", { text: t.recentTitle }), h("button", { type: "button",
+          className: "linklike", text: t.recentClear,
+          onclick: () => { this._saveRecent([]); this.render(); } })),
+        h("ul", { className: "recent", "aria-label": t.recentTitle },
+          recent.map((q) => h("li", {}, h("button", { type: "button", text: q,
+            onclick: () => this._setQuery(q) })))));
+    }
+
+    _emptyScreen(t) {
+      const s = this._s;
+      return h("div", { className: "screen empty" },
+        h("p", { text: fill(t.empty, { query: s.query }) }),
+        s.suggestion ? h("p", { className: "suggestion" }, `${t.didYouMean} `,
+          h("button", { type: "button", className: "linklike", text: s.suggestion,
+            onclick: () => this._setQuery(s.suggestion) })) : null,
+        h("div", { className: "actions" }, h("button", { type: "button", className: "primary",
+          text: t.askAssistant, onclick: () => { this._setTab("ask"); this._ask(s.query); } })));
+    }
+
+    _resultItem(r, i, t) {
+      const url = safeUrl(r.url, `${this._endpoint().url}/`);
+      const fresh = r.freshness || {};
+      let badge = null;
+      if (fresh.status === "unverified") {
+        badge = h("span", { className: "badge unverified", title: fresh.banner || t.unverifiedTitle,
+          text: t.unverified });
+      } else if (fresh.status === "stale") {
+        badge = h("span", { className: "badge stale", text: t.stale });
+      }
+      const tags = [...new Set([...(r.services || []), ...(r.tags || [])])].slice(0, 6);
+      return h("li", { role: "option", id: `${this._uid}-opt-${i}`, "aria-selected": "false",
+          "data-id": r.id, className: "result",
+          onclick: (e) => {
+            // Let modified clicks on the link open a new tab natively, but still record them.
+            const modified = e.ctrlKey || e.metaKey || e.shiftKey || e.button === 1;
+            if (modified && e.target.closest && e.target.closest("a")) { this._recordClick(i); return; }
+            e.preventDefault();
+            this._openResult(i);
+          },
+          onmousemove: () => { if (this._s.selected !== i) { this._s.selected = i; this._updateSelection(false); } } },
+        h("div", { className: "head" },
+          h("a", { className: "title", href: url, tabindex: "-1", text: String(r.title || r.id) }),
+          badge),
+        r.snippet ? h("p", { className: "snippet" }, highlight(r.snippet)) : null,
+        tags.length ? h("div", { className: "tags" },
+          tags.map((tag) => h("span", { className: "tag", text: String(tag) }))) : null);
+    }
+
+    _renderChat(t) {
+      const chat = this._s.chat;
+      const nodes = [h("p", { className: "intro", text: t.askIntro })];
+      chat.turns.forEach((turn, i) => nodes.push(this._turn(turn, i, t)));
+      if (chat.pending) {
+        nodes.push(h("div", { className: "turn bot pending" },
+          h("span", { className: "spinner", "aria-hidden": "true" }), t.thinking));
+      }
+      this._log.replaceChildren(...nodes);
+      this._askInput.disabled = chat.pending;
+      this._askButton.disabled = chat.pending;
+      this._log.scrollTop = this._log.scrollHeight;
+
+      const esc = chat.escalation;
+      let handoff = null;
+      if (esc.status === "done") {
+        handoff = h("p", { className: "done", role: "status",
+          text: fill(t.escalateDone, { ticket: esc.ticket }) });
+      } else if (esc.open) {
+        const description = h("textarea", { rows: "3", name: "description" });
+        description.value = esc.description || "";
+        const contact = h("input", { type: "text", name: "contact", autocomplete: "email" });
+        contact.value = esc.contact || "";
+        handoff = h("form", { className: "escalate", onsubmit: (e) => {
+          e.preventDefault();
+          this._escalate(description.value.trim(), contact.value.trim());
+        } },
+          h("h3", { text: t.escalateTitle }),
+          h("label", {}, t.escalateDescription, description),
+          h("label", {}, t.escalateContact, contact),
+          esc.status === "error" ? h("p", { className: "error", role: "alert",
+            text: esc.error || t.escalateError }) : null,
+          h("div", { className: "actions" },
+            h("button", { type: "submit", className: "primary", disabled: esc.status === "sending",
+              text: esc.status === "sending" ? t.escalateSending : t.escalateSubmit }),
+            h("button", { type: "button", className: "secondary", text: t.escalateCancel,
+              onclick: () => { esc.open = false; this.render(); } })));
+      } else if (chat.sessionId) {
+        handoff = h("button", { type: "button", className: "linklike talk-to-human",
+          text: t.talkToHuman, onclick: () => this._openEscalation() });
+      }
+      this._handoff.replaceChildren(...(handoff ? [handoff] : []));
+    }
+
+    _turn(turn, index, t) {
+      if (turn.role === "user") {
+        return h("div", { className: "turn user" }, h("span", { className: "who", text: t.you }),
+          h("p", { className: "text", text: turn.text }));
+      }
+      if (turn.role === "error") {
+        return h("div", { className: "turn bot error", role: "alert", text: turn.text });
+      }
+      const reply = turn.reply || {};
+      const base = `${this._endpoint().url}/`;
+      const sources = Array.isArray(reply.sources) ? reply.sources : [];
+      const banner = reply.banner || (sources.find((src) => src && src.banner) || {}).banner;
+      const options = Array.isArray(reply.options) ? reply.options : [];
+      const el = h("div", { className: `turn bot kind-${String(reply.kind || "answer")}`,
+          "data-kind": String(reply.kind || "") },
+        h("span", { className: "who", text: t.assistant }),
+        banner ? h("p", { className: "banner error", text: String(banner) }) : null,
+        h("p", { className: "text", text: String(reply.text || "") }));
+      if (options.length) {
+        el.append(h("div", { className: "options" }, options.map((opt) => {
+          const label = typeof opt === "string" ? opt : String(opt.label || opt.title || "");
+          const message = typeof opt === "string" ? opt
+            : String(opt.message || opt.value || opt.label || opt.title || "");
+          return h("button", { type: "button", className: "secondary", text: label,
+            disabled: this._s.chat.pending, onclick: () => this._ask(message) });
+        })));
+      }
+      if (sources.length) {
+        el.append(h("p", { className: "sources-title", text: t.sources }),
+          h("ol", { className: "sources" }, sources.map((src) => h("li", {},
+            h("a", { href: safeUrl(src.url, base), target: this._target(), rel: "noopener",
+              text: String(src.title || src.id || "") })))));
+      }
+      if (reply.kind === "answer") {
+        let row;
+        if (turn.feedback === "yes" || turn.feedback === "no") {
+          row = h("div", { className: "feedback", role: "status", text: t.feedbackThanks });
+        } else {
+          const send = (helpful) => this._feedback(index, helpful);
+          row = h("div", { className: "feedback" }, h("span", { text: t.helpfulPrompt }),
+            h("button", { type: "button", className: "secondary", text: t.helpfulYes,
+              disabled: turn.feedback === "sending", onclick: () => send(true) }),
+            h("button", { type: "button", className: "secondary", text: t.helpfulNo,
+              disabled: turn.feedback === "sending", onclick: () => send(false) }),
+            turn.feedback === "error" ? h("span", { role: "alert", text: t.feedbackError }) : null);
+        }
+        el.append(row);
+      }
+      if ((reply.kind === "fallback" || reply.kind === "handoff" || turn.feedback === "no") &&
+          !this._s.chat.escalation.open && this._s.chat.escalation.status !== "done" &&
+          index === this._s.chat.turns.length - 1) {
+        el.append(h("div", { className: "actions" }, h("button", { type: "button",
+          className: "primary", text: t.talkToHuman, onclick: () => this._openEscalation() })));
+      }
+      return el;
+    }
+
+    _announce(text) {
+      if (this._status.textContent !== text) this._status.textContent = text;
+    }
+
+    _updateSelection(scroll) {
+      const s = this._s;
+      const items = this._listbox.children;
+      let active = "";
+      for (let i = 0; i < items.length; i++) {
+        const on = i === s.selected;
+        items[i].setAttribute("aria-selected", String(on));
+        if (on) {
+          active = items[i].id;
+          if (scroll) items[i].scrollIntoView({ block: "nearest" });
+        }
+      }
+      if (active) this._input.setAttribute("aria-activedescendant", active);
+      else this._input.removeAttribute("aria-activedescendant");
+    }
+
+    /* ---- search ---- */
+
+    _setTab(tab) {
+      if (this._s.tab === tab) return;
+      this._s.tab = tab;
+      this.render();
+    }
+
+    _focusTab() {
+      const target = this._s.tab === "ask" ? this._askInput : this._input;
+      if (target) target.focus();
+    }
+
+    _setQuery(q) {
+      this._s.query = q;
+      this._input.value = q;
+      this._input.focus();
+      this._search(q);
+    }
+
+    _onInput() {
+      const q = this._input.value;
+      this._s.query = q;
+      window.clearTimeout(this._timer);
+      if (!q.trim()) {
+        this._cancelSearch();
+        Object.assign(this._s, { status: "idle", results: [], selected: -1, error: "" });
+        this.render();
+        return;
+      }
+      const wait = Number(this.getAttribute("debounce") || 150);
+      this._timer = window.setTimeout(() => this._search(q), Number.isFinite(wait) ? wait : 150);
+    }
+
+    _cancelSearch() {
+      window.clearTimeout(this._timer);
+      if (this._controller) this._controller.abort();
+      this._controller = null;
+    }
+
+    async _search(q) {
+      const s = this._s;
+      const query = String(q || "").trim();
+      this._cancelSearch();
+      if (!query) return;
+      if (this._endpoint().problem) { this.render(); return; }
+      const controller = new AbortController();
+      this._controller = controller;
+      const seq = ++this._seq;
+      Object.assign(s, { status: "loading", error: "", selected: -1 });
+      this.render();
+      const limit = Number(this.getAttribute("limit") || 8);
+      const params = new URLSearchParams({ q: query, limit: String(limit) });
+      try {
+        const res = await fetch(this._api(`/api/search?${params}`), {
+          signal: controller.signal, headers: { Accept: "application/json" }, mode: "cors",
+          credentials: "omit",
+        });
+        const data = await this._json(res);
+        if (seq !== this._seq) return; // a newer search owns the screen
+        if (!res.ok) throw new Error(this._errorMessage(res, data));
+        const results = Array.isArray(data && data.results) ? data.results : [];
+        Object.assign(s, { results, selected: -1, suggestion: (data && data.suggestion) || null,
+          status: results.length ? "results" : "empty" });
+      } catch (err) {
+        if (err && err.name === "AbortError") return;
+        if (seq !== this._seq) return;
+        Object.assign(s, { status: "error", results: [], error: err && err.message ? err.message : "" });
+      } finally {
+        if (this._controller === controller) this._controller = null;
+      }
+      this.render();
+    }
+
+    async _json(res) {
+      try { return await res.json(); } catch (_) { return null; }
+    }
+
+    _errorMessage(res, data) {
+      const t = this.strings;
+      if (res.status === 429) return t.rateLimited;
+      const msg = data && data.error && data.error.message;
+      return msg ? String(msg) : `${t.errorTitle} (HTTP ${res.status})`;
+    }
+
+    _onInputKey(e) {
+      const s = this._s;
+      const n = s.status === "results" ? s.results.length : 0;
+      switch (e.key) {
+        case "ArrowDown":
+          if (!n) return;
+          e.preventDefault();
+          s.selected = s.selected < 0 ? 0 : (s.selected + 1) % n;
+          this._updateSelection(true);
+          break;
+        case "ArrowUp":
+          if (!n) return;
+          e.preventDefault();
+          s.selected = s.selected <= 0 ? n - 1 : s.selected - 1;
+          this._updateSelection(true);
+          break;
+        case "Enter":
+          e.preventDefault();
+          if (n) this._openResult(s.selected >= 0 ? s.selected : 0);
+          else if (s.query.trim() && s.status !== "loading") this._search(s.query);
+          break;
+        case "Escape":
+          e.preventDefault();
+          if (this._dialog) this.close();
+          else if (this._input.value) { this._input.value = ""; this._onInput(); }
+          break;
+        default:
+      }
+    }
+
+    _onTabKey(e) {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      e.preventDefault();
+      this._setTab(this._s.tab === "search" ? "ask" : "search");
+      this._tabs[this._s.tab].focus();
+    }
+
+    _documentKey(e) {
+      if (e.defaultPrevented || this._destroyed) return;
+      const k = (e.key || "").toLowerCase();
+      const origin = e.composedPath ? e.composedPath()[0] : e.target;
+      const inside = e.composedPath && e.composedPath().includes(this);
+      if (k === "k" && (e.ctrlKey || e.metaKey) && !e.altKey) {
+        e.preventDefault();
+        if (this._dialog && this._dialog.open) this.close();
+        else this.open();
+      } else if (e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey && !inside &&
+                 !isEditable(origin) && !this.isOpenModal()) {
+        e.preventDefault();
+        this.open();
+      }
+    }
+
+    isOpenModal() { return Boolean(this._dialog && this._dialog.open); }
+
+    _target() {
+      const target = this.getAttribute("target");
+      return target === "_blank" || target === "_top" || target === "_parent" ? target : "_self";
+    }
+
+    _openResult(i) {
+      const s = this._s;
+      const r = s.results[i];
+      if (!r) return;
+      s.selected = i;
+      this._updateSelection(false);
+      this._recordClick(i);
+      this._remember(s.query);
+      const url = safeUrl(r.url, `${this._endpoint().url}/`);
+      const event = new CustomEvent("fieldguide-select", { bubbles: true, composed: true,
+        cancelable: true, detail: { query: s.query, rank: i + 1, result: r, url } });
+      if (!this.dispatchEvent(event) || !url) return;
+      // An anchor click honours target (_blank/_top from an iframe) the way a user click would.
+      const a = h("a", { href: url, target: this._target(), rel: "noopener" });
+      this._root.append(a);
+      a.click();
+      a.remove();
+    }
+
+    _recordClick(i) {
+      const r = this._s.results[i];
+      if (!r) return;
+      const body = JSON.stringify({ query: this._s.query, article_id: r.id, rank: i + 1 });
+      // keepalive: the page may be navigating away as we send.
+      fetch(this._api("/api/events/click"), { method: "POST", body, keepalive: true,
+        mode: "cors", credentials: "omit", headers: { "Content-Type": "application/json" } })
+        .catch(() => {}); // analytics must never disturb the user
+    }
+
+    /* ---- recent searches (localStorage, per endpoint; storage may be blocked in iframes) ---- */
+
+    _recentKey() { return `fieldguide:recent:${this._endpoint().url}`; }
+
+    _recent() {
+      try {
+        const list = JSON.parse(window.localStorage.getItem(this._recentKey()) || "[]");
+        return Array.isArray(list) ? list.filter((q) => typeof q === "string").slice(0, 5) : [];
+      } catch (_) {
+        return [];
+      }
+    }
+
+    _saveRecent(list) {
+      try { window.localStorage.setItem(this._recentKey(), JSON.stringify(list)); } catch (_) { /* blocked */ }
+    }
+
+    _remember(q) {
+      const query = String(q || "").trim();
+      if (!query) return;
+      this._saveRecent([query, ...this._recent().filter((x) => x !== query)].slice(0, 5));
+    }
+
+    /* ---- ask (the chatbot) ---- */
+
+    async _post(path, payload, signal) {
+      const res = await fetch(this._api(path), { method: "POST", signal, mode: "cors",
+        credentials: "omit", body: JSON.stringify(payload),
+        headers: { "Content-Type": "application/json", Accept: "application/json" } });
+      const data = await this._json(res);
+      if (!res.ok) throw new Error(this._errorMessage(res, data));
+      return data || {};
+    }
+
+    async _ask(message) {
+      const chat = this._s.chat;
+      const text = String(message || "").trim();
+      if (!text || chat.pending) return;
+      if (this._endpoint().problem) {
+        chat.turns.push({ role: "error", text: this.strings.errorConfig });
+        this.render();
+        return;
+      }
+      chat.turns.push({ role: "user", text });
+      chat.pending = true;
+      this.render();
+      this._chatController = new AbortController();
+      try {
+        const payload = chat.sessionId ? { session_id: chat.sessionId, message: text } : { message: text };
+        const data = await this._post("/api/chat", payload, this._chatController.signal);
+        if (data.session_id) chat.sessionId = String(data.session_id);
+        chat.turns.push({ role: "bot", reply: data.reply || {}, feedback: null });
+        if (this._s.tab === "ask") this._status.textContent = this.strings.answerReceived;
+      } catch (err) {
+        if (err && err.name === "AbortError") return;
+        chat.turns.push({ role: "error",
+          text: `${this.strings.chatError} ${err && err.message ? err.message : ""}`.trim() });
+      } finally {
+        chat.pending = false;
+      }
+      this.render();
+      if (this._s.tab === "ask" && this._askInput) this._askInput.focus();
+    }
+
+    async _feedback(index, helpful) {
+      const chat = this._s.chat;
+      const turn = chat.turns[index];
+      if (!turn || !chat.sessionId) return;
+      turn.feedback = "sending";
+      this.render();
+      try {
+        await this._post(`/api/chat/${encodeURIComponent(chat.sessionId)}/feedback`, { helpful });
+        turn.feedback = helpful ? "yes" : "no";
+      } catch (_) {
+        turn.feedback = "error";
+      }
+      this.render();
+    }
+
+    _openEscalation() {
+      const esc = this._s.chat.escalation;
+      esc.open = true;
+      esc.status = "idle";
+      if (!esc.description) {
+        // Pre-fill with what the user asked: support should never start from zero.
+        esc.description = this._s.chat.turns.filter((x) => x.role === "user")
+          .map((x) => x.text).join("\n");
+      }
+      this.render();
+      const field = this._handoff.querySelector("textarea");
+      if (field) field.focus();
+    }
+
+    async _escalate(description, contact) {
+      const chat = this._s.chat;
+      const esc = chat.escalation;
+      Object.assign(esc, { description, contact, status: "sending", error: "" });
+      this.render();
+      try {
+        if (!chat.sessionId) {
+          // Escalating before any question: open a session with the description itself.
+          const started = await this._post("/api/chat", { message: description || "help" });
+          chat.sessionId = String(started.session_id);
+        }
+        const body = {};
+        if (description) body.description = description;
+        if (contact) body.contact = contact;
+        const data = await this._post(`/api/chat/${encodeURIComponent(chat.sessionId)}/escalate`, body);
+        const ticket = data.ticket && typeof data.ticket === "object"
+          ? (data.ticket.reference || data.ticket.id) : data.ticket;
+        Object.assign(esc, { status: "done", open: false,
+          ticket: String(ticket || data.reference || data.ticket_id || data.id || "") });
+      } catch (err) {
+        Object.assign(esc, { status: "error", error: `${this.strings.escalateError} ${err.message || ""}`.trim() });
+      }
+      this.render();
+    }
+  }
+
+  window.customElements.define(TAG, FieldguideSearch);
+  window.FieldguideSearch = FieldguideSearch;
+})();
