@@ -123,10 +123,10 @@ def _items(results: Sequence[ArticleResult], teams: TeamsConfig) -> list[Item]:
 
 def _recorded_reviews(session: Session) -> tuple[dict[str, dt.date], set[str]]:
     """Latest API/Git review date per article, and the articles whose last review retired them."""
-    latest = dict(session.execute(
-        select(ReviewActionRow.article_id, func.max(ReviewActionRow.reviewed_on))
-        .group_by(ReviewActionRow.article_id)).tuples().all())
-    retired: set[str] = set()
+    latest: dict[str, dt.date] = {
+        article_id: day for article_id, day in session.execute(
+            select(ReviewActionRow.article_id, func.max(ReviewActionRow.reviewed_on))
+            .group_by(ReviewActionRow.article_id))}
     last_outcome: dict[str, str] = {}
     for row in session.scalars(select(ReviewActionRow).order_by(ReviewActionRow.reviewed_at,
                                                                 ReviewActionRow.id)):
