@@ -37,19 +37,28 @@ class Fused:
 @dataclass(frozen=True)
 class FusionConfig:
     method: FusionMethod = FusionMethod.RRF
-    rrf_k: float = 60.0
+    rrf_k: float = 5.0  # small: the first ranks of a confident leg should decide
     depth: int = 50  # candidates taken from each leg
 
 
-def leg_weights(shape: QueryShape) -> dict[str, float]:
-    """Per-leg weights for one query, from its surface shape."""
+def leg_weights(shape: QueryShape, rankings: dict[str, list[LegHit]] | None = None
+                ) -> dict[str, float]:
+    """Per-leg weights for one query: a prior from its surface shape, scaled by each leg's
+    confidence in its own answer (how far its first hit stands above its second)."""
     lexical, dense, fuzzy, tags = 1.0, 1.0, 0.3, 1.0
-    if shape.question and shape.identifier_ratio < 0.1:
-        lexical, dense = 0.5, 1.5
     if shape.identifiers >= 1 and shape.identifier_ratio >= 0.1:
-        lexical, dense = lexical * 1.5, dense * 0.7
-    if shape.noisy or shape.words >= 25:
-        lexical, dense, fuzzy = lexical * 1.3, dense * 0.8, fuzzy * 1.5
+        lexical, dense = 1.5, 0.7  # error codes, exception names, alert names: exact words matter
+    elif shape.question:
+        lexical, dense = 0.5, 1.5  # a question in the user's own words: meaning matters
+    if rankings:
+        lex = rankings.get("lexical") or []
+        if len(lex) > 1 and lex[0].score > 0:
+            lexical *= 1.0 + (1.0 - lex[1].score / lex[0].score)
+        elif len(lex) == 1:
+            lexical *= 2.0
+        den = rankings.get("dense") or []
+        if len(den) > 1:
+            dense *= 1.0 + 10.0 * max(0.0, den[0].score - den[1].score)
     return {"lexical": lexical, "dense": dense, "fuzzy": fuzzy, "tags": tags}
 
 

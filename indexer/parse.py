@@ -34,6 +34,16 @@ _FM_TOML = re.compile(r"\A\+\+\+[ \t]*\r?\n(.*?)^\+\+\+[ \t]*$\r?\n?", re.S | re
 _MD = MarkdownIt("commonmark").enable("table")
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """Safe YAML that leaves dates as text: ``_date`` validates them and reports bad ones."""
+
+
+_FrontMatterLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node),  # type: ignore[arg-type]
+)
+
+
 @dataclass(frozen=True)
 class ParseResult:
     article: Article | None
@@ -62,9 +72,14 @@ def decode(raw: bytes) -> str | None:
         return None
     from charset_normalizer import from_bytes
 
-    best = from_bytes(raw).best()
+    matches = from_bytes(raw)
+    best = matches.best()
     if best is None or best.chaos > 0.3:
         return None
+    # Short texts fit several code pages equally well; Windows-1252 is the likeliest for a wiki.
+    western = next((m for m in matches if m.encoding == "cp1252"), None)
+    if western is not None and western.chaos <= best.chaos:
+        return str(western)
     return str(best)
 
 
@@ -102,10 +117,12 @@ def parse_text(text: str, rel: str, content_hash: str = "") -> ParseResult:
         offset = text[: m.end()].count("\n")
         body = text[m.end():]
         try:
-            loaded = tomllib.loads(block) if text.startswith("+++") else yaml.safe_load(block)
-        except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
+            loaded = (tomllib.loads(block) if text.startswith("+++")
+                      else yaml.load(block, Loader=_FrontMatterLoader))  # noqa: S506
+        except (yaml.YAMLError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
             line = 2
-            mark = getattr(exc, "problem_mark", None)
+            # Where the broken construct starts (an unclosed bracket) beats where YAML gave up.
+            mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
             if mark is not None:
                 line = mark.line + 2
             reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]

@@ -123,7 +123,7 @@ class Searcher:
             vector = self.embedder.encode_query(query.normalized)
             rankings["dense"] = snap.dense.search(query, depth, allowed, vector=vector)
         pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
-        w = weights or leg_weights(query.shape)
+        w = weights or leg_weights(query.shape, rankings)
         if len(rankings) == 1:
             w = {k: 1.0 for k in rankings}
         return fuse(rankings, w, pinned, self.fusion), w

@@ -52,11 +52,12 @@ class FuzzyLeg:
     name = NAME
 
     def __init__(self, strings: list[str], owners: list[int], n_docs: int,
-                 cutoff: float = 72.0) -> None:
+                 cutoff: float = 80.0, long_cutoff: float = 95.0) -> None:
         self.strings = strings
         self.owners = np.asarray(owners, dtype=np.int64)
         self.n_docs = n_docs
-        self.cutoff = cutoff
+        self.cutoff = cutoff  # short queries: typos in a few words
+        self.long_cutoff = long_cutoff  # long queries: only near-verbatim pastes count
         self._processed = [utils.default_process(s) for s in strings]
 
     @classmethod
@@ -73,15 +74,16 @@ class FuzzyLeg:
         text = utils.default_process(query.fuzzy_text)
         if len(text) < 3 or not self.strings:
             return []
+        cutoff = self.cutoff if text.count(" ") < 6 else self.long_cutoff
         raw = process.cdist([text], self._processed, scorer=fuzz.WRatio, processor=None,
-                            score_cutoff=self.cutoff, dtype=np.float32, workers=1)[0]
+                            score_cutoff=cutoff, dtype=np.float32, workers=1)[0]
         per_doc = np.zeros(self.n_docs, dtype=np.float32)
         best = np.full(self.n_docs, -1, dtype=np.int64)
         order = np.argsort(raw)  # ascending, so the best string per document is written last
         per_doc[self.owners[order]] = raw[order]
         best[self.owners[order]] = order
         return [LegHit(d, s, (self.strings[int(best[d])],))
-                for d, s in top_k(per_doc, k, allowed, minimum=self.cutoff - 1e-3)]
+                for d, s in top_k(per_doc, k, allowed, minimum=cutoff - 1e-3)]
 
     def save(self, directory: Path) -> None:
         data = {"strings": self.strings, "owners": self.owners.tolist(), "n_docs": self.n_docs,
