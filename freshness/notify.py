@@ -70,6 +70,12 @@ class _Webhook(Notifier):
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url
         self.timeout = timeout
+        self._client: httpx.Client | None = None  # created on first send, reused (TLS setup)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def address(self, message: Message) -> str | None:
         return f"{self.url}#{message.channel}" if message.channel else None
@@ -79,7 +85,9 @@ class _Webhook(Notifier):
 
     def send(self, message: Message) -> None:
         try:
-            resp = httpx.post(self.url, json=self.payload(message), timeout=self.timeout)
+            if self._client is None:
+                self._client = httpx.Client(timeout=self.timeout)
+            resp = self._client.post(self.url, json=self.payload(message))
         except httpx.HTTPError as exc:
             raise NotifyError(f"{self.name} webhook: {exc}") from exc
         if resp.status_code >= 300:
