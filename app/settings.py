@@ -75,6 +75,27 @@ class Settings(BaseSettings):
     teams_webhook_url: str | None = Field(None, description="Microsoft Teams incoming webhook.")
     ticket_webhook_url: str | None = Field(None, description="Where chatbot hand-offs are POSTed.")
     ticket_email: str | None = Field(None, description="Where chatbot hand-offs are emailed.")
+    freshness_schedule_hours: float = Field(
+        24.0, ge=0, description="How often the service runs the freshness job (0 disables the "
+        "scheduled run; one replica runs it, under a database lock).")
+    freshness_first_run_seconds: float = Field(
+        60.0, ge=0, description="Delay after startup before the first scheduled freshness run.")
+    freshness_notify: bool = Field(
+        True, description="Whether the scheduled freshness run sends digests and summaries.")
+    freshness_default_interval_days: int = Field(
+        90, ge=1, description="Review interval for articles and teams that set none.")
+    freshness_due_soon_days: int = Field(
+        14, ge=0, description="Days before review-by when an article becomes due_soon.")
+    freshness_grace_days: int = Field(
+        14, ge=0, description="Days past review-by after which a stale article is unverified "
+        "(and the banner goes up).")
+    freshness_timezone: str = Field(
+        "UTC", description="Time zone whose calendar date the freshness policy uses.")
+    notify_retries: int = Field(3, ge=1, le=10, description="Attempts per notification send.")
+    notify_backoff_seconds: float = Field(
+        2.0, ge=0, description="Pause before the first retry of a failed send (doubles).")
+    teams_card: str = Field("messagecard", pattern="^(messagecard|adaptive)$",
+                            description="Microsoft Teams payload: messagecard or adaptive.")
     rate_limit_per_second: float = Field(
         10.0, ge=0, description="Search and chat requests per second allowed per client IP "
         "(token bucket refill rate); 0 disables rate limiting.")
