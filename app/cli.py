@@ -163,9 +163,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_freshness(args: argparse.Namespace, out: TextIO) -> int:
+    from app.db import upgrade
     from freshness.cli import run
 
-    return run(_settings(args), args, out)
+    return run(_settings(args), args, out, migrate=upgrade)
 
 
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
