@@ -107,9 +107,11 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     kwargs = {"limit": args.limit, "audiences": audiences, "services": args.service or (),
               "tags": args.tag or ()}
     if args.batch is not None:
-        source = sys.stdin if str(args.batch) == "-" else None
         try:
-            lines = (source or open(args.batch, encoding="utf-8", errors="replace")).read()
+            if str(args.batch) == "-":
+                lines = sys.stdin.read()
+            else:
+                lines = Path(args.batch).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise CliError(f"{args.batch}: {exc.strerror or exc}") from exc
         for line in lines.splitlines():
@@ -158,21 +160,24 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from app.server import serve
 
-    return serve(_settings(args), host=args.host, port=args.port, workers=args.workers,
-                 reload_on_change=args.watch)
+    code: int = serve(_settings(args), host=args.host, port=args.port, workers=args.workers,
+                      reload_on_change=args.watch)
+    return code
 
 
 def cmd_freshness(args: argparse.Namespace, out: TextIO) -> int:
     from app.db import upgrade
     from freshness.cli import run
 
-    return run(_settings(args), args, out, migrate=upgrade)
+    code: int = run(_settings(args), args, out, migrate=upgrade)
+    return code
 
 
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     from chatbot.cli import run
 
-    return run(_settings(args), args, out)
+    code: int = run(_settings(args), args, out)
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.metrics import score_run  # noqa: E402
-from indexer.build import build_index  # noqa: E402
-from indexer.embed import Embedder  # noqa: E402
-from indexer.search import LEGS, Searcher  # noqa: E402
+from bench.metrics import score_run
+from indexer.build import build_index
+from indexer.embed import Embedder
+from indexer.search import LEGS, Searcher
 
 CONFIGS: dict[str, tuple[str, ...]] = {"hybrid": LEGS, **{leg: (leg,) for leg in LEGS}}
 

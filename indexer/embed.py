@@ -97,7 +97,7 @@ class Embedder:
         if hit is not None:
             self._queries.move_to_end(text)
             return hit
-        vec = self._encode([text])[0]
+        vec: Vector = self._encode([text])[0]
         vec.setflags(write=False)
         self._queries[text] = vec
         if len(self._queries) > self._query_cache_size:

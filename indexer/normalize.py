@@ -14,11 +14,17 @@ from functools import lru_cache
 import snowballstemmer
 
 STOPWORDS = frozenset(
-    """a an and are as at be been being but by can could did do does doing for from had has have
-    having he her here hers him his how i if in into is it its itself me my myself no nor not of off
-    on once only or other our ours out over own same she should so some such than that the their
-    theirs them then there these they this those through to too under until up very was we were
-    what when where which while who whom why will with would you your yours yourself""".split()
+    (
+        "a", "an", "and", "are", "as", "at", "be", "been", "being", "but", "by", "can", "could",
+        "did", "do", "does", "doing", "for", "from", "had", "has", "have", "having", "he", "her",
+        "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself",
+        "me", "my", "myself", "no", "nor", "not", "of", "off", "on", "once", "only", "or", "other",
+        "our", "ours", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than",
+        "that", "the", "their", "theirs", "them", "then", "there", "these", "they", "this", "those",
+        "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when",
+        "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
+        "yours", "yourself"
+    )
 )
 
 _WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._\-]*[A-Za-z0-9])?")

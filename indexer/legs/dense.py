@@ -34,6 +34,7 @@ class DenseLeg:
     def build(cls, vectors: npt.NDArray[np.float32], owners: list[int], n_docs: int,
               kind: FaissKind = FaissKind.FLAT) -> DenseLeg:
         dim = vectors.shape[1]
+        index: faiss.Index
         if kind is FaissKind.HNSW:
             index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efSearch = 128

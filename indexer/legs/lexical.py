@@ -40,14 +40,14 @@ class LexicalLeg:
                 cols.append(d)
                 tfs.append(tf)
         n_docs = max(len(docs), 1)
-        tf = np.asarray(tfs, dtype=np.float32)
+        tf_arr = np.asarray(tfs, dtype=np.float32)
         row = np.asarray(rows, dtype=np.int64)
         col = np.asarray(cols, dtype=np.int64)
         df = np.bincount(row, minlength=len(vocab)).astype(np.float32)
         idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
         avgdl = float(lengths.mean()) if len(docs) else 1.0
         norm = k1 * (1 - b + b * lengths[col] / max(avgdl, 1.0))
-        w = idf[row] * tf * (k1 + 1) / (tf + norm)
+        w = idf[row] * tf_arr * (k1 + 1) / (tf_arr + norm)
         matrix = sparse.csr_matrix((w, (row, col)), shape=(len(vocab), len(docs)),
                                    dtype=np.float32)
         return cls(vocab, matrix)
