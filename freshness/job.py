@@ -155,8 +155,12 @@ def run_job(session: Session, articles: Sequence[Article], teams: TeamsConfig,
             notifiers: Sequence[Notifier] = (), config: PolicyConfig | None = None,
             public_url: str = "http://localhost:8000", content_dir: Path | None = None,
             write_banners: bool = False, retries: int = 3, backoff: float = 0.5,
-            sleep: Callable[[float], None] = time.sleep) -> JobResult:
-    """Compute every article's state and act on the differences with the database."""
+            sleep: Callable[[float], None] = time.sleep, partial: bool = False) -> JobResult:
+    """Compute every article's state and act on the differences with the database.
+
+    ``partial``: ``articles`` is a subset (a single reviewed article), so the others are not
+    taken as removed from the content.
+    """
     config = config or PolicyConfig()
     today = local_date(now, config.timezone)
     result = JobResult(today, week_key(today), dry_run)
@@ -198,7 +202,7 @@ def run_job(session: Session, articles: Sequence[Article], teams: TeamsConfig,
 
     present = {a.id for a in articles}
     for article_id, row in states.items():
-        if article_id in present or not row.present:
+        if partial or article_id in present or not row.present:
             continue
         changes.append(Change(article_id, "gone", "no longer in the content"))
         task = tasks.get(article_id)

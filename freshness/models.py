@@ -107,5 +107,6 @@ class JobLockRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-TABLES = [FreshnessStateRow.__table__, ReviewTaskRow.__table__, ReviewActionRow.__table__,
-          NotificationRow.__table__, JobLockRow.__table__]
+TABLES = [Base.metadata.tables[name] for name in (
+    "freshness_state", "freshness_review_tasks", "freshness_review_actions",
+    "freshness_notifications", "freshness_locks")]

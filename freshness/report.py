@@ -1,0 +1,79 @@
+"""The freshness report: per article, and grouped by state, owner, team and service (JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from freshness.digest import TRUST_TARGET, article_url, trust_score
+from freshness.job import ArticleResult, _items
+from freshness.policy import Status
+from indexer.teams import TeamsConfig
+
+CSV_FIELDS = ("id", "path", "title", "status", "review_by", "assignee", "assigned_because",
+              "banner", "team", "services", "owner", "retired", "url")
+
+
+def article_row(r: ArticleResult, public_url: str) -> dict[str, Any]:
+    return {**r.to_json(), "title": r.title, "team": r.team, "services": list(r.services),
+            "owner": r.owner, "retired": r.retired, "url": article_url(public_url, r.id)}
+
+
+def _group(results: Sequence[ArticleResult], key: str) -> dict[str, dict[str, int]]:
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        if r.retired:
+            continue
+        names: Sequence[str | None]
+        if key == "service":
+            names = r.services or (None,)
+        elif key == "owner":
+            names = (r.assignee,)
+        else:
+            names = (r.team,)
+        for name in names:
+            groups[name or "(none)"][r.status.value] += 1
+    return {name: {s.value: counts[s.value] for s in Status}
+            for name, counts in sorted(groups.items())}
+
+
+def build_report(results: Sequence[ArticleResult], public_url: str,
+                 today: str | None = None) -> dict[str, Any]:
+    live = [r for r in results if not r.retired]
+    counts = {s.value: sum(r.status is s for r in live) for s in Status}
+    trust = trust_score(_items(results, TeamsConfig()))
+    return {"today": today, "counts": counts, "total": len(live),
+            "retired": len(results) - len(live),
+            "trust": round(trust, 4), "trust_target": TRUST_TARGET,
+            "by_owner": _group(results, "owner"), "by_team": _group(results, "team"),
+            "by_service": _group(results, "service"),
+            "articles": [article_row(r, public_url) for r in results]}
+
+
+def report_csv(results: Sequence[ArticleResult], public_url: str) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        row = article_row(r, public_url)
+        row["services"] = " ".join(row["services"])
+        row["banner"] = "yes" if row["banner"] else "no"
+        row["retired"] = "yes" if row["retired"] else "no"
+        writer.writerow({k: row[k] for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def report_text(report: dict[str, Any]) -> str:
+    counts = report["counts"]
+    lines = [f"Freshness on {report['today']}: {report['total']} articles, trust "
+             f"{report['trust']:.0%} (target {report['trust_target']:.0%})",
+             "  " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    for title, key in (("By team", "by_team"), ("By owner", "by_owner"),
+                       ("By service", "by_service")):
+        lines.append(f"{title}:")
+        for name, c in report[key].items():
+            lines.append(f"  {name:<42} " + "  ".join(f"{k} {v}" for k, v in c.items()))
+    return "\n".join(lines)
