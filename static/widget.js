@@ -370,7 +370,8 @@
       this._cancelSearch();
       if (this._chatController) this._chatController.abort();
       document.removeEventListener("keydown", this._onDocKey, true);
-      if (this._dialog && this._dialog.open) this._dialog.close();
+      const wasOpen = Boolean(this._dialog && this._dialog.open);
+      if (wasOpen) this._dialog.close();
       this._root.replaceChildren();
       this._destroyed = true;
       this._built = false;
@@ -434,7 +435,8 @@
       const id = (name) => `${this._uid}-${name}`;
       if ("adoptedStyleSheets" in this._root) this._root.adoptedStyleSheets = [sheet()];
       else console.error(`[${TAG}] this browser lacks constructable stylesheets; unstyled.`);
-      if (this._dialog && this._dialog.open) this._dialog.close();
+      const wasOpen = Boolean(this._dialog && this._dialog.open);
+      if (wasOpen) this._dialog.close();
 
       this._input = h("input", {
         type: "search", id: id("input"), role: "combobox", "aria-autocomplete": "list",
@@ -493,6 +495,7 @@
       }
       this._built = true;
       this.render();
+      if (wasOpen && this._dialog) this._dialog.showModal(); // a rebuild keeps it open
     }
 
     _buildAsk(t, id) {
@@ -596,13 +599,17 @@
       const url = safeUrl(r.url, `${this._endpoint().url}/`);
       const fresh = r.freshness || {};
       let badge = null;
-      if (fresh.status === "unverified") {
-        badge = h("span", { className: "badge unverified", title: fresh.banner || t.unverifiedTitle,
-          text: t.unverified });
+      if (fresh.status === "unverified" || fresh.banner === true) {
+        // banner is a flag in search results, a sentence in some other payloads.
+        badge = h("span", { className: "badge unverified", text: t.unverified,
+          title: typeof fresh.banner === "string" && fresh.banner ? fresh.banner : t.unverifiedTitle });
       } else if (fresh.status === "stale") {
         badge = h("span", { className: "badge stale", text: t.stale });
       }
-      const tags = [...new Set([...(r.services || []), ...(r.tags || [])])].slice(0, 6);
+      const matched = r.matched || {};
+      const list = (v) => (Array.isArray(v) ? v : []);
+      const tags = [...new Set([...list(r.services), ...list(matched.services), ...list(r.tags),
+        ...list(matched.tags)].map(String))].slice(0, 6);
       return h("li", { role: "option", id: `${this._uid}-opt-${i}`, "aria-selected": "false",
           "data-id": r.id, className: "result",
           onclick: (e) => {
@@ -795,6 +802,12 @@
       this.render();
       const limit = Number(this.getAttribute("limit") || 8);
       const params = new URLSearchParams({ q: query, limit: String(limit) });
+      // service="vpn,wifi" / tag="..." scope a wiki page's box to its own topic.
+      for (const name of ["service", "tag"]) {
+        for (const value of (this.getAttribute(name) || "").split(",")) {
+          if (value.trim()) params.append(name, value.trim());
+        }
+      }
       try {
         const res = await fetch(this._api(`/api/search?${params}`), {
           signal: controller.signal, headers: { Accept: "application/json" }, mode: "cors",
@@ -805,6 +818,7 @@
         if (!res.ok) throw new Error(this._errorMessage(res, data));
         const results = Array.isArray(data && data.results) ? data.results : [];
         Object.assign(s, { results, selected: -1, suggestion: (data && data.suggestion) || null,
+          searchId: (data && typeof data.search_id === "string" && data.search_id) || null,
           status: results.length ? "results" : "empty" });
       } catch (err) {
         if (err && err.name === "AbortError") return;
@@ -909,7 +923,9 @@
     _recordClick(i) {
       const r = this._s.results[i];
       if (!r) return;
-      const body = JSON.stringify({ query: this._s.query, article_id: r.id, rank: i + 1 });
+      const event = { query: this._s.query, article_id: r.id, rank: i + 1 };
+      if (this._s.searchId) event.search_id = this._s.searchId;
+      const body = JSON.stringify(event);
       // keepalive: the page may be navigating away as we send.
       fetch(this._api("/api/events/click"), { method: "POST", body, keepalive: true,
         mode: "cors", credentials: "omit", headers: { "Content-Type": "application/json" } })

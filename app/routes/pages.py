@@ -2,7 +2,7 @@
 
 Pages carry no inline script or style: each is a shell that loads ``/static/widget.js`` (and,
 for the owners' page, ``/static/freshness.js``); data reaches scripts through ``data-*`` and
-element attributes only. Install both with ``install(app, settings)`` inside ``create_app``.
+element attributes only. ``create_app`` includes ``router`` and calls ``mount(app)``.
 """
 
 from __future__ import annotations
@@ -194,9 +194,6 @@ def freshness_page(request: Request) -> Response:
                  scripts=("freshness.js",), body_class="full")
 
 
-def install(app: FastAPI, settings: Settings | None = None) -> None:
-    """Register the pages and mount ``/static`` on ``app``."""
-    if settings is not None and getattr(app.state, "settings", None) is None:
-        app.state.settings = settings
-    app.include_router(router)
+def mount(app: FastAPI) -> None:
+    """Mount ``/static`` on ``app`` (``create_app`` calls this after including ``router``)."""
     app.mount("/static", StaticAssets(directory=STATIC_DIR, check_dir=False), name="static")

@@ -120,6 +120,7 @@ class HostServer:
 def host_page(service: str, body: str, *, head: str = "") -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Wiki page</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <script src="{service}/static/widget.js" defer></script>{head}</head>
 <body><h1>Team wiki</h1><p>Some page text.</p>
 {body}
