@@ -1,0 +1,57 @@
+"""The readable article page (server-rendered HTML, no script, strict CSP)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+       "base-uri 'none'; form-action 'none'")
+
+STYLE = """
+body{font:16px/1.55 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;
+  color:#1b1f24}
+.banner{background:#fff4e5;border:1px solid #f0a020;padding:.75rem 1rem;border-radius:6px;
+  margin-bottom:1rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;font-size:.9rem;color:#444}
+dt{font-weight:600} dd{margin:0}
+ul.tags{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4rem}
+.tag{background:#eef2f7;border-radius:4px;padding:0 .4rem;font-size:.85rem}
+pre{background:#f6f8fa;padding:.75rem;overflow:auto} code{font-size:.9em}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def article_page(data: dict[str, Any]) -> str:
+    """``data``: the ``GET /api/articles/{id}`` body. Fields are escaped; its HTML is sanitised."""
+    fresh = data["freshness"]
+    banner = ""
+    if fresh.get("banner"):
+        banner = ('<div class="banner" role="alert"><strong>Unverified.</strong> This article '
+                  "is past its review date and has not been re-checked by its owner; "
+                  "double-check before relying on it.</div>")
+    meta = [("Owner", data.get("owner") or "unassigned"), ("Team", data.get("team") or "—"),
+            ("Last reviewed", data.get("last_reviewed") or "never"),
+            ("Review by", fresh.get("review_by") or "—"),
+            ("Status", fresh.get("status") or "—"),
+            ("Audience", ", ".join(data.get("audience", [])))]
+    meta_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta)
+    tags = "".join(f'<li class="tag">{_e(t)}</li>'
+                   for t in [*data.get("error_codes", []), *data.get("alerts", []),
+                             *data.get("services", []), *data.get("tags", [])])
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(data["title"])} · Fieldguide</title>
+<style>
+{STYLE}</style></head>
+<body><main>
+{banner}<article>
+<header><p><a href="/">Fieldguide</a></p><h1>{_e(data["title"])}</h1>
+<dl class="meta">{meta_html}</dl><ul class="tags">{tags}</ul></header>
+{data["html"]}
+</article></main></body></html>
+"""

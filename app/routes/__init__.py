@@ -1,0 +1,1 @@
+"""HTTP routers, one module per area; ``app.main.ROUTERS`` lists them."""

@@ -1,0 +1,73 @@
+"""``GET /api/articles/{id}`` (JSON) and ``GET /articles/{id}`` (the readable page)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.access import CallerDep
+from app.deps import IndexDep, SettingsDep, freshness_of
+from app.errors import ApiError
+from app.pages import CSP, article_page
+from app.render import article_url, render_markdown
+from indexer.article import Article, Audience
+from indexer.search import Searcher
+
+router = APIRouter(tags=["articles"])
+
+
+def _article(searcher: Searcher, article_id: str, caller: CallerDep) -> Article:
+    article = searcher.article(article_id, caller.audiences)
+    if article is None:
+        # The same answer for "does not exist" and "not for you": existence must not leak.
+        raise ApiError("not_found", f"no article {article_id!r}")
+    return article
+
+
+def article_body(searcher: Searcher, article: Article, public_url: str,
+                 audiences: frozenset[Audience], freshness: dict[str, Any]) -> dict[str, Any]:
+    # Links are rewritten only towards articles this caller may open.
+    path_to_id = {a.path: a.id for a in searcher.articles(audiences)}
+    sections = [{"heading": s.heading, "level": s.level, "key": s.key,
+                 "html": render_markdown(s.text, article.path, path_to_id)}
+                for s in article.sections]
+    return {
+        "id": article.id, "path": article.path, "title": article.title,
+        "url": public_url.rstrip("/") + article_url(article.id),
+        "audience": [a.value for a in article.audience], "symptoms": list(article.symptoms),
+        "error_codes": list(article.error_codes), "alerts": list(article.alerts),
+        "services": list(article.services), "tags": list(article.tags),
+        "owner": article.owner, "team": article.team,
+        "created": article.created.isoformat() if article.created else None,
+        "last_reviewed": article.last_reviewed.isoformat() if article.last_reviewed else None,
+        "review_interval_days": article.review_interval_days,
+        "freshness": freshness,
+        "index_version": searcher.version,
+        "sections": sections,
+        "html": render_markdown(article.body, article.path, path_to_id),
+    }
+
+
+def _load(request: Request, caller: CallerDep, holder: IndexDep, settings: SettingsDep,
+          article_id: str) -> dict[str, Any]:
+    searcher = holder.searcher
+    article = _article(searcher, article_id, caller)
+    return article_body(searcher, article, settings.public_url, caller.audiences,
+                        freshness_of(request, article.id))
+
+
+@router.get("/api/articles/{article_id:path}")
+def get_article(request: Request, caller: CallerDep, holder: IndexDep, settings: SettingsDep,
+                article_id: str) -> dict[str, Any]:
+    return _load(request, caller, holder, settings, article_id)
+
+
+@router.get("/articles/{article_id:path}", response_class=HTMLResponse)
+def article_html(request: Request, caller: CallerDep, holder: IndexDep, settings: SettingsDep,
+                 article_id: str) -> HTMLResponse:
+    data = _load(request, caller, holder, settings, article_id)
+    return HTMLResponse(article_page(data), headers={
+        "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin"})

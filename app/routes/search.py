@@ -1,0 +1,103 @@
+"""``GET /api/search``: the hybrid search, filtered to what the caller may see."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from app.access import CallerDep, RateLimitDep
+from app.deps import EventsDep, IndexDep, SettingsDep, SuggesterDep, freshness_of
+from app.errors import ApiError
+from app.models import SearchEventRow
+from app.render import article_url
+from indexer.article import Audience
+from indexer.db import utcnow
+
+router = APIRouter(tags=["search"])
+
+MAX_QUERY_BYTES = 8 * 1024  # a pasted stack trace fits; a whole log file does not
+MAX_FILTER_VALUES = 20
+PARAMS = frozenset({"q", "limit", "offset", "audience", "service", "tag", "explain"})
+
+
+def _check_params(request: Request) -> None:
+    unknown = sorted(set(request.query_params) - PARAMS)
+    if unknown:
+        raise ApiError("unknown_parameter", f"unknown parameter(s) {', '.join(unknown)}; "
+                       f"allowed: {', '.join(sorted(PARAMS))}")
+
+
+def _audiences(requested: list[str], allowed: frozenset[Audience]) -> frozenset[Audience]:
+    if not requested:
+        return allowed
+    try:
+        wanted = {Audience.parse(a) for a in requested}
+    except ValueError as exc:
+        raise ApiError("validation_error", f"audience: {exc}") from None
+    # Asking for more than the caller may see silently narrows: no error says what exists.
+    return frozenset(wanted) & allowed
+
+
+@router.get("/api/search")
+def search(
+    request: Request,
+    caller: CallerDep,
+    _limit: RateLimitDep,
+    settings: SettingsDep,
+    holder: IndexDep,
+    events: EventsDep,
+    suggester: SuggesterDep,
+    q: Annotated[str | None, Query(description="The query: words, an error message, "
+                                   "an alert name or a pasted log line (up to 8 KB).")] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    offset: Annotated[int, Query(ge=0, le=1000)] = 0,
+    audience: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    service: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    tag: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    explain: bool = False,
+) -> dict[str, Any]:
+    _check_params(request)
+    if q is not None and len(q.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
+        raise ApiError("query_too_long", f"the query is longer than {MAX_QUERY_BYTES} bytes; "
+                       "paste the error message, not the whole log")
+    if q is None or not q.strip():
+        raise ApiError("empty_query", "the query is empty: pass q=...")
+    if "\x00" in q:
+        raise ApiError("validation_error", "q: NUL characters are not allowed")
+    audiences = _audiences(audience or [], caller.audiences)
+    searcher = holder.searcher  # one snapshot for the whole request, even if a swap happens
+    resp = searcher.search(q, limit=limit, offset=offset, audiences=audiences,
+                           services=service or (), tags=tag or ())
+    suggestion = resp.suggestion
+    if suggestion is not None and not caller.engineer:
+        suggestion = suggester.suggest(searcher, resp.normalized, audiences)
+    base = settings.public_url.rstrip("/")
+    results = []
+    for r in resp.results:
+        a = r.article
+        item: dict[str, Any] = {
+            "id": a.id, "path": a.path, "title": a.title, "url": base + article_url(a.id),
+            "snippet": r.snippet, "score": r.score, "matched": r.matched,
+            "freshness": freshness_of(request, a.id),
+        }
+        if explain:
+            item["explain"] = {"legs": r.legs, "pinned": r.pinned}
+        results.append(item)
+    search_id = uuid.uuid4().hex
+    body: dict[str, Any] = {
+        "query": resp.query, "took_ms": resp.took_ms, "total": resp.total, "limit": limit,
+        "offset": offset, "search_id": search_id, "suggestion": suggestion, "results": results,
+    }
+    if explain:
+        body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
+                           "index_version": searcher.version}
+    if settings.record_search_events:
+        # Queued for the writer thread: the response does not wait for the database.
+        events.put(SearchEventRow(
+            search_id=search_id, at=utcnow(), query=q, normalized=resp.normalized,
+            result_ids=[r.article.id for r in resp.results], total=resp.total,
+            took_ms=resp.took_ms, zero_results=resp.total == 0, audience=caller.label,
+            offset=offset))
+    return body
