@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import uvicorn
 
@@ -69,7 +69,7 @@ class ServerThread:
 
 
 class _HostHandler(http.server.BaseHTTPRequestHandler):
-    pages: dict[str, tuple[str, str]] = {}  # path -> (html, csp)
+    pages: ClassVar[dict[str, tuple[str, str]]] = {}  # path -> (html, csp); set per server
 
     def do_GET(self) -> None:
         page = self.pages.get(self.path.split("?")[0])
