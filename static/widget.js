@@ -683,12 +683,18 @@
       const reply = turn.reply || {};
       const base = `${this._endpoint().url}/`;
       const sources = Array.isArray(reply.sources) ? reply.sources : [];
-      const banner = reply.banner || (sources.find((src) => src && src.banner) || {}).banner;
+      // The chatbot carries an unverified source's banner in reply.freshness (text or flag).
+      const fr = reply.freshness && typeof reply.freshness === "object" ? reply.freshness : {};
+      const text = (v) => (typeof v === "string" && v ? v : "");
+      const banner = text(reply.banner) || text(fr.banner) || text(fr.text) ||
+        (fr.banner === true || fr.status === "unverified" ? t.unverifiedTitle : "");
       const options = Array.isArray(reply.options) ? reply.options : [];
       const el = h("div", { className: `turn bot kind-${String(reply.kind || "answer")}`,
           "data-kind": String(reply.kind || "") },
         h("span", { className: "who", text: t.assistant }),
-        banner ? h("p", { className: "banner error", text: String(banner) }) : null,
+        // A badge, not the banner again: the answer text already quotes it.
+        banner ? h("p", { className: "banner" }, h("span", { className: "badge unverified",
+          title: String(banner), text: t.unverified })) : null,
         h("p", { className: "text", text: String(reply.text || "") }));
       if (options.length) {
         el.append(h("div", { className: "options" }, options.map((opt) => {
