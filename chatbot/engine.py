@@ -194,8 +194,7 @@ class ChatEngine:
             state.options = {}
             if state.negative >= 2:
                 return self._handoff(state, intent)
-            return Reply(ReplyKind.FALLBACK if not state.last_sources else ReplyKind.SMALLTALK,
-                         NEGATIVE_TEXT, intent=intent.name.value)
+            return Reply(ReplyKind.FALLBACK, NEGATIVE_TEXT, intent=intent.name.value)
         if intent.smalltalk:
             return Reply(ReplyKind.SMALLTALK, SMALLTALK_TEXT[intent.name], intent=intent.name.value)
         return self._question(text, state, audiences, intent)

@@ -1,0 +1,308 @@
+"""Conversations in the database: turns, feedback, opened sources, escalations and outcomes.
+
+    >>> service = ChatService(engine, sessions, sink=WebhookSink(url))
+    >>> out = service.chat(None, "vpn keeps disconnecting")      # a new conversation
+    >>> service.feedback(out["session_id"], helpful=True)
+    >>> service.sweep()                                          # closes idle conversations
+
+Outcomes (exactly one per closed conversation): ``confirmed_deflection`` (said it helped, did
+not escalate), ``potential_deflection`` (an answer was shown, no feedback, no return and no
+escalation within ``potential_window``), ``escalated``, ``unanswered`` (questions asked but no
+answer that helped: only fallbacks/clarifications, or answers marked unhelpful) and
+``abandoned`` (nothing but smalltalk). A message to a closed conversation reopens it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.config import ChatConfig
+from chatbot.engine import ChatEngine, ConversationState, ReplyKind, clean_message
+from chatbot.handoff import DeliveryResult, RetryPolicy, TicketSink, deliver
+from chatbot.models import (
+    ChatFeedbackRow,
+    ChatOpenRow,
+    ChatOutcomeRow,
+    ChatSessionRow,
+    ChatTicketRow,
+    ChatTurnRow,
+)
+from indexer.article import Audience
+
+OUTCOMES = ("confirmed_deflection", "potential_deflection", "escalated", "unanswered",
+            "abandoned")
+Clock = Callable[[], dt.datetime]
+
+
+class UnknownSessionError(LookupError):
+    """No conversation with that id."""
+
+
+class ChatService:
+    """The chatbot with memory. Thread-safe: every call opens its own database session."""
+
+    def __init__(self, engine: ChatEngine, sessions: sessionmaker[Session],
+                 sink: TicketSink | None = None, retry: RetryPolicy | None = None,
+                 clock: Clock | None = None,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        self.sink = sink
+        self.retry = retry or RetryPolicy()
+        self.clock = clock or engine.clock
+        self._sleep = sleep
+
+    @property
+    def config(self) -> ChatConfig:
+        return self.engine.config
+
+    def now(self) -> dt.datetime:
+        return _aware(self.clock())
+
+    # -- turns -----------------------------------------------------------------------------
+    def chat(self, session_id: str | None, message: str, engineer: bool = False,
+             client: str = "") -> dict[str, Any]:
+        now = self.now()
+        audiences = frozenset(Audience) if engineer else frozenset({Audience.END_USER})
+        with self.sessions.begin() as db:
+            row = self._session(db, session_id) if session_id else None
+            if row is None:
+                if session_id:
+                    raise UnknownSessionError(session_id)
+                row = ChatSessionRow(id=uuid.uuid4().hex, created_at=now, last_activity=now,
+                                     engineer=engineer, client=client[:64], state={},
+                                     closed=False)
+                db.add(row)
+                db.flush()
+            elif row.closed and row.outcome != "escalated":
+                self._reopen(db, row)
+            # A conversation keeps the access it started with: a key added later does not widen it.
+            if not row.engineer:
+                audiences = frozenset({Audience.END_USER})
+            state = ConversationState.from_dict(row.state)
+            reply = self.engine.reply(message, state, audiences)
+            seq = self._count_turns(db, row.id)
+            db.add(ChatTurnRow(session_id=row.id, seq=seq + 1, at=now,
+                               message=clean_message(message, self.config.max_message_chars),
+                               kind=reply.kind.value, intent=reply.intent, text=reply.text,
+                               sources=[s.to_dict() for s in reply.sources],
+                               confidence=reply.confidence))
+            row.state = state.to_dict()
+            row.last_activity = now
+            return {"session_id": row.id, "reply": reply.to_dict()}
+
+    def feedback(self, session_id: str, helpful: bool, comment: str | None = None,
+                 article_id: str | None = None) -> dict[str, Any]:
+        now = self.now()
+        with self.sessions.begin() as db:
+            row = self._require(db, session_id)
+            turn = db.scalars(select(ChatTurnRow).where(
+                ChatTurnRow.session_id == row.id, ChatTurnRow.kind == ReplyKind.ANSWER.value)
+                .order_by(ChatTurnRow.seq.desc()).limit(1)).first()
+            if article_id is None and turn is not None and turn.sources:
+                article_id = turn.sources[0]["id"]
+            db.add(ChatFeedbackRow(session_id=row.id, turn_id=turn.id if turn else None,
+                                   article_id=article_id, helpful=helpful,
+                                   comment=clean_message(comment, 2000) if comment else None,
+                                   at=now))
+            state = ConversationState.from_dict(row.state)
+            state.negative = 0 if helpful else state.negative + 1
+            row.state = state.to_dict()
+            row.last_activity = now
+            if row.closed and row.outcome != "escalated":
+                self._reopen(db, row)
+            handoff = not helpful and state.negative >= 2
+        return {"session_id": session_id, "recorded": True, "article_id": article_id,
+                "suggest_handoff": handoff}
+
+    def opened(self, session_id: str, article_id: str) -> None:
+        with self.sessions.begin() as db:
+            row = self._require(db, session_id)
+            db.add(ChatOpenRow(session_id=row.id, article_id=article_id[:512], at=self.now()))
+
+    # -- hand-off --------------------------------------------------------------------------
+    def escalate(self, session_id: str, description: str | None = None,
+                 contact: str | None = None) -> dict[str, Any]:
+        now = self.now()
+        reference = "FG-" + secrets.token_hex(4).upper()
+        with self.sessions.begin() as db:
+            row = self._require(db, session_id)
+            packet = self.packet(db, row, reference, description, contact)
+            ticket = ChatTicketRow(reference=reference, session_id=row.id, created_at=now,
+                                   sink=self.sink.name if self.sink else "none",
+                                   status="pending", attempts=0,
+                                   description=packet["description"], contact=packet["contact"],
+                                   packet=packet)
+            db.add(ticket)
+            self._close(db, row, "escalated", now)
+        # Delivered outside the transaction: the ticket is stored before the first attempt.
+        result = self._deliver(reference)
+        return {"ticket": reference, "status": "delivered" if result.delivered else
+                ("stored" if self.sink is None else "failed"),
+                "attempts": result.attempts, "session_id": session_id}
+
+    def _deliver(self, reference: str) -> DeliveryResult:
+        with self.sessions() as db:
+            ticket = db.scalars(select(ChatTicketRow).where(
+                ChatTicketRow.reference == reference)).one()
+            packet = dict(ticket.packet)
+        if self.sink is None:
+            return DeliveryResult(False, 0, "no ticket sink configured")
+        kwargs = {"sleep": self._sleep} if self._sleep else {}
+        result = deliver(self.sink, packet, self.retry, **kwargs)
+        with self.sessions.begin() as db:
+            ticket = db.scalars(select(ChatTicketRow).where(
+                ChatTicketRow.reference == reference)).one()
+            ticket.attempts += result.attempts
+            ticket.status = "delivered" if result.delivered else "failed"
+            ticket.last_error = result.error
+            if result.delivered:
+                ticket.delivered_at = self.now()
+        return result
+
+    def retry_ticket(self, reference: str) -> dict[str, Any]:
+        result = self._deliver(reference)
+        return self.ticket(reference) | {"retried_attempts": result.attempts}
+
+    def ticket(self, reference: str) -> dict[str, Any]:
+        with self.sessions() as db:
+            t = db.scalars(select(ChatTicketRow).where(
+                ChatTicketRow.reference == reference)).first()
+            if t is None:
+                raise UnknownSessionError(reference)
+            return _ticket_dict(t)
+
+    def tickets(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.sessions() as db:
+            q = select(ChatTicketRow).order_by(ChatTicketRow.id.desc()).limit(limit)
+            if status:
+                q = q.where(ChatTicketRow.status == status)
+            return [_ticket_dict(t) for t in db.scalars(q)]
+
+    def packet(self, db: Session, row: ChatSessionRow, reference: str,
+               description: str | None, contact: str | None) -> dict[str, Any]:
+        """Everything the engineer needs so they never ask "what have you tried so far?"."""
+        turns = list(db.scalars(select(ChatTurnRow).where(ChatTurnRow.session_id == row.id)
+                                .order_by(ChatTurnRow.seq)))
+        feedback = list(db.scalars(select(ChatFeedbackRow).where(
+            ChatFeedbackRow.session_id == row.id).order_by(ChatFeedbackRow.id)))
+        opened = {o.article_id for o in db.scalars(select(ChatOpenRow).where(
+            ChatOpenRow.session_id == row.id))}
+        verdict: dict[str, str] = {}
+        for f in feedback:
+            if f.article_id:
+                verdict[f.article_id] = "helpful" if f.helpful else "not helpful"
+        shown: dict[str, dict[str, Any]] = {}
+        for t in turns:
+            if t.kind == ReplyKind.ANSWER.value:
+                for s in t.sources:
+                    shown[s["id"]] = {**s, "confidence": t.confidence,
+                                      "opened": s["id"] in opened,
+                                      "feedback": verdict.get(s["id"])}
+        questions = [t.message for t in turns
+                     if t.intent in ("question", None) and t.kind != ReplyKind.SMALLTALK.value]
+        return {
+            "reference": reference,
+            "session_id": row.id,
+            "created_at": self.now().isoformat(),
+            "contact": clean_message(contact, 320) if contact else None,
+            "description": clean_message(description, 4000) if description else None,
+            "questions": questions,
+            "articles_shown": list(shown.values()),
+            "articles_opened": sorted(opened),
+            "feedback": [{"article_id": f.article_id, "helpful": f.helpful,
+                          "comment": f.comment, "at": _aware(f.at).isoformat()}
+                         for f in feedback],
+            "answers": [{"question": t.message, "kind": t.kind, "confidence": t.confidence,
+                         "sources": [s["id"] for s in t.sources]} for t in turns],
+            "transcript": [{"at": _aware(t.at).isoformat(), "message": t.message,
+                            "kind": t.kind, "text": t.text} for t in turns],
+        }
+
+    # -- outcomes --------------------------------------------------------------------------
+    def sweep(self, now: dt.datetime | None = None) -> dict[str, int]:
+        """Close idle conversations; returns how many closed per outcome."""
+        now = _aware(now or self.now())
+        idle_before = now - self.config.idle_timeout
+        closed = dict.fromkeys(OUTCOMES, 0)
+        with self.sessions.begin() as db:
+            rows = db.scalars(select(ChatSessionRow).where(
+                ChatSessionRow.closed.is_(False), ChatSessionRow.last_activity <= idle_before))
+            for row in rows:
+                outcome = self.classify(db, row, now)
+                if outcome is not None:
+                    self._close(db, row, outcome, now)
+                    closed[outcome] += 1
+        return closed
+
+    def classify(self, db: Session, row: ChatSessionRow, now: dt.datetime) -> str | None:
+        """The outcome of an idle conversation, or ``None`` while it must stay open."""
+        if db.scalars(select(ChatTicketRow.id).where(ChatTicketRow.session_id == row.id)).first():
+            return "escalated"
+        kinds = [k for k in db.scalars(select(ChatTurnRow.kind).where(
+            ChatTurnRow.session_id == row.id))]
+        last = db.scalars(select(ChatFeedbackRow).where(ChatFeedbackRow.session_id == row.id)
+                          .order_by(ChatFeedbackRow.id.desc()).limit(1)).first()
+        if last is not None and last.helpful:
+            return "confirmed_deflection"
+        answered = ReplyKind.ANSWER.value in kinds
+        if answered and last is None:
+            # Only after the whole window: coming back or escalating within it changes the story.
+            if _aware(row.last_activity) + self.config.potential_window <= now:
+                return "potential_deflection"
+            return None
+        if any(k != ReplyKind.SMALLTALK.value for k in kinds):
+            return "unanswered"
+        return "abandoned"
+
+    def _close(self, db: Session, row: ChatSessionRow, outcome: str, now: dt.datetime) -> None:
+        row.closed = True
+        row.outcome = outcome
+        row.outcome_at = now
+        db.add(ChatOutcomeRow(session_id=row.id, outcome=outcome, at=now, superseded=False))
+
+    def _reopen(self, db: Session, row: ChatSessionRow) -> None:
+        for o in db.scalars(select(ChatOutcomeRow).where(
+                ChatOutcomeRow.session_id == row.id, ChatOutcomeRow.superseded.is_(False))):
+            o.superseded = True
+        row.closed = False
+        row.outcome = None
+        row.outcome_at = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _session(db: Session, session_id: str) -> ChatSessionRow | None:
+        if not session_id or len(session_id) > 32:
+            return None
+        return db.get(ChatSessionRow, session_id)
+
+    def _require(self, db: Session, session_id: str) -> ChatSessionRow:
+        row = self._session(db, session_id)
+        if row is None:
+            raise UnknownSessionError(session_id)
+        return row
+
+    @staticmethod
+    def _count_turns(db: Session, session_id: str) -> int:
+        return len(list(db.scalars(select(ChatTurnRow.id).where(
+            ChatTurnRow.session_id == session_id))))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes: they were stored as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _ticket_dict(t: ChatTicketRow) -> dict[str, Any]:
+    return {"reference": t.reference, "session_id": t.session_id,
+            "created_at": _aware(t.created_at).isoformat(), "sink": t.sink, "status": t.status,
+            "attempts": t.attempts, "last_error": t.last_error,
+            "delivered_at": _aware(t.delivered_at).isoformat() if t.delivered_at else None,
+            "description": t.description, "contact": t.contact}
