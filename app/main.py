@@ -38,7 +38,7 @@ log = logging.getLogger("fieldguide.app")
 # ``on_startup(app)``, called once the index and the database are ready (the freshness module
 # registers ``app.state.freshness_lookup`` there). Modules not written yet are skipped.
 ROUTERS = ("health", "search", "articles", "events", "metrics", "admin",
-           "freshness", "chat", "pages")
+           "freshness", "chat", "deflection", "pages")
 
 
 def _embedder(settings: Settings, shared: Embedder | None) -> Embedder:

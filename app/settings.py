@@ -111,6 +111,36 @@ class Settings(BaseSettings):
         "another process (other workers, `fieldguide index`) and loads it; 0 disables.")
     record_search_events: bool = Field(
         True, description="Record every search in the database (for /api/metrics/search).")
+    chat_confidence_threshold: float = Field(
+        0.47, ge=0, le=1, description="Chatbot: below this confidence the reply is a fallback "
+        "(\"the knowledge base has no answer\"); chosen with bench/chat.py.")
+    chat_clarify_margin: float = Field(
+        0.02, ge=0, le=1, description="Chatbot: top answers closer than this (and about "
+        "different things) get a clarifying question.")
+    chat_clarify_distinct: float = Field(
+        0.4, ge=0, le=1, description="Chatbot: two articles whose heads are less similar than "
+        "this cosine are about different things.")
+    chat_intent_threshold: float = Field(
+        0.75, ge=0, le=1, description="Chatbot: cosine to an intent example (greeting, thanks, "
+        "human please, didn't help...) needed to take that intent.")
+    chat_intent_fuzzy_threshold: float = Field(
+        90.0, ge=0, le=100, description="Chatbot: rapidfuzz ratio for short messages to match "
+        "an intent example despite typos.")
+    chat_max_message_chars: int = Field(
+        4000, ge=1, le=100_000, description="Chatbot: longest accepted message (characters).")
+    chat_potential_window: float = Field(
+        24.0, gt=0, description="Chatbot: hours after an answer without feedback, return or "
+        "escalation before the conversation counts as a potential deflection.")
+    chat_idle_timeout: float = Field(
+        30.0, gt=0, description="Chatbot: minutes of inactivity before the sweep closes a "
+        "conversation.")
+    chat_sweep_seconds: float = Field(
+        300.0, ge=0, description="Chatbot: how often the server sweeps idle conversations; "
+        "0 disables the background sweep.")
+    ticket_retries: int = Field(3, ge=1, le=10, description="Hand-off ticket delivery attempts.")
+    ticket_backoff_seconds: float = Field(
+        0.5, ge=0, le=60, description="Seconds before the second ticket delivery attempt "
+        "(doubles each time).")
 
     @field_validator("engineer_keys", "cors_origins", mode="before")
     @classmethod

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 # Chosen with bench/chat.py (see bench/README.md, "Chatbot"): the operating point on the curve.
-DEFAULT_CONFIDENCE_THRESHOLD = 0.45
+DEFAULT_CONFIDENCE_THRESHOLD = 0.47
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class ChatConfig:
 
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     clarify_margin: float = 0.02  # top answers closer than this may be ambiguous...
-    clarify_distinct: float = 0.55  # ...when their heads are less similar than this
+    clarify_distinct: float = 0.4  # ...when their heads are less similar than this
     intent_threshold: float = 0.75
     intent_fuzzy_threshold: float = 90.0
     candidates: int = 10

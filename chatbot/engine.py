@@ -121,6 +121,17 @@ NEGATIVE_TEXT = ("Sorry that didn't help. Can you describe the problem different
                  "message, the app, what you already tried)? Or ask for a person.")
 
 
+def banner_text(article: Article, freshness: dict[str, Any] | None) -> str | None:
+    """The unverified banner for an answer, when the freshness provider raises it."""
+    if not freshness or not freshness.get("banner"):
+        return None
+    if isinstance(freshness["banner"], str):
+        return freshness["banner"]
+    since = article.last_reviewed or article.created
+    when = f"since {since.isoformat()}" if since else "recently"
+    return f"This article has not been reviewed {when}; the steps may be out of date."
+
+
 class ChatEngine:
     """Turns a message (and the conversation state) into a reply."""
 
@@ -269,8 +280,10 @@ class ChatEngine:
         kinds = self.vectors().kinds[cand.doc]
         label = kinds[cand.best_chunk] if cand.best_chunk < len(kinds) else None
         body = answer_text(article, label, self.config.max_answer_chars)
-        freshness = self.freshness_lookup(article.id) if self.freshness_lookup else None
-        banner = (freshness or {}).get("banner")
+        freshness = self._freshness(article.id)
+        banner = banner_text(article, freshness)
+        if freshness is not None and banner:
+            freshness = {**freshness, "banner": True, "text": banner}
         parts = [f"{article.title}:", body]
         if banner:
             parts.insert(0, f"Note: {banner}")
@@ -280,6 +293,14 @@ class ChatEngine:
         return Reply(ReplyKind.ANSWER, "\n\n".join(parts), sources=(self._source(article),),
                      confidence=picked_confidence, freshness=freshness if banner else None,
                      intent="question")
+
+    def _freshness(self, article_id: str) -> dict[str, Any] | None:
+        if self.freshness_lookup is None:
+            return None
+        try:
+            return self.freshness_lookup(article_id)
+        except Exception:  # a broken provider must not break the chat: no banner, answer anyway
+            return None
 
     def _handoff(self, state: ConversationState, intent: Intent) -> Reply:
         state.options = {}

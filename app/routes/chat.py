@@ -1,0 +1,164 @@
+"""``POST /api/chat`` and the conversation's feedback, opened sources and escalation routes.
+
+The chatbot itself lives in ``chatbot/`` (no HTTP there); this module validates input, applies
+the access rule (anonymous callers only ever get end-user articles) and maps errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.access import AdminDep, CallerDep, RateLimitDep
+from app.errors import ApiError
+from chatbot.config import ChatConfig
+from chatbot.engine import ChatEngine
+from chatbot.handoff import RetryPolicy, sink_from_settings
+from chatbot.service import ChatService, UnknownSessionError
+
+log = logging.getLogger("fieldguide.chat")
+router = APIRouter(tags=["chat"])
+
+MAX_BODY_TEXT = 100_000  # absolute cap on any text field, before the configurable limits
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    session_id: str | None = Field(None, max_length=64)
+    message: str = Field(..., max_length=MAX_BODY_TEXT * 2)
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    helpful: bool
+    comment: str | None = Field(None, max_length=4000)
+    article_id: str | None = Field(None, max_length=512)
+
+
+class EscalateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(None, max_length=8000,
+                                    description="What the user already tried.")
+    contact: str | None = Field(None, max_length=320)
+
+
+class OpenedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    article_id: str = Field(..., min_length=1, max_length=512)
+
+
+def build_service(app: FastAPI) -> ChatService:
+    state = app.state
+    settings = state.settings
+    holder = state.index
+
+    def freshness(article_id: str) -> dict[str, Any] | None:
+        lookup = getattr(state, "freshness_lookup", None)
+        result: dict[str, Any] | None = lookup(article_id) if lookup is not None else None
+        return result
+
+    engine = ChatEngine(lambda: holder.searcher, holder.embedder, ChatConfig.from_settings(settings),
+                        freshness_lookup=freshness)
+    return ChatService(engine, state.sessions, sink=sink_from_settings(settings),
+                       retry=RetryPolicy(settings.ticket_retries, settings.ticket_backoff_seconds))
+
+
+def on_startup(app: FastAPI) -> None:
+    service = build_service(app)
+    service.engine.warm_up()
+    app.state.chat = service
+    interval = float(app.state.settings.chat_sweep_seconds)
+    stop = threading.Event()
+    app.state.chat_sweep_stop = stop
+    if interval > 0:
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    service.sweep()
+                except Exception:  # keep sweeping; the next run retries
+                    log.exception("chat sweep failed")
+
+        threading.Thread(target=loop, name="fieldguide-chat-sweep", daemon=True).start()
+
+
+def on_shutdown(app: FastAPI) -> None:
+    stop = getattr(app.state, "chat_sweep_stop", None)
+    if stop is not None:
+        stop.set()
+
+
+def get_chat(request: Request) -> ChatService:
+    service: ChatService | None = getattr(request.app.state, "chat", None)
+    if service is None:
+        raise ApiError("not_ready", "the chatbot is starting")
+    return service
+
+
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+
+
+def _unknown(session_id: str) -> ApiError:
+    return ApiError("not_found", f"no conversation {session_id[:64]!r}")
+
+
+@router.post("/api/chat")
+def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
+         ) -> dict[str, Any]:
+    limit = service.config.max_message_chars
+    if len(body.message) > limit:
+        raise ApiError("payload_too_large", f"the message is longer than {limit} characters; "
+                       "describe the problem and paste only the error message")
+    if not body.message.strip() or not any(ch.isprintable() and not ch.isspace()
+                                           for ch in body.message):
+        raise ApiError("empty_query", "the message is empty")
+    try:
+        return service.chat(body.session_id, body.message, engineer=caller.engineer,
+                            client=caller.client)
+    except UnknownSessionError:
+        raise _unknown(body.session_id or "") from None
+
+
+@router.post("/api/chat/{session_id}/feedback")
+def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> dict[str, Any]:
+    try:
+        return service.feedback(session_id, body.helpful, body.comment, body.article_id)
+    except UnknownSessionError:
+        raise _unknown(session_id) from None
+
+
+@router.post("/api/chat/{session_id}/opened")
+def opened(session_id: str, body: OpenedIn, service: ChatDep) -> dict[str, Any]:
+    try:
+        service.opened(session_id, body.article_id)
+    except UnknownSessionError:
+        raise _unknown(session_id) from None
+    return {"session_id": session_id, "recorded": True}
+
+
+@router.post("/api/chat/{session_id}/escalate")
+def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: ChatDep
+             ) -> dict[str, Any]:
+    try:
+        return service.escalate(session_id, body.description, body.contact)
+    except UnknownSessionError:
+        raise _unknown(session_id) from None
+
+
+@router.get("/api/chat/tickets")
+def tickets(_admin: AdminDep, service: ChatDep,
+            status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    items = service.tickets(status, limit)
+    return {"tickets": items, "count": len(items)}
+
+
+@router.post("/api/chat/tickets/{reference}/retry")
+def retry(reference: str, _admin: AdminDep, service: ChatDep) -> dict[str, Any]:
+    try:
+        return service.retry_ticket(reference)
+    except UnknownSessionError:
+        raise ApiError("not_found", f"no ticket {reference[:64]!r}") from None

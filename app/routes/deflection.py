@@ -1,0 +1,26 @@
+"""``GET /api/metrics/deflection`` (admin): chatbot outcomes, helpfulness, the content backlog."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.access import AdminDep
+from app.routes.chat import ChatDep
+from chatbot.metrics import deflection_metrics
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/api/metrics/deflection")
+def metrics_deflection(
+    _admin: AdminDep,
+    service: ChatDep,
+    days: Annotated[int, Query(ge=1, le=366, description="Window: the last N days.")] = 30,
+    top: Annotated[int, Query(ge=1, le=100, description="Length of the top lists.")] = 10,
+) -> dict[str, Any]:
+    with service.sessions() as db:
+        result = deflection_metrics(db, service.now(), days, service.config.potential_window, top)
+    result["tickets"] = {"failed": service.tickets("failed", 100)}
+    return result
