@@ -47,8 +47,15 @@ class ServerThread:
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="on", ws="none")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="fieldguide-test-server",
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="fieldguide-test-server",
                                        daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except BaseException as exc:  # startup failed (uvicorn exits): report it in the test
+            self.failure = exc
 
     @property
     def url(self) -> str:
@@ -59,7 +66,8 @@ class ServerThread:
         deadline = time.monotonic() + 120  # startup loads the model and the index
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
+                raise RuntimeError(f"the test server did not start: {self.failure!r} "
+                                   "(its log is above)")
             time.sleep(0.05)
         return self
 
