@@ -124,7 +124,7 @@ class Settings(BaseSettings):
         0.75, ge=0, le=1, description="Chatbot: cosine to an intent example (greeting, thanks, "
         "human please, didn't help...) needed to take that intent.")
     chat_intent_fuzzy_threshold: float = Field(
-        90.0, ge=0, le=100, description="Chatbot: rapidfuzz ratio for short messages to match "
+        82.0, ge=0, le=100, description="Chatbot: rapidfuzz ratio for short messages to match "
         "an intent example despite typos.")
     chat_max_message_chars: int = Field(
         4000, ge=1, le=100_000, description="Chatbot: longest accepted message (characters).")

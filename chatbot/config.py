@@ -18,7 +18,7 @@ class ChatConfig:
     clarify_margin: float = 0.02  # top answers closer than this may be ambiguous...
     clarify_distinct: float = 0.4  # ...when their heads are less similar than this
     intent_threshold: float = 0.75
-    intent_fuzzy_threshold: float = 90.0
+    intent_fuzzy_threshold: float = 82.0
     candidates: int = 10
     max_answer_chars: int = 900
     max_message_chars: int = 4000

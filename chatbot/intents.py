@@ -91,7 +91,7 @@ class IntentDetector:
     """Nearest-example intent matching. Cheap constructor; ``warm_up`` embeds the examples."""
 
     def __init__(self, embedder: Embedder, *, cosine_threshold: float = 0.75,
-                 fuzzy_threshold: float = 90.0, fuzzy_max_words: int = 6,
+                 fuzzy_threshold: float = 82.0, fuzzy_max_words: int = 6,
                  max_words: int = 12,
                  examples: dict[IntentName, tuple[str, ...]] | None = None) -> None:
         self.embedder = embedder
@@ -102,6 +102,7 @@ class IntentDetector:
         self.examples = examples or EXAMPLES
         self._labels: list[IntentName] = []
         self._texts: list[str] = []
+        self._plain: list[str] = []  # the examples as lowercase words, for rapidfuzz
         self._matrix: npt.NDArray[np.float32] | None = None
 
     def warm_up(self) -> None:
@@ -115,6 +116,7 @@ class IntentDetector:
         # Embedded the way the engine embeds a message: through the query normaliser.
         vectors = [self.embedder.encode_query(self.normalize(t)) for t in texts]
         self._labels, self._texts = labels, texts
+        self._plain = [" ".join(_WORDS.findall(t.lower())) for t in texts]
         self._matrix = np.stack(vectors).astype(np.float32)
 
     @staticmethod
@@ -131,11 +133,13 @@ class IntentDetector:
         # A long message is a question even when it opens with "hi": never swallow it as smalltalk.
         if len(words) > self.max_words:
             return Intent(IntentName.QUESTION, 0.0, via="none")
-        if len(words) <= self.fuzzy_max_words:
-            hit = process.extractOne(" ".join(words), self._texts, scorer=fuzz.ratio,
+        # One typo in a short word costs ~17 points of ratio: below 4 characters, no fuzz at all.
+        if len(words) <= self.fuzzy_max_words and len(" ".join(words)) >= 4:
+            hit = process.extractOne(" ".join(words), self._plain, scorer=fuzz.ratio,
                                      score_cutoff=self.fuzzy_threshold)
             if hit is not None:
-                return Intent(self._labels[hit[2]], hit[1] / 100, hit[0], via="fuzzy")
+                return Intent(self._labels[hit[2]], hit[1] / 100, self._texts[hit[2]],
+                              via="fuzzy")
         if vector is None:
             vector = self.embedder.encode_query(self.normalize(text))
         sims = self._matrix @ vector

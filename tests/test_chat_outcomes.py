@@ -1,0 +1,167 @@
+"""Conversations in the database: every outcome, the 24 h window, reopening, metrics.
+
+Runs on SQLite and PostgreSQL (``db_url``), schema by Alembic ``upgrade head``, with an
+injected clock.
+
+1. confirmed_deflection: said it helped and did not escalate.
+2. potential_deflection: answer shown, no feedback; only after the whole window (24 h).
+3. escalated; unanswered (only fallbacks); abandoned (only smalltalk).
+4. Returning after a potential deflection reopens the conversation.
+5. The deflection metrics report confirmed and potential rates separately.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db import upgrade
+from chatbot.engine import ChatEngine
+from chatbot.metrics import deflection_metrics
+from chatbot.models import ChatOutcomeRow, ChatSessionRow
+from chatbot.service import ChatService, UnknownSessionError
+from indexer.db import make_engine, session_factory
+from indexer.embed import Embedder
+from indexer.search import Searcher
+
+START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += dt.timedelta(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def chat_engine(searcher: Searcher, embedder: Embedder) -> ChatEngine:
+    eng = ChatEngine(searcher, embedder)
+    eng.warm_up()
+    return eng
+
+
+@pytest.fixture
+def sessions(db_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def service(chat_engine: ChatEngine, sessions: sessionmaker[Session], clock: Clock
+            ) -> ChatService:
+    return ChatService(chat_engine, sessions, clock=clock)
+
+
+def outcome(service: ChatService, session_id: str) -> str | None:
+    with service.sessions() as db:
+        row = db.get(ChatSessionRow, session_id)
+        assert row is not None
+        return row.outcome
+
+
+def test_confirmed_deflection(service: ChatService, clock: Clock) -> None:
+    sid = service.chat(None, "printer shows offline")["session_id"]
+    service.feedback(sid, helpful=True)
+    clock.advance(minutes=31)
+    assert service.sweep()["confirmed_deflection"] == 1
+    assert outcome(service, sid) == "confirmed_deflection"
+
+
+def test_potential_deflection_only_after_the_whole_window(service: ChatService,
+                                                         clock: Clock) -> None:
+    sid = service.chat(None, "printer shows offline")["session_id"]
+    clock.advance(hours=2)
+    assert sum(service.sweep().values()) == 0  # idle, but the 24 h window is still open
+    assert outcome(service, sid) is None
+    clock.advance(hours=21, minutes=59)
+    service.sweep()
+    assert outcome(service, sid) is None
+    clock.advance(minutes=2)  # 24 h and 1 min after the answer
+    assert service.sweep()["potential_deflection"] == 1
+    assert outcome(service, sid) == "potential_deflection"
+
+
+def test_returning_after_potential_deflection_reopens(service: ChatService,
+                                                      clock: Clock) -> None:
+    sid = service.chat(None, "printer shows offline")["session_id"]
+    clock.advance(hours=25)
+    service.sweep()
+    assert outcome(service, sid) == "potential_deflection"
+    service.chat(sid, "it is offline again")
+    assert outcome(service, sid) is None
+    with service.sessions() as db:
+        history = db.query(ChatOutcomeRow).filter_by(session_id=sid).all()
+        assert [(h.outcome, h.superseded) for h in history] == [("potential_deflection", True)]
+    service.escalate(sid, "restarted it twice")
+    assert outcome(service, sid) == "escalated"
+
+
+def test_escalated(service: ChatService, clock: Clock) -> None:
+    sid = service.chat(None, "printer shows offline")["session_id"]
+    service.feedback(sid, helpful=False)
+    result = service.escalate(sid, description="turned it off and on", contact="ana@example.com")
+    assert result["ticket"].startswith("FG-")
+    assert result["status"] == "stored"  # no sink configured: kept, visible, not lost
+    assert outcome(service, sid) == "escalated"
+    clock.advance(days=3)
+    service.sweep()
+    assert outcome(service, sid) == "escalated"
+    assert [t["reference"] for t in service.tickets()] == [result["ticket"]]
+
+
+def test_unanswered_and_abandoned(service: ChatService, clock: Clock) -> None:
+    unanswered = service.chat(None, "how do I bake sourdough bread")["session_id"]
+    service.chat(unanswered, "what is the best pizza dough recipe")
+    abandoned = service.chat(None, "hello")["session_id"]
+    service.chat(abandoned, "are you a bot?")
+    clock.advance(minutes=45)
+    closed = service.sweep()
+    assert closed["unanswered"] == 1 and closed["abandoned"] == 1
+    assert outcome(service, unanswered) == "unanswered"
+    assert outcome(service, abandoned) == "abandoned"
+
+
+def test_unknown_session(service: ChatService) -> None:
+    with pytest.raises(UnknownSessionError):
+        service.chat("0" * 32, "printer offline")
+    with pytest.raises(UnknownSessionError):
+        service.feedback("nope", helpful=True)
+
+
+def test_metrics_keep_confirmed_and_potential_apart(service: ChatService, clock: Clock) -> None:
+    confirmed = service.chat(None, "printer shows offline")["session_id"]
+    service.feedback(confirmed, helpful=True)
+    service.chat(None, "my vpn keeps disconnecting")  # becomes potential
+    service.chat(None, "how do I bake sourdough bread")  # unanswered
+    clock.advance(hours=25)
+    service.sweep()
+    with service.sessions() as db:
+        m = deflection_metrics(db, clock(), days=7)
+    assert m["conversations"] == 3 and m["closed"] == 3
+    assert m["outcomes"]["confirmed_deflection"] == 1
+    assert m["outcomes"]["potential_deflection"] == 1
+    assert m["confirmed_deflection_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert m["potential_deflection_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert m["unanswered_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert m["top_unanswered"][0]["question"] == "how do i bake sourdough bread"
+    printer = next(a for a in m["articles"] if a["id"] == "printer-offline")
+    assert printer["helpful"] == 1 and printer["helpfulness"] == 1.0
+    assert m["per_day"][0]["period"] == "2026-03-02"
+    assert m["per_week"][0]["period"] == "2026-W10"
+    views = {v["id"]: v for v in m["article_views"]}
+    assert views["printer-offline"]["not_escalated"] == 1
