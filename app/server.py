@@ -14,7 +14,7 @@ from app.settings import Settings
 SETTINGS_ENV = "FIELDGUIDE_SERVE_SETTINGS"
 # Queries up to 8 KB arrive percent-encoded in the URL (up to 24 KB); h11's default 16 KB limit
 # would answer them with a bare 400 instead of our error body.
-MAX_REQUEST_HEAD = 1024 * 1024
+MAX_REQUEST_HEAD = 2 * 1024 * 1024
 
 
 def app_from_env() -> FastAPI:

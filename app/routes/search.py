@@ -6,12 +6,15 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from app.access import CallerDep, RateLimitDep
-from app.deps import EventsDep, IndexDep, SettingsDep, SuggesterDep, freshness_of
+from app.access import Caller, CallerDep, RateLimitDep
+from app.deps import freshness_of
 from app.errors import ApiError
 from app.models import SearchEventRow
 from app.render import article_url
+from app.settings import Settings
 from indexer.article import Audience
 from indexer.db import utcnow
 
@@ -19,6 +22,7 @@ router = APIRouter(tags=["search"])
 
 MAX_QUERY_BYTES = 8 * 1024  # a pasted stack trace fits; a whole log file does not
 MAX_FILTER_VALUES = 20
+MAX_BODY_BYTES = 64 * 1024
 PARAMS = frozenset({"q", "limit", "offset", "audience", "service", "tag", "explain"})
 
 
@@ -40,15 +44,76 @@ def _audiences(requested: list[str], allowed: frozenset[Audience]) -> frozenset[
     return frozenset(wanted) & allowed
 
 
+class SearchQuery(BaseModel):
+    """The parameters of a search, from the query string (GET) or a JSON body (POST)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(None, description="The query: words, an error message, an alert "
+                          "name or a pasted log line (up to 8 KB).")
+    limit: int = Field(10, ge=1, le=50)
+    offset: int = Field(0, ge=0, le=1000)
+    audience: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    service: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    tag: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    explain: bool = False
+
+
+def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[str, Any]:
+    """Validate, search the caller's part of the index, queue the search event."""
+    state = request.app.state
+    settings: Settings = state.settings
+    q = params.q
+    if q is not None and len(q.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
+        raise ApiError("query_too_long", f"the query is longer than {MAX_QUERY_BYTES} bytes; "
+                       "paste the error message, not the whole log")
+    if q is None or not q.strip():
+        raise ApiError("empty_query", "the query is empty: pass q=...")
+    if "\x00" in q:
+        raise ApiError("validation_error", "q: NUL characters are not allowed")
+    audiences = _audiences(params.audience, caller.audiences)
+    searcher = state.index.searcher  # one snapshot for the whole request, even across a swap
+    resp = searcher.search(q, limit=params.limit, offset=params.offset, audiences=audiences,
+                           services=params.service, tags=params.tag)
+    suggestion = resp.suggestion
+    if suggestion is not None and not caller.engineer:
+        suggestion = state.suggester.suggest(searcher, resp.normalized, audiences)
+    base = settings.public_url.rstrip("/")
+    results = []
+    for r in resp.results:
+        a = r.article
+        item: dict[str, Any] = {
+            "id": a.id, "path": a.path, "title": a.title, "url": base + article_url(a.id),
+            "snippet": r.snippet, "score": r.score, "matched": r.matched,
+            "freshness": freshness_of(request, a.id),
+        }
+        if params.explain:
+            item["explain"] = {"legs": r.legs, "pinned": r.pinned}
+        results.append(item)
+    search_id = uuid.uuid4().hex
+    body: dict[str, Any] = {
+        "query": resp.query, "took_ms": resp.took_ms, "total": resp.total,
+        "limit": params.limit, "offset": params.offset, "search_id": search_id,
+        "suggestion": suggestion, "results": results,
+    }
+    if params.explain:
+        body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
+                           "index_version": searcher.version}
+    if settings.record_search_events:
+        # Queued for the writer thread: the response does not wait for the database.
+        state.events.put(SearchEventRow(
+            search_id=search_id, at=utcnow(), query=q, normalized=resp.normalized,
+            result_ids=[r.article.id for r in resp.results], total=resp.total,
+            took_ms=resp.took_ms, zero_results=resp.total == 0, audience=caller.label,
+            offset=params.offset))
+    return body
+
+
 @router.get("/api/search")
 def search(
     request: Request,
     caller: CallerDep,
     _limit: RateLimitDep,
-    settings: SettingsDep,
-    holder: IndexDep,
-    events: EventsDep,
-    suggester: SuggesterDep,
     q: Annotated[str | None, Query(description="The query: words, an error message, "
                                    "an alert name or a pasted log line (up to 8 KB).")] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
@@ -59,45 +124,27 @@ def search(
     explain: bool = False,
 ) -> dict[str, Any]:
     _check_params(request)
-    if q is not None and len(q.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
-        raise ApiError("query_too_long", f"the query is longer than {MAX_QUERY_BYTES} bytes; "
-                       "paste the error message, not the whole log")
-    if q is None or not q.strip():
-        raise ApiError("empty_query", "the query is empty: pass q=...")
-    if "\x00" in q:
-        raise ApiError("validation_error", "q: NUL characters are not allowed")
-    audiences = _audiences(audience or [], caller.audiences)
-    searcher = holder.searcher  # one snapshot for the whole request, even if a swap happens
-    resp = searcher.search(q, limit=limit, offset=offset, audiences=audiences,
-                           services=service or (), tags=tag or ())
-    suggestion = resp.suggestion
-    if suggestion is not None and not caller.engineer:
-        suggestion = suggester.suggest(searcher, resp.normalized, audiences)
-    base = settings.public_url.rstrip("/")
-    results = []
-    for r in resp.results:
-        a = r.article
-        item: dict[str, Any] = {
-            "id": a.id, "path": a.path, "title": a.title, "url": base + article_url(a.id),
-            "snippet": r.snippet, "score": r.score, "matched": r.matched,
-            "freshness": freshness_of(request, a.id),
-        }
-        if explain:
-            item["explain"] = {"legs": r.legs, "pinned": r.pinned}
-        results.append(item)
-    search_id = uuid.uuid4().hex
-    body: dict[str, Any] = {
-        "query": resp.query, "took_ms": resp.took_ms, "total": resp.total, "limit": limit,
-        "offset": offset, "search_id": search_id, "suggestion": suggestion, "results": results,
-    }
-    if explain:
-        body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
-                           "index_version": searcher.version}
-    if settings.record_search_events:
-        # Queued for the writer thread: the response does not wait for the database.
-        events.put(SearchEventRow(
-            search_id=search_id, at=utcnow(), query=q, normalized=resp.normalized,
-            result_ids=[r.article.id for r in resp.results], total=resp.total,
-            took_ms=resp.took_ms, zero_results=resp.total == 0, audience=caller.label,
-            offset=offset))
-    return body
+    params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
+                                         service=service or [], tag=tag or [], explain=explain)
+    return run_search(request, caller, params)
+
+
+@router.post("/api/search")
+async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep
+                      ) -> dict[str, Any]:
+    """The same search with a JSON body: for queries too long to travel well in a URL."""
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError("payload_too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    try:
+        params = SearchQuery.model_validate_json(b"".join(chunks))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(x) for x in first.get("loc", ())) or "body"
+        raise ApiError("validation_error", f"{loc}: {first.get('msg', 'invalid')}") from None
+    # The search itself is CPU-bound: keep it off the event loop.
+    return await run_in_threadpool(run_search, request, caller, params)
