@@ -121,7 +121,7 @@ class Settings(BaseSettings):
         0.4, ge=0, le=1, description="Chatbot: two articles whose heads are less similar than "
         "this cosine are about different things.")
     chat_intent_threshold: float = Field(
-        0.75, ge=0, le=1, description="Chatbot: cosine to an intent example (greeting, thanks, "
+        0.70, ge=0, le=1, description="Chatbot: cosine to an intent example (greeting, thanks, "
         "human please, didn't help...) needed to take that intent.")
     chat_intent_fuzzy_threshold: float = Field(
         82.0, ge=0, le=100, description="Chatbot: rapidfuzz ratio for short messages to match "

@@ -17,7 +17,7 @@ class ChatConfig:
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
     clarify_margin: float = 0.02  # top answers closer than this may be ambiguous...
     clarify_distinct: float = 0.4  # ...when their heads are less similar than this
-    intent_threshold: float = 0.75
+    intent_threshold: float = 0.70
     intent_fuzzy_threshold: float = 82.0
     candidates: int = 10
     max_answer_chars: int = 900

@@ -62,7 +62,9 @@ EXAMPLES: dict[IntentName, tuple[str, ...]] = {
         "connect me to an agent", "can I talk to someone", "speak to support staff",
         "let me talk to a real person", "get me a technician", "I need a human",
         "open a ticket", "create a support ticket", "call the service desk",
-        "escalate this", "representative",
+        "escalate this", "representative", "speak to an agent", "talk to an agent",
+        "I want a real person", "real person please", "can I speak to a person",
+        "transfer me to support", "is there a person I can talk to",
     ),
     IntentName.NEGATIVE: (
         "that didn't help", "that did not help", "this doesn't help", "not helpful",
@@ -90,7 +92,7 @@ class Intent:
 class IntentDetector:
     """Nearest-example intent matching. Cheap constructor; ``warm_up`` embeds the examples."""
 
-    def __init__(self, embedder: Embedder, *, cosine_threshold: float = 0.75,
+    def __init__(self, embedder: Embedder, *, cosine_threshold: float = 0.70,
                  fuzzy_threshold: float = 82.0, fuzzy_max_words: int = 6,
                  max_words: int = 12,
                  examples: dict[IntentName, tuple[str, ...]] | None = None) -> None:

@@ -88,7 +88,7 @@ def test_a_question_that_starts_with_hello_is_still_a_question(engine: ChatEngin
 
 
 @pytest.mark.parametrize("message", ["talk to a human", "agent please",
-                                     "can I speak to a real person"])
+                                     "could I speak with a real person please"])
 def test_handoff_when_asked_for_a_human(engine: ChatEngine, message: str) -> None:
     assert engine.reply(message, ConversationState()).kind is ReplyKind.HANDOFF
 

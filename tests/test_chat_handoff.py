@@ -171,10 +171,12 @@ def test_unreachable_receiver_is_failed_not_lost(chat_engine: ChatEngine,
 def test_email_sink_over_real_smtp(chat_engine: ChatEngine,
                                    sessions: sessionmaker[Session]) -> None:
     mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        port = controller.server.sockets[0].getsockname()[1]
         service = ChatService(chat_engine, sessions, sink=EmailSink(
             "127.0.0.1", port, "bot@example.com", "helpdesk@example.com"))
         sid = converse(service)
