@@ -39,13 +39,19 @@ class FusionConfig:
     method: FusionMethod = FusionMethod.RRF
     rrf_k: float = 5.0  # small: the first ranks of a confident leg should decide
     depth: int = 50  # candidates taken from each leg
+    # A result found by the dense leg alone must be at least this similar to the query: below it,
+    # "nearest" only means "least far", and a nonsense query should get "no results".
+    min_dense_only: float = 0.3
 
 
 def leg_weights(shape: QueryShape, rankings: dict[str, list[LegHit]] | None = None
                 ) -> dict[str, float]:
     """Per-leg weights for one query: a prior from its surface shape, scaled by each leg's
     confidence in its own answer (how far its first hit stands above its second)."""
-    lexical, dense, fuzzy, tags = 1.0, 1.0, 0.3, 1.0
+    lexical, dense, tags = 1.0, 1.0, 1.0
+    # The fuzzy leg only reports near-verbatim matches of an article's own title, symptoms or
+    # quoted error strings: for a paste that is strong evidence, for a question it is chance.
+    fuzzy = 0.3 if shape.question else (1.5 if shape.words >= 6 else 1.0)
     if shape.identifiers >= 1 and shape.identifier_ratio >= 0.1:
         lexical, dense = 1.5, 0.7  # error codes, exception names, alert names: exact words matter
     elif shape.question:
@@ -80,6 +86,7 @@ def fuse(rankings: dict[str, list[LegHit]], weights: dict[str, float], pinned: s
                 contrib = w / (config.rrf_k + rank)
             scores[hit.doc] = scores.get(hit.doc, 0.0) + contrib
             details.setdefault(hit.doc, {})[leg] = LegDetail(rank, hit.score, hit.matched)
-    fused = [Fused(d, s, d in pinned, details[d]) for d, s in scores.items()]
+    fused = [Fused(d, s, d in pinned, details[d]) for d, s in scores.items()
+             if not (set(details[d]) == {"dense"} and details[d]["dense"].score < config.min_dense_only)]
     fused.sort(key=lambda f: (not f.pinned, -f.score))
     return fused

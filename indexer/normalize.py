@@ -39,6 +39,9 @@ def _stem(word: str) -> str:
     return str(_STEMMER.stemWord(word)) if len(word) > 3 else word
 
 
+_STOP_TOKENS = frozenset(_stem(w) for w in STOPWORDS)
+
+
 @lru_cache(maxsize=200_000)
 def _word_tokens(word: str) -> tuple[str, ...]:
     low = word.lower()
@@ -47,7 +50,7 @@ def _word_tokens(word: str) -> tuple[str, ...]:
         humps = _CAMEL.findall(word)
         if len(humps) > 1 and not word.isupper():
             return (low, *(_stem(h.lower()) for h in humps if h.lower() not in STOPWORDS))
-        return () if low in STOPWORDS else (_stem(low),)
+        return (_stem(low),)
     out = [low]
     parts = [p for p in _JOINERS.split(word) if p]
     if len(parts) > 1 or (len(parts) == 1 and parts[0] != word):
@@ -58,6 +61,10 @@ def _word_tokens(word: str) -> tuple[str, ...]:
         if len(humps) > 1:
             out.extend(h.lower() for h in humps if h.lower() not in STOPWORDS)
     return tuple(out)
+
+
+def is_stopword_token(token: str) -> bool:
+    return token in _STOP_TOKENS
 
 
 def tokenize(text: str) -> list[str]:

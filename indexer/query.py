@@ -15,8 +15,9 @@ class PreparedQuery:
     normalized: str
     tokens: tuple[str, ...]
     shape: QueryShape
-    # The same query, kept short enough for the fuzzy leg's character alignment.
-    fuzzy_text: str = field(default="")
+    # The original query (and its normalised form, when that differs), kept short enough for
+    # the fuzzy leg's character alignment.
+    fuzzy_texts: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_text(cls, text: str) -> PreparedQuery:
@@ -27,5 +28,5 @@ class PreparedQuery:
             normalized=normalized,
             tokens=tuple(tokenize(normalized)),
             shape=query_shape(raw, normalized),
-            fuzzy_text=" ".join(raw.split())[:400],
+            fuzzy_texts=tuple(dict.fromkeys(" ".join(t.split())[:400] for t in (raw, normalized))),
         )

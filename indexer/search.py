@@ -23,7 +23,7 @@ from indexer.embed import Embedder
 from indexer.fuse import Fused, FusionConfig, fuse, leg_weights
 from indexer.legs import LegHit, Mask
 from indexer.legs.tags import TagsLeg
-from indexer.normalize import _WORD
+from indexer.normalize import _WORD, tokenize
 from indexer.query import PreparedQuery
 from indexer.snapshot import Snapshot
 from indexer.snippet import make_snippet
@@ -148,16 +148,15 @@ class Searcher:
                 legs={leg: {"rank": d.rank, "score": round(d.score, 4)} for leg, d in f.legs.items()},
                 pinned=f.pinned,
             ))
-        suggestion = None
-        if not fused or (fused and "lexical" not in fused[0].legs and not fused[0].pinned):
-            suggestion = self.suggest(query.normalized)
+        suggestion = self.suggest(query.normalized) if len(query.normalized) <= 200 else None
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(query=text, normalized=query.normalized, took_ms=round(took, 2),
                               total=len(fused), results=results, weights=weights,
                               suggestion=suggestion)
 
     def suggest(self, text: str) -> str | None:
-        """A "did you mean" for queries with words the knowledge base does not know."""
+        """A "did you mean" for queries with words the knowledge base does not know: each unknown
+        word is replaced by the closest word of the titles, symptoms and identifiers."""
         words = _WORD.findall(text)
         if not words or len(words) > 12 or not self._words:
             return None
@@ -165,7 +164,8 @@ class Searcher:
         out = []
         for w in words:
             low = w.lower()
-            if low in self._vocab or not low.isalpha() or len(low) < 4:
+            known = low in self._vocab or all(t in self.snapshot.lexical.vocab for t in tokenize(w))
+            if known or not low.isalpha() or len(low) < 4:
                 out.append(w)
                 continue
             best = process.extractOne(low, self._words, scorer=fuzz.ratio, score_cutoff=75)

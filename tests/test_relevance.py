@@ -91,3 +91,14 @@ def test_snippet_is_html_safe_and_marks_terms(searcher: Searcher) -> None:
     assert "<script>" not in result.snippet
     assert "<mark>" in result.snippet
     assert "lexical" in result.matched["legs"]
+
+
+@pytest.mark.parametrize("query", ["asdkjh qwe zzz", "how do I bake sourdough bread", "the of and"])
+def test_nonsense_gets_no_results_and_no_weak_matches(searcher: Searcher, query: str) -> None:
+    assert searcher.search(query).results == []
+
+
+def test_did_you_mean_for_a_misspelled_query(searcher: Searcher) -> None:
+    response = searcher.search("bitlokcer recovery")
+    assert response.suggestion is not None
+    assert "bitlocker" in response.suggestion.lower()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process, utils
 
 from indexer.article import Article
@@ -59,6 +61,7 @@ class FuzzyLeg:
         self.cutoff = cutoff  # short queries: typos in a few words
         self.long_cutoff = long_cutoff  # long queries: only near-verbatim pastes count
         self._processed = [utils.default_process(s) for s in strings]
+        self._lengths = np.array([len(p) for p in self._processed], dtype=np.int64)
 
     @classmethod
     def build(cls, articles: list[Article]) -> FuzzyLeg:
@@ -71,19 +74,41 @@ class FuzzyLeg:
         return cls(strings, owners, len(articles))
 
     def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
-        text = utils.default_process(query.fuzzy_text)
-        if len(text) < 3 or not self.strings:
-            return []
-        cutoff = self.cutoff if text.count(" ") < 6 else self.long_cutoff
-        raw = process.cdist([text], self._processed, scorer=fuzz.WRatio, processor=None,
-                            score_cutoff=cutoff, dtype=np.float32, workers=1)[0]
         per_doc = np.zeros(self.n_docs, dtype=np.float32)
         best = np.full(self.n_docs, -1, dtype=np.int64)
-        order = np.argsort(raw)  # ascending, so the best string per document is written last
-        per_doc[self.owners[order]] = raw[order]
-        best[self.owners[order]] = order
-        return [LegHit(d, s, (self.strings[int(best[d])],))
-                for d, s in top_k(per_doc, k, allowed, minimum=cutoff - 1e-3)]
+        cutoff = self.cutoff
+        for raw_text in query.fuzzy_texts:
+            text = utils.default_process(raw_text)
+            if len(text) < 3 or not self.strings:
+                continue
+            if text.count(" ") >= 6:
+                # A long paste: only a near-verbatim copy of a whole string counts (WRatio
+                # discounts fragments, so a shared phrase does not reach the cut-off).
+                cutoff = self.long_cutoff
+                scores = self._scores(text, fuzz.WRatio, cutoff)
+                scores[self._lengths < 20] = 0
+            else:
+                # A few words, maybe misspelt: the whole string, or the query inside a longer one.
+                # (No token-set scoring: sharing "how do I" with a title is not a match.)
+                cutoff = self.cutoff
+                scores = np.maximum(self._scores(text, fuzz.ratio, cutoff),
+                                    0.9 * self._scores(text, fuzz.partial_ratio, cutoff / 0.9))
+                scores[self._lengths < len(text) // 2] = 0
+            order = np.argsort(scores)  # ascending: each document keeps its best string, written last
+            doc_scores = np.zeros(self.n_docs, dtype=np.float32)
+            doc_best = np.full(self.n_docs, -1, dtype=np.int64)
+            doc_scores[self.owners[order]] = scores[order]
+            doc_best[self.owners[order]] = order
+            better = doc_scores > per_doc
+            per_doc[better] = doc_scores[better]
+            best[better] = doc_best[better]
+        hits = top_k(per_doc, k, allowed, minimum=min(self.cutoff, self.long_cutoff) - 1e-3)
+        return [LegHit(d, s, (self.strings[int(best[d])],)) for d, s in hits]
+
+    def _scores(self, text: str, scorer: Any, cutoff: float) -> npt.NDArray[np.float32]:
+        out = process.cdist([text], self._processed, scorer=scorer, processor=None,
+                            score_cutoff=min(cutoff, 100.0), dtype=np.float32, workers=1)[0]
+        return np.asarray(out, dtype=np.float32)
 
     def save(self, directory: Path) -> None:
         data = {"strings": self.strings, "owners": self.owners.tolist(), "n_docs": self.n_docs,

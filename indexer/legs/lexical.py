@@ -12,6 +12,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from indexer.legs import LegHit, Mask, top_k
+from indexer.normalize import is_stopword_token
 from indexer.query import PreparedQuery
 
 NAME = "lexical"
@@ -61,6 +62,15 @@ class LexicalLeg:
 
     def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
         scores, _ = self.scores(query.tokens)
+        # Stop words are indexed (error messages are made of them: "could not be updated") but
+        # a document that matches nothing else has not matched the query.
+        content = [self.vocab[t] for t in dict.fromkeys(query.tokens)
+                   if t in self.vocab and not is_stopword_token(t)]
+        if not content:
+            return []
+        if len(content) < len(set(query.tokens)):
+            matched_any = np.asarray(self.weights[content].sum(axis=0)).ravel() > 0
+            allowed = matched_any if allowed is None else (allowed & matched_any)
         return [LegHit(d, s) for d, s in top_k(scores, k, allowed)]
 
     def save(self, directory: Path) -> None:

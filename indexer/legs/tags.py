@@ -24,6 +24,8 @@ STRONG_KINDS = frozenset({"error_code", "alert"})
 _MAX_NGRAM = 6
 # An identifier-like name: CamelCase with two humps or more (KubePodCrashLooping), no spaces.
 _CAMEL_NAME = re.compile(r"[A-Za-z][a-z0-9]*(?:[A-Z][A-Za-z0-9]*){1,}[a-z0-9][A-Za-z0-9]*")
+_HUMP = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z][a-z0-9]*|[a-z][a-z0-9]*")
+_MENTION = re.compile(r"[`\[]([A-Za-z][A-Za-z0-9]{5,})[`\]]")
 _CODE_IN_TITLE = re.compile(r"\b(?:0x[0-9A-Fa-f]{6,8}|[A-Z]{2,}[A-Z0-9]*-?\d{3,})\b")
 
 
@@ -43,21 +45,39 @@ def article_tags(article: Article) -> Iterable[tuple[str, str]]:
     """(kind, label) pairs an article can be found by exactly."""
     for code in article.error_codes:
         yield "error_code", code
-    for alert in article.alerts:
-        yield "alert", alert
     for service in article.services:
         yield "service", service
     for tag in article.tags:
         yield "tag", tag
-    if not article.alerts:
+    alerts = list(article.alerts)
+    if not alerts:
         # Imported runbooks are named after their alert: the title or the file name is the alert.
         stem = article.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        for name in dict.fromkeys((article.title.strip(), stem)):
-            if is_identifier_name(name):
-                yield "alert", name
+        alerts = [n for n in dict.fromkeys((article.title.strip(), stem)) if is_identifier_name(n)]
+    for alert in alerts:
+        yield "alert", alert
+        for alias in initialisms(alert):
+            yield "alias", alias
+    if not article.alerts:
+        # Alert names the runbook's opening section names in code or as a link label
+        # ("[This alert][HighOverallControlPlaneCPU] fires when ...") often differ from its title.
+        opening = next((sec for sec in article.sections if sec.level == 2), None)
+        if opening is not None:
+            for name in dict.fromkeys(_MENTION.findall(opening.text)):
+                if is_identifier_name(name) and name not in alerts:
+                    yield "mention", name
     if not article.error_codes:
         for code in dict.fromkeys(_CODE_IN_TITLE.findall(article.title)):
             yield "title_code", code
+
+
+def initialisms(name: str) -> list[str]:
+    """Abbreviated forms people use for long alert names: MachineConfigControllerPoolAlert ->
+    MCControllerPoolAlert, MCCPoolAlert, MCCPAlert."""
+    humps = _HUMP.findall(name)
+    if len(humps) < 4:
+        return []
+    return ["".join(h[0] for h in humps[:k]) + "".join(humps[k:]) for k in range(2, len(humps))]
 
 
 class TagsLeg:
@@ -92,7 +112,7 @@ class TagsLeg:
                 seen.add(key)
                 for entry in self._by_key[key]:
                     weak = entry.kind not in STRONG_KINDS
-                    if weak and key != whole and entry.kind != "title_code":
+                    if weak and key != whole and entry.kind not in ("title_code", "alias", "mention"):
                         found.append(TagEntry(key, entry.doc, entry.kind + "-partial", entry.label))
                     else:
                         found.append(entry)
@@ -109,7 +129,7 @@ class TagsLeg:
             for e in entries:
                 if e.kind in STRONG_KINDS or e.kind in ("service", "tag"):
                     score += 10.0 + len(e.key)  # exact identifier, or the whole query is the tag
-                elif e.kind == "title_code":
+                elif e.kind in ("title_code", "alias", "mention"):
                     score += 2.0 + len(e.key) / 10
                 else:
                     score += 1.0
