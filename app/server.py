@@ -32,7 +32,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers
     if reload_on_change:
         settings = settings.model_copy(update={"watch_content": True})
     common = {"host": host, "port": port, "h11_max_incomplete_event_size": MAX_REQUEST_HEAD,
-              "log_level": os.environ.get("FIELDGUIDE_LOG_LEVEL", "info"),
+              "log_level": settings.log_level,
               "timeout_graceful_shutdown": 10}
     if workers == 1:
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]

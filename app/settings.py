@@ -111,6 +111,9 @@ class Settings(BaseSettings):
         "another process (other workers, `fieldguide index`) and loads it; 0 disables.")
     record_search_events: bool = Field(
         True, description="Record every search in the database (for /api/metrics/search).")
+    log_level: str = Field(
+        "info", pattern="^(critical|error|warning|info|debug|trace)$",
+        description="uvicorn log level for `fieldguide serve`.")
     chat_confidence_threshold: float = Field(
         0.47, ge=0, le=1, description="Chatbot: below this confidence the reply is a fallback "
         "(\"the knowledge base has no answer\"); chosen with bench/chat.py.")
