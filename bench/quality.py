@@ -7,6 +7,7 @@ hash, so a rerun only re-embeds what changed), then prints Markdown tables: nDCG
 R@1, R@10 and the median query time, plus the index build time.
 """
 
+# ruff: noqa: E402  (the sys.path fix must run before the project imports)
 from __future__ import annotations
 
 import argparse
@@ -17,7 +18,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# bench/ holds http.py: as the script's own folder it would shadow the standard library's http.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 from bench.metrics import score_run
 from indexer.build import build_index

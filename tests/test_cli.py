@@ -1,0 +1,81 @@
+"""The `fieldguide` command line: lint, index, search and batch search, as a user runs them."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from tests.conftest import CONTENT
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(list(argv), out=out)
+    return code, out.getvalue()
+
+
+def test_lint_passes_on_the_sample_knowledge_base() -> None:
+    code, out = run_cli("lint", "--content", str(CONTENT), "--errors-only")
+    assert code == 0, out
+    assert out == ""
+
+
+def test_lint_reports_path_line_code_and_fails(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("---\ntitle: A\nsymptoms: x\nowner: o@example.com\n"
+                                   "last_reviewed: 2026-02-30\n---\n## Symptom\nBroken.\n")
+    code, out = run_cli("lint", "--content", str(tmp_path))
+    assert code == 1
+    assert "a.md:5: bad-date `last_reviewed` is '2026-02-30'" in out
+    assert "a.md:1: missing-section missing section `## Resolution`" in out
+
+
+def test_missing_content_directory_is_one_clear_line(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run_cli("lint", "--content", str(tmp_path / "nope"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err
+    assert "Traceback" not in err
+
+
+def test_search_without_an_index_says_what_to_do(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = run_cli("search", "vpn", "--index", str(tmp_path / "empty"))
+    assert code == 2
+    assert "run `fieldguide index` first" in capsys.readouterr().err
+
+
+def test_search_json_and_batch_json_lines(kb_index: Path, tmp_path: Path) -> None:
+    code, out = run_cli("search", "--index", str(kb_index), "--json", "--explain",
+                        "KubePodOOMKilled")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["results"][0]["id"] == "kubernetes-pod-oomkilled"
+    assert "tags" in payload["results"][0]["explain"]
+    queries = tmp_path / "queries.txt"
+    queries.write_text("VPN says the connection attempt failed\n\nKubePodOOMKilled\n")
+    code, out = run_cli("search", "--index", str(kb_index), "--batch", str(queries),
+                        "--limit", "3")
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [row["query"] for row in lines] == ["VPN says the connection attempt failed",
+                                              "KubePodOOMKilled"]
+    for row in lines:
+        assert 0 < len(row["results"]) <= 3
+        assert set(row["results"][0]) == {"id", "path", "title", "score"}
+    assert lines[1]["results"][0]["path"] == "engineering/kubernetes-pod-oomkilled.md"
+
+
+def test_engine_packages_never_import_the_web_layer() -> None:
+    """indexer <- chatbot, freshness <- app: the engine stays usable without FastAPI."""
+    code = ("import sys, indexer.search, indexer.build, chatbot.engine, freshness.job; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('app', 'fastapi', 'starlette')]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
