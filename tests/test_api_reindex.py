@@ -13,13 +13,19 @@ import threading
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from app.index import IndexHolder, content_signature
 from indexer.build import build_index
 from indexer.embed import Embedder
-from tests.api_support import ADMIN, CONTENT, ENGINEER, assert_error, client_for, copy_index, \
-    settings_for
+from tests.api_support import (
+    ADMIN,
+    CONTENT,
+    ENGINEER,
+    assert_error,
+    client_for,
+    copy_index,
+    settings_for,
+)
 
 NEW_ARTICLE = """---
 id: zebra-printer-ribbon
