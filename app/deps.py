@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.events import EventWriter
 from app.index import IndexHolder
 from app.settings import Settings
-from app.suggest import AudienceSuggester
 
 log = logging.getLogger("fieldguide.app")
 
@@ -42,10 +41,6 @@ def get_sessions(request: Request) -> sessionmaker[Session]:
     return sessions
 
 
-def get_suggester(request: Request) -> AudienceSuggester:
-    suggester: AudienceSuggester = request.app.state.suggester
-    return suggester
-
 
 def freshness_of(request: Request, article_id: str) -> dict[str, Any]:
     """The article's freshness from the registered provider (``app.state.freshness_lookup``).
@@ -73,4 +68,3 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 IndexDep = Annotated[IndexHolder, Depends(get_index)]
 EventsDep = Annotated[EventWriter, Depends(get_events)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
-SuggesterDep = Annotated[AudienceSuggester, Depends(get_suggester)]

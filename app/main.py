@@ -5,7 +5,7 @@
 
 Heavy objects live on ``app.state`` and are loaded in the lifespan: ``settings``, ``index``
 (``IndexHolder``: the live searcher), ``engine``, ``sessions``, ``events`` (``EventWriter``),
-``rate_limiter``, ``suggester`` and ``freshness_lookup`` (``None`` until a provider registers).
+``rate_limiter`` and ``freshness_lookup`` (``None`` until a provider registers).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from app.db import engine_for, upgrade
 from app.events import EventWriter
 from app.index import IndexHolder
 from app.settings import Settings
-from app.suggest import AudienceSuggester
 from indexer.db import session_factory, sync_articles
 from indexer.embed import Embedder
 from indexer.search import Searcher
@@ -93,7 +92,6 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         state.engine = engine
         state.sessions = sessions
         state.events = events
-        state.suggester = AudienceSuggester()
         state.freshness_lookup = None
         for module in modules:
             hook: Callable[[FastAPI], None] | None = getattr(module, "on_startup", None)

@@ -64,11 +64,7 @@ class Searcher:
         self._audience_masks = {
             aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in Audience
         }
-        self._words = sorted({w.lower() for a in arts
-                              for w in _WORD.findall(" ".join((a.title, *a.symptoms,
-                                                               *a.identifiers)))
-                              if len(w) > 3 and w.isalpha()})
-        self._vocab = set(self._words)
+        self._suggest_words: dict[frozenset[Audience], tuple[list[str], set[str]]] = {}
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder,
@@ -148,27 +144,40 @@ class Searcher:
                 legs={leg: {"rank": d.rank, "score": round(d.score, 4)} for leg, d in f.legs.items()},
                 pinned=f.pinned,
             ))
-        suggestion = self.suggest(query.normalized) if len(query.normalized) <= 200 else None
+        suggestion = (self.suggest(query.normalized, audiences)
+                      if len(query.normalized) <= 200 else None)
         took = (time.perf_counter() - started) * 1000
         return SearchResponse(query=text, normalized=query.normalized, took_ms=round(took, 2),
                               total=len(fused), results=results, weights=weights,
                               suggestion=suggestion)
 
-    def suggest(self, text: str) -> str | None:
+    def _vocabulary(self, audiences: frozenset[Audience]) -> tuple[list[str], set[str]]:
+        """Words of the titles, symptoms and identifiers the caller may see (never others')."""
+        cached = self._suggest_words.get(audiences)
+        if cached is None:
+            words = sorted({w.lower() for a in self.articles(audiences)
+                            for w in _WORD.findall(" ".join((a.title, *a.symptoms, *a.identifiers)))
+                            if len(w) > 3 and w.isalpha()})
+            cached = self._suggest_words[audiences] = (words, set(words))
+        return cached
+
+    def suggest(self, text: str, audiences: Collection[Audience] = ALL_AUDIENCES) -> str | None:
         """A "did you mean" for queries with words the knowledge base does not know: each unknown
-        word is replaced by the closest word of the titles, symptoms and identifiers."""
+        word is replaced by the closest word of the titles, symptoms and identifiers the caller
+        may see."""
         words = _WORD.findall(text)
-        if not words or len(words) > 12 or not self._words:
+        vocab_list, vocab = self._vocabulary(frozenset(audiences))
+        if not words or len(words) > 12 or not vocab_list:
             return None
         changed = False
         out = []
         for w in words:
             low = w.lower()
-            known = low in self._vocab or all(t in self.snapshot.lexical.vocab for t in tokenize(w))
+            known = low in vocab or all(t in self.snapshot.lexical.vocab for t in tokenize(w))
             if known or not low.isalpha() or len(low) < 4:
                 out.append(w)
                 continue
-            best = process.extractOne(low, self._words, scorer=fuzz.ratio, score_cutoff=75)
+            best = process.extractOne(low, vocab_list, scorer=fuzz.ratio, score_cutoff=75)
             if best is None:
                 out.append(w)
             else:

@@ -237,18 +237,19 @@ def test_cors_for_configured_origins(client: TestClient) -> None:
 
 def test_unhandled_errors_hide_the_traceback(client: TestClient) -> None:
     state = client.app.state  # type: ignore[attr-defined]
-    previous = state.suggester
+    previous = state.index
 
     class Broken:
-        def suggest(self, *args: object) -> None:
+        @property
+        def searcher(self) -> None:
             raise RuntimeError("secret internal detail")
 
-    state.suggester = Broken()
+    state.index = Broken()
     quiet = TestClient(client.app, raise_server_exceptions=False)
     try:
-        r = quiet.get("/api/search", params={"q": "pasword expird"})
+        r = quiet.get("/api/search", params={"q": "password expired"})
     finally:
-        state.suggester = previous
+        state.index = previous
     body = assert_error(r, 500, "internal_error")
     assert "secret" not in body["error"]["message"]
 

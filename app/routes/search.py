@@ -75,9 +75,7 @@ def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[st
     searcher = state.index.searcher  # one snapshot for the whole request, even across a swap
     resp = searcher.search(q, limit=params.limit, offset=params.offset, audiences=audiences,
                            services=params.service, tags=params.tag)
-    suggestion = resp.suggestion
-    if suggestion is not None and not caller.engineer:
-        suggestion = state.suggester.suggest(searcher, resp.normalized, audiences)
+    suggestion = resp.suggestion  # built from the caller's audiences only: nothing leaks
     base = settings.public_url.rstrip("/")
     results = []
     for r in resp.results:
