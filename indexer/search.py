@@ -26,7 +26,7 @@ from indexer.legs.tags import TagsLeg
 from indexer.normalize import _WORD, tokenize
 from indexer.query import PreparedQuery
 from indexer.snapshot import Snapshot
-from indexer.snippet import make_snippet
+from indexer.snippet import SnippetText, make_snippet
 
 LEGS = ("tags", "lexical", "fuzzy", "dense")
 ALL_AUDIENCES = frozenset(Audience)
@@ -65,6 +65,7 @@ class Searcher:
             aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in Audience
         }
         self._suggest_words: dict[frozenset[Audience], tuple[list[str], set[str]]] = {}
+        self._plain: dict[int, SnippetText] = {}  # snippet source per article, on first use
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder,
@@ -139,7 +140,7 @@ class Searcher:
             results.append(SearchResult(
                 article=article,
                 score=round(f.score, 6),
-                snippet=self._snippet(article, terms) if snippets else "",
+                snippet=make_snippet(self._snippet_text(f.doc), terms) if snippets else "",
                 matched=self._matched(f, terms, article),
                 legs={leg: {"rank": d.rank, "score": round(d.score, 4)} for leg, d in f.legs.items()},
                 pinned=f.pinned,
@@ -185,12 +186,15 @@ class Searcher:
                 changed = True
         return " ".join(out) if changed else None
 
-    @staticmethod
-    def _snippet(article: Article, terms: set[str]) -> str:
-        symptom = article.section("symptom")
-        candidates = [plain(symptom.text)] if symptom is not None else []
-        candidates.append(plain(article.body))
-        return make_snippet(" ".join(candidates), terms)
+    def _snippet_text(self, doc: int) -> SnippetText:
+        source = self._plain.get(doc)
+        if source is None:
+            article = self.snapshot.articles[doc]
+            symptom = article.section("symptom")
+            parts = [plain(symptom.text)] if symptom is not None else []
+            parts.append(plain(article.body))
+            source = self._plain[doc] = SnippetText.prepare("\n".join(parts))
+        return source
 
     @staticmethod
     def _matched(f: Fused, terms: set[str], article: Article) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from indexer.legs import LegHit, Mask
 from indexer.query import PreparedQuery
 
 NAME = "dense"
+# One query vector gains nothing from OpenMP threads, and their spinning fights the web server's
+# own threads for two cores: search single-threaded.
+faiss.omp_set_num_threads(1)
 
 
 class FaissKind(StrEnum):

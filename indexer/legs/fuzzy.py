@@ -82,18 +82,20 @@ class FuzzyLeg:
             if len(text) < 3 or not self.strings:
                 continue
             if text.count(" ") >= 6:
-                # A long paste: only a near-verbatim copy of a whole string counts (WRatio
-                # discounts fragments, so a shared phrase does not reach the cut-off).
+                # A long paste: only a near-verbatim copy of a whole string counts. WRatio reaches
+                # 95 only through its non-partial branch, i.e. for strings within 1.5x the
+                # query's length: score just those.
                 cutoff = self.long_cutoff
-                scores = self._scores(text, fuzz.WRatio, cutoff)
-                scores[self._lengths < 20] = 0
+                n = len(text)
+                subset = np.flatnonzero((self._lengths >= max(20, n / 1.5)) & (self._lengths <= n * 1.5))
+                scores = self._scores(text, fuzz.WRatio, cutoff, subset)
             else:
                 # A few words, maybe misspelt: the whole string, or the query inside a longer one.
                 # (No token-set scoring: sharing "how do I" with a title is not a match.)
                 cutoff = self.cutoff
-                scores = np.maximum(self._scores(text, fuzz.ratio, cutoff),
-                                    0.9 * self._scores(text, fuzz.partial_ratio, cutoff / 0.9))
-                scores[self._lengths < len(text) // 2] = 0
+                subset = np.flatnonzero(self._lengths >= len(text) // 2)
+                scores = np.maximum(self._scores(text, fuzz.ratio, cutoff, subset),
+                                    0.9 * self._scores(text, fuzz.partial_ratio, cutoff / 0.9, subset))
             order = np.argsort(scores)  # ascending: each document keeps its best string, written last
             doc_scores = np.zeros(self.n_docs, dtype=np.float32)
             doc_best = np.full(self.n_docs, -1, dtype=np.int64)
@@ -105,10 +107,16 @@ class FuzzyLeg:
         hits = top_k(per_doc, k, allowed, minimum=min(self.cutoff, self.long_cutoff) - 1e-3)
         return [LegHit(d, s, (self.strings[int(best[d])],)) for d, s in hits]
 
-    def _scores(self, text: str, scorer: Any, cutoff: float) -> npt.NDArray[np.float32]:
-        out = process.cdist([text], self._processed, scorer=scorer, processor=None,
-                            score_cutoff=min(cutoff, 100.0), dtype=np.float32, workers=1)[0]
-        return np.asarray(out, dtype=np.float32)
+    def _scores(self, text: str, scorer: Any, cutoff: float,
+                subset: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """Scores against every string (0 outside ``subset``, which alone is computed)."""
+        out = np.zeros(len(self._processed), dtype=np.float32)
+        if len(subset):
+            choices = [self._processed[i] for i in subset]
+            out[subset] = process.cdist([text], choices, scorer=scorer, processor=None,
+                                        score_cutoff=min(cutoff, 100.0), dtype=np.float32,
+                                        workers=1)[0]
+        return out
 
     def save(self, directory: Path) -> None:
         data = {"strings": self.strings, "owners": self.owners.tolist(), "n_docs": self.n_docs,
