@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from indexer.snapshot import Snapshot
 from indexer.snippet import SnippetText, make_snippet
 
 LEGS = ("tags", "lexical", "fuzzy", "dense")
+SNIPPET_CACHE_SIZE = 256  # prepared articles kept in memory (about 0.1 MB each)
 ALL_AUDIENCES = frozenset(Audience)
 
 
@@ -65,7 +68,9 @@ class Searcher:
             aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in Audience
         }
         self._suggest_words: dict[frozenset[Audience], tuple[list[str], set[str]]] = {}
-        self._plain: dict[int, SnippetText] = {}  # snippet source per article, on first use
+        # Snippet sources of recently returned articles: preparing one costs more than the search.
+        self._plain: OrderedDict[int, SnippetText] = OrderedDict()
+        self._plain_lock = threading.Lock()
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder,
@@ -187,13 +192,20 @@ class Searcher:
         return " ".join(out) if changed else None
 
     def _snippet_text(self, doc: int) -> SnippetText:
-        source = self._plain.get(doc)
-        if source is None:
-            article = self.snapshot.articles[doc]
-            symptom = article.section("symptom")
-            parts = [plain(symptom.text)] if symptom is not None else []
-            parts.append(plain(article.body))
-            source = self._plain[doc] = SnippetText.prepare("\n".join(parts))
+        with self._plain_lock:
+            source = self._plain.get(doc)
+            if source is not None:
+                self._plain.move_to_end(doc)
+                return source
+        article = self.snapshot.articles[doc]
+        symptom = article.section("symptom")
+        parts = [plain(symptom.text)] if symptom is not None else []
+        parts.append(plain(article.body))
+        source = SnippetText.prepare("\n".join(parts))
+        with self._plain_lock:
+            self._plain[doc] = source
+            while len(self._plain) > SNIPPET_CACHE_SIZE:
+                self._plain.popitem(last=False)
         return source
 
     @staticmethod
