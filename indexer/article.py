@@ -76,6 +76,7 @@ class Article:
     last_reviewed: dt.date | None = None
     review_interval_days: int | None = None
     templated: bool = False  # front matter carries Fieldguide keys / template sections
+    links: tuple[Link, ...] = ()  # link targets in the body, with their file lines
     content_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict)  # unknown front-matter keys, kept
 

@@ -19,7 +19,15 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from indexer.article import TEMPLATE_SECTIONS, Article, Audience, LintIssue, Section, Severity
+from indexer.article import (
+    TEMPLATE_SECTIONS,
+    Article,
+    Audience,
+    Link,
+    LintIssue,
+    Section,
+    Severity,
+)
 
 MAX_ARTICLE_BYTES = 2 * 1024 * 1024
 
@@ -202,6 +210,7 @@ def parse_text(text: str, rel: str, content_hash: str = "") -> ParseResult:
         last_reviewed=dates["last_reviewed"],
         review_interval_days=interval_days,
         templated=templated,
+        links=_links(tokens, offset),
         content_hash=content_hash,
         extra={k: v for k, v in meta.items() if k not in known},
     )
@@ -322,12 +331,16 @@ def _list_items(tokens: list[Token], start: int, stop: int) -> tuple[tuple[str, 
 
 def iter_links(article: Article) -> Iterable[tuple[str, int]]:
     """Link targets in the body with their 1-based file line."""
-    offset = article.body_line - 1
-    for tok in _MD.parse(article.body):
+    return ((link.target, link.line) for link in article.links)
+
+
+def _links(tokens: list[Token], offset: int) -> tuple[Link, ...]:
+    out = []
+    for tok in tokens:
         if tok.type != "inline" or not tok.children:
             continue
         for child in tok.children:
             if child.type == "link_open":
-                href = str(child.attrs.get("href", ""))
                 line = (tok.map[0] if tok.map else 0) + 1 + offset
-                yield href, line
+                out.append(Link(str(child.attrs.get("href", "")), line))
+    return tuple(out)

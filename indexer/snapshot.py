@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from indexer.article import Article, Audience, Section
+from indexer.article import Article, Audience, Link, Section
 from indexer.legs.dense import DenseLeg
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
@@ -48,6 +48,7 @@ def article_from_dict(d: dict[str, Any]) -> Article:
     d["sections"] = tuple(Section(**{**s, "list_items": tuple(s["list_items"])})
                           for s in d["sections"])
     d["audience"] = tuple(Audience(x) for x in d["audience"])
+    d["links"] = tuple(Link(**link) for link in d.get("links", ()))
     for key in ("symptoms", "error_codes", "alerts", "services", "tags"):
         d[key] = tuple(d[key])
     for key in ("created", "last_reviewed"):
