@@ -1,25 +1,12 @@
-"""The readable article page (server-rendered HTML, no script, strict CSP)."""
+"""The readable article page (server-rendered HTML, no script, no inline style: strict CSP)."""
 
 from __future__ import annotations
 
 import html
 from typing import Any
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
        "base-uri 'none'; form-action 'none'")
-
-STYLE = """
-body{font:16px/1.55 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;
-  color:#1b1f24}
-.banner{background:#fff4e5;border:1px solid #f0a020;padding:.75rem 1rem;border-radius:6px;
-  margin-bottom:1rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;font-size:.9rem;color:#444}
-dt{font-weight:600} dd{margin:0}
-ul.tags{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.4rem}
-.tag{background:#eef2f7;border-radius:4px;padding:0 .4rem;font-size:.85rem}
-pre{background:#f6f8fa;padding:.75rem;overflow:auto} code{font-size:.9em}
-"""
-
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
@@ -46,8 +33,7 @@ def article_page(data: dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(data["title"])} · Fieldguide</title>
-<style>
-{STYLE}</style></head>
+<link rel="stylesheet" href="/static/article.css"></head>
 <body><main>
 {banner}<article>
 <header><p><a href="/">Fieldguide</a></p><h1>{_e(data["title"])}</h1>

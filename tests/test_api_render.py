@@ -91,7 +91,10 @@ def test_article_page_is_inert(client: TestClient) -> None:
     assert "<script" not in r.text.lower()
     _assert_inert(r.text.split("<article>", 1)[1])  # the page's own stylesheet comes before
     assert "&lt;script&gt;" in r.text  # the title is shown escaped, as text
-    assert "script-src" not in r.headers["content-security-policy"]
+    csp = r.headers["content-security-policy"]
+    assert "script-src" not in csp
+    assert "unsafe-inline" not in csp
+    assert "<style" not in r.text
 
 
 def test_snippets_are_html_safe(client: TestClient) -> None:
