@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 from indexer.embed import Embedder
 from tests.api_support import ADMIN, ENGINEER, assert_error, client_for, settings_for
 
-RESULT_KEYS = {"id", "path", "title", "url", "snippet", "score", "matched", "freshness"}
+RESULT_KEYS = {"id", "path", "title", "url", "snippet", "score", "matched", "services", "tags",
+               "freshness"}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,10 @@ def test_search_contract_shape(client: TestClient) -> None:
         assert isinstance(item["freshness"]["banner"], bool)
         assert "legs" in item["matched"]
         assert "<script" not in item["snippet"]
+        assert isinstance(item["services"], list)
+        assert isinstance(item["tags"], list)
     assert "vpn" in body["results"][0]["id"]
+    assert "vpn" in body["results"][0]["services"]
     assert "<mark>" in body["results"][0]["snippet"]
 
 

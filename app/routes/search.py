@@ -83,6 +83,7 @@ def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[st
         item: dict[str, Any] = {
             "id": a.id, "path": a.path, "title": a.title, "url": base + article_url(a.id),
             "snippet": r.snippet, "score": r.score, "matched": r.matched,
+            "services": list(a.services), "tags": list(a.tags),
             "freshness": freshness_of(request, a.id),
         }
         if params.explain:
