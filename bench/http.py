@@ -41,6 +41,9 @@ SHARED = ROOT.parent / "shared"
 CORPUS = SHARED / "corpora/microsoft-officedocs-support/articles"
 QUERIES = SHARED / "benchmarks/officedocs-errors.jsonl"
 ADMIN_TOKEN = "bench-admin-token-0123456789"
+# The officedocs articles are IT-pro material (audience engineer): search as an engineer, or an
+# anonymous caller would be measured against an empty result set.
+ENGINEER_KEY = "bench-engineer-key-0123456789"
 WARMUP = ["outlook cannot connect", "teams sign in error", "sharepoint access denied",
           "excel file is locked for editing", "onedrive sync stuck"]
 
@@ -76,6 +79,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "FIELDGUIDE_DATA_DIR": str(work),
                "FIELDGUIDE_RATE_LIMIT_PER_SECOND": "0", "FIELDGUIDE_ADMIN_TOKEN": ADMIN_TOKEN,
+               "FIELDGUIDE_ENGINEER_KEYS": ENGINEER_KEY,
                "FIELDGUIDE_INDEX_POLL_SECONDS": "0", "FIELDGUIDE_LOG_LEVEL": "warning"}
         self.log = (work / "server.log").open("a")
         self.proc = subprocess.Popen(
@@ -113,9 +117,11 @@ def replay(url: str, queries: list[str], concurrency: int, pid: int,
     failures: list[str] = []
     lock = threading.Lock()
     peak_rss = [0.0]
+    empty = [0]  # answered 200 with no result (should be rare: a sign of a wrong audience)
 
     def worker() -> None:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30,
+                          headers={"Authorization": f"Bearer {ENGINEER_KEY}"}) as client:
             i = 0
             while True:
                 if stop is None:
@@ -132,6 +138,9 @@ def replay(url: str, queries: list[str], concurrency: int, pid: int,
                 try:
                     r = client.get("/api/search", params={"q": q, "limit": 10})
                     ok = r.status_code == 200
+                    if ok and not r.json()["results"]:
+                        with lock:
+                            empty[0] += 1
                     detail = f"{r.status_code} {r.text[:120]}"
                 except httpx.HTTPError as exc:
                     ok, detail = False, repr(exc)
@@ -157,6 +166,7 @@ def replay(url: str, queries: list[str], concurrency: int, pid: int,
     wall = time.perf_counter() - started
     sampler.join()
     return {"concurrency": concurrency, "requests": len(latencies), "failed": len(failures),
+            "zero_results": empty[0],
             "failures_sample": failures[:3], "seconds": round(wall, 1),
             "throughput_rps": round(len(latencies) / wall, 1),
             "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95),

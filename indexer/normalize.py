@@ -8,8 +8,10 @@ paste matches the rare whole token while a partial mention still matches the par
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -31,12 +33,21 @@ _WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._\-]*[A-Za-z0-9])?")
 _JOINERS = re.compile(r"[._\-]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _HEX_CODE = re.compile(r"0x[0-9a-f]+")
-_STEMMER = snowballstemmer.stemmer("english")
+# Snowball stemmers keep the word being stemmed on the object: one per thread, or concurrent
+# searches corrupt each other's state (seen as IndexError under load).
+_LOCAL = threading.local()
+
+
+def _stemmer() -> Any:
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return str(_STEMMER.stemWord(word)) if len(word) > 3 else word
+    return str(_stemmer().stemWord(word)) if len(word) > 3 else word
 
 
 _STOP_TOKENS = frozenset(_stem(w) for w in STOPWORDS)

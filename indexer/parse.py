@@ -109,6 +109,8 @@ def parse_file(path: Path, root: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> Pa
     except OSError as exc:
         return _fatal(rel, 1, "unreadable", f"cannot read file: {exc.strerror or exc}")
     text = decode(raw)
+    if text is not None and not text.strip():
+        return _fatal(rel, 1, "empty", "the file is empty")
     if text is None or _looks_binary(text):
         return _fatal(rel, 1, "not-text", "file is binary or in an unknown encoding")
     return parse_text(text, rel, content_hash=hashlib.sha256(raw).hexdigest())

@@ -22,7 +22,7 @@ from rapidfuzz import fuzz, process
 from indexer.article import Article, Audience
 from indexer.build import plain
 from indexer.embed import Embedder
-from indexer.fuse import Fused, FusionConfig, fuse, leg_weights
+from indexer.fuse import Fused, FusionConfig, dense_needed, fuse, leg_weights
 from indexer.legs import LegHit, Mask
 from indexer.legs.tags import TagsLeg
 from indexer.normalize import _WORD, tokenize
@@ -121,10 +121,10 @@ class Searcher:
             rankings["lexical"] = snap.lexical.search(query, depth, allowed)
         if "fuzzy" in legs:
             rankings["fuzzy"] = snap.fuzzy.search(query, depth, allowed)
-        if "dense" in legs:
+        pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
+        if "dense" in legs and (len(legs) == 1 or dense_needed(query.shape, rankings, pinned)):
             vector = self.embedder.encode_query(query.normalized)
             rankings["dense"] = snap.dense.search(query, depth, allowed, vector=vector)
-        pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
         w = weights or leg_weights(query.shape, rankings)
         if len(rankings) == 1:
             w = {k: 1.0 for k in rankings}

@@ -121,7 +121,7 @@ def test_malformed_articles_are_reported_with_their_path_and_skipped(tmp_path: P
     assert by_path["no-title.md"].code == "no-title"
     assert by_path["binary.md"].code == "not-text"
     assert by_path["huge.md"].code == "too-large"
-    assert by_path["empty.md"].code == "no-title"
+    assert by_path["empty.md"].code == "empty"
     assert set(scan.skipped) == {"bad-yaml.md", "no-title.md", "binary.md", "huge.md", "empty.md"}
     assert str(by_path["bad-yaml.md"]).startswith("bad-yaml.md:2: bad-front-matter ")
 

@@ -102,3 +102,20 @@ def test_did_you_mean_for_a_misspelled_query(searcher: Searcher) -> None:
     response = searcher.search("bitlokcer recovery")
     assert response.suggestion is not None
     assert "bitlocker" in response.suggestion.lower()
+
+
+def test_tokenizer_is_safe_under_concurrent_searches() -> None:
+    """The stemmer is stateful; concurrent searches once corrupted it (IndexError under load)."""
+    import random
+    import string
+    from concurrent.futures import ThreadPoolExecutor
+
+    from indexer.normalize import tokenize
+
+    rng = random.Random(7)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(5, 12))) + suffix
+             for suffix in ("ing", "ational", "ness", "ies", "ed") for _ in range(3000)]
+    chunks = [" ".join(words[i::8]) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(tokenize, chunks))
+    assert concurrent == [tokenize(c) for c in chunks]

@@ -9,13 +9,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from indexer.legs import LegHit, Mask
+from indexer.legs import LegHit, Mask, top_k
 from indexer.query import PreparedQuery
 
 NAME = "dense"
-# One query vector gains nothing from OpenMP threads, and their spinning fights the web server's
-# own threads for two cores: search single-threaded.
-faiss.omp_set_num_threads(1)
 
 
 class FaissKind(StrEnum):
@@ -32,6 +29,12 @@ class DenseLeg:
         self.index = index
         self.owners = owners
         self.n_docs = n_docs
+        # A flat index is an exact dot product: numpy does it over all chunks in about a
+        # millisecond and then filters by audience and takes each article's best chunk without a
+        # Python loop. HNSW keeps faiss's approximate search.
+        self._matrix: npt.NDArray[np.float32] | None = None
+        if isinstance(index, faiss.IndexFlat) and index.ntotal:
+            self._matrix = index.reconstruct_n(0, index.ntotal)
 
     @classmethod
     def build(cls, vectors: npt.NDArray[np.float32], owners: list[int], n_docs: int,
@@ -52,7 +55,18 @@ class DenseLeg:
         total = int(self.index.ntotal)
         if total == 0:
             return []
+        if self._matrix is not None:
+            sims = self._matrix @ vector.astype(np.float32)
+            if allowed is not None:
+                sims = np.where(allowed[self.owners], sims, -np.inf).astype(np.float32)
+            per_doc = np.full(self.n_docs, -np.inf, dtype=np.float32)
+            np.maximum.at(per_doc, self.owners, sims)
+            return top_k(per_doc, k, None, minimum=-np.inf)
         fetch = min(total, max(k * 12, 256))
+        # One query vector gains nothing from OpenMP threads, whose spinning fights the server's
+        # threads for the cores (46 ms instead of 13 ms per search from a worker thread). The
+        # setting is per calling thread, so it is made here, in whichever thread searches.
+        faiss.omp_set_num_threads(1)
         while True:
             sims, ids = self.index.search(vector.reshape(1, -1), fetch)
             best: dict[int, float] = {}
