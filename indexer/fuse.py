@@ -71,11 +71,12 @@ def leg_weights(shape: QueryShape, rankings: dict[str, list[LegHit]] | None = No
 def dense_needed(shape: QueryShape, rankings: dict[str, list[LegHit]], pinned: set[int],
                  near_verbatim: float = 95.0) -> bool:
     """Whether the dense leg can still change the answer. When the query names an exact error
-    code or alert (pinned), or is a long paste that matches an article's own error string nearly
-    verbatim, the exact legs have decided; embedding the query (most of a search's CPU) would
-    only add noise. On the development sets: equal or better nDCG, 45-86% fewer embeddings on
-    alert and error-paste queries, none skipped on questions."""
-    if pinned:
+    code or alert of exactly one article (pinned), or is a long paste that matches an article's
+    own error string nearly verbatim, the exact legs have decided; embedding the query (most of a
+    search's CPU) would only add noise. Several pinned articles (two runbooks named after the same
+    alert) still need the dense leg to order them. On the development sets: equal or better
+    nDCG, most alert-name and error-paste queries skip the embedding, no question does."""
+    if len(pinned) == 1:
         return False
     fuzzy = rankings.get("fuzzy") or []
     return not (shape.words >= 6 and fuzzy and fuzzy[0].score >= near_verbatim)
