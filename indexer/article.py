@@ -99,7 +99,6 @@ class Chunk:
     article: int  # index into the snapshot's article table
     kind: str  # "head" or the section key/heading
     text: str
-    content_hash: str
 
 
 class Severity(StrEnum):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from indexer.article import Article, Audience, Chunk, LintIssue
 from indexer.content import scan_content
-from indexer.embed import Embedder, text_hash
+from indexer.embed import Embedder
 from indexer.legs.dense import DenseLeg, FaissKind
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
@@ -54,7 +54,7 @@ def chunk_article(doc: int, article: Article) -> list[Chunk]:
 
 
 def _chunk(doc: int, kind: str, text: str) -> Chunk:
-    return Chunk(doc, kind, text, text_hash(text))
+    return Chunk(doc, kind, text)
 
 
 def _windows(text: str) -> list[str]:

@@ -151,7 +151,6 @@ class QueryShape:
     words: int
     identifiers: int
     question: bool
-    noisy: bool  # normalisation removed log noise
 
     @property
     def identifier_ratio(self) -> float:
@@ -162,5 +161,4 @@ def query_shape(raw: str, normalized: str) -> QueryShape:
     words = len(_WORD.findall(normalized))
     idents = len(_IDENTIFIER.findall(normalized))
     question = bool(_QUESTION.match(normalized)) or normalized.rstrip().endswith("?")
-    noisy = len(normalized) < len(raw.strip()) * 0.97
-    return QueryShape(words, idents, question, noisy)
+    return QueryShape(words, idents, question)
