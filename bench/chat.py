@@ -9,6 +9,7 @@ rate (in-scope questions answered "no answer"), out-of-scope fallback rate (fall
 smalltalk counts). Also the naive baseline (dense top-1 cosine threshold) and the p50 turn time.
 """
 
+# ruff: noqa: E402  (the sys.path fix must run before the project imports)
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# bench/ holds http.py: as the script's own folder it would shadow the standard library's http.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
 from chatbot.engine import ChatEngine, ConversationState, ReplyKind
 from chatbot.intents import IntentDetector
