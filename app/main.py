@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -35,7 +34,7 @@ log = logging.getLogger("fieldguide.app")
 
 # Router modules under app/routes, each exposing ``router``. A module may also define
 # ``on_startup(app)``, called once the index and the database are ready (the freshness module
-# registers ``app.state.freshness_lookup`` there). Modules not written yet are skipped.
+# registers ``app.state.freshness_lookup`` there).
 ROUTERS = ("health", "search", "articles", "events", "metrics", "admin",
            "freshness", "chat", "deflection", "pages")
 
@@ -53,13 +52,7 @@ def _embedder(settings: Settings, shared: Embedder | None) -> Embedder:
 
 
 def _router_modules() -> list[Any]:
-    modules = []
-    for name in ROUTERS:
-        full = f"app.routes.{name}"
-        if importlib.util.find_spec(full) is None:
-            continue
-        modules.append(importlib.import_module(full))
-    return modules
+    return [importlib.import_module(f"app.routes.{name}") for name in ROUTERS]
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:

@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 
+from chatbot.engine import ChatEngine
 from indexer.build import build_index
+from indexer.content import ContentScan, scan_content
+from indexer.db import make_engine
 from indexer.embed import Embedder
 from indexer.search import Searcher
 
@@ -72,3 +76,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(plain, autocommit=True) as con:
             con.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A database migrated to the head of the Alembic chain (SQLite or PostgreSQL)."""
+    from app.db import upgrade
+
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def kb() -> ContentScan:
+    """The sample knowledge base, parsed and linted."""
+    return scan_content(CONTENT)
+
+
+@pytest.fixture(scope="module")
+def chat_engine(searcher: Searcher, embedder: Embedder) -> ChatEngine:
+    eng = ChatEngine(searcher, embedder)
+    eng.warm_up()
+    return eng

@@ -27,8 +27,6 @@ from chatbot.engine import ChatEngine
 from chatbot.handoff import EmailSink, RetryPolicy, WebhookSink, sink_from_settings
 from chatbot.service import ChatService
 from indexer.db import make_engine, session_factory
-from indexer.embed import Embedder
-from indexer.search import Searcher
 
 
 class Receiver:
@@ -80,13 +78,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-@pytest.fixture(scope="module")
-def chat_engine(searcher: Searcher, embedder: Embedder) -> ChatEngine:
-    eng = ChatEngine(searcher, embedder)
-    eng.warm_up()
-    return eng
 
 
 @pytest.fixture

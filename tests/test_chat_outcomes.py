@@ -24,8 +24,6 @@ from chatbot.metrics import deflection_metrics
 from chatbot.models import ChatOutcomeRow, ChatSessionRow
 from chatbot.service import ChatService, UnknownSessionError
 from indexer.db import make_engine, session_factory
-from indexer.embed import Embedder
-from indexer.search import Searcher
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -39,13 +37,6 @@ class Clock:
 
     def advance(self, **kwargs: float) -> None:
         self.now += dt.timedelta(**kwargs)
-
-
-@pytest.fixture(scope="module")
-def chat_engine(searcher: Searcher, embedder: Embedder) -> ChatEngine:
-    eng = ChatEngine(searcher, embedder)
-    eng.warm_up()
-    return eng
 
 
 @pytest.fixture

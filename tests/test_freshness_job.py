@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +36,9 @@ from freshness.policy import Status
 from indexer.article import Article
 from indexer.content import ContentScan, scan_content
 from indexer.db import make_engine
+from tests.conftest import CONTENT
 
-ROOT = Path(__file__).resolve().parent.parent
-CONTENT = ROOT / "content"
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def kb() -> ContentScan:
-    return scan_content(CONTENT)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

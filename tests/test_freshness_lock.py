@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,16 +29,9 @@ from freshness.notify import SmtpNotifier
 from freshness.service import Scheduler, run_locked, start_scheduler
 from indexer.content import scan_content
 from indexer.db import make_engine, utcnow
-from tests.test_freshness_job import CONTENT, NOW
+from tests.conftest import CONTENT
+from tests.test_freshness_job import NOW
 from tests.test_freshness_notify import Mailbox, free_port
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_lock_is_exclusive_and_released(engine: Engine) -> None:

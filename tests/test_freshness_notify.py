@@ -32,7 +32,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.db import upgrade
 from freshness.digest import article_url
 from freshness.job import run_job
 from freshness.models import NotificationRow
@@ -45,9 +44,8 @@ from freshness.notify import (
     deliver,
 )
 from freshness.policy import Status
-from indexer.content import ContentScan, scan_content
-from indexer.db import make_engine
-from tests.test_freshness_job import CONTENT, NOW
+from indexer.content import ContentScan
+from tests.test_freshness_job import NOW
 
 PUBLIC = "https://kb.brightwater.example"
 
@@ -125,19 +123,6 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.start()
     yield box, port
     controller.stop()
-
-
-@pytest.fixture
-def kb() -> ContentScan:
-    return scan_content(CONTENT)
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_digests_and_summaries_are_delivered_once_a_week(
