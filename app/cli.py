@@ -36,9 +36,7 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _embedder(settings: Any) -> Any:
-    from indexer.embed import Embedder
-
-    return Embedder(settings.model, cache_path=settings.index_path / "embeddings.sqlite")
+    return settings.embedder(serving=False)
 
 
 def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:

@@ -44,11 +44,9 @@ def _embedder(settings: Settings, shared: Embedder | None) -> Embedder:
 
     ``shared``: an already loaded embedder whose model is reused (tests load MiniLM once).
     """
-    embedder = Embedder(settings.model, cache_path=settings.index_path / "embeddings.sqlite")
     if shared is not None:
-        shared.warm_up()
-        embedder._model = shared._model
-    return embedder
+        return shared.with_cache(settings.index_path / "embeddings.sqlite")
+    return settings.embedder(serving=True)
 
 
 def _router_modules() -> list[Any]:

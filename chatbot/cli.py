@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from chatbot.config import ChatConfig
 from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, Reply
 from indexer.article import Audience
-from indexer.embed import Embedder, ModelUnavailableError
+from indexer.embed import ModelUnavailableError
 from indexer.search import Searcher
 from indexer.snapshot import SnapshotError
 
@@ -32,7 +32,7 @@ def render(reply: Reply) -> str:
 def run(settings: Any, args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None) -> int:
     source = stdin or sys.stdin
     index_dir = settings.index_path
-    embedder = Embedder(settings.model, cache_path=index_dir / "embeddings.sqlite")
+    embedder = settings.embedder(serving=True)
     try:
         searcher = Searcher.open(index_dir, embedder)
         engine = ChatEngine(searcher, embedder, ChatConfig.from_settings(settings))

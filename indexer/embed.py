@@ -8,24 +8,35 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import logging
 import os
 import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from indexer.encoders import (
+    Encoder,
+    ModelUnavailableError,
+    OnnxEncoder,
+    TorchEncoder,
+    ensure_onnx_export,
+)
+
+__all__ = ["DEFAULT_MODEL", "Embedder", "ModelUnavailableError", "Runtime", "resolve_model"]
+
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+Runtime = Literal["onnx", "torch"]
 Vector = npt.NDArray[np.float32]
-
-
-class ModelUnavailableError(RuntimeError):
-    """The configured embedding model cannot be loaded (no network, wrong path...)."""
 
 
 def text_hash(text: str) -> str:
@@ -51,46 +62,80 @@ def resolve_model(name: str | None) -> tuple[str, str]:
     return name, name
 
 
+def default_export_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fieldguide" / "models"
+
+
+class _Loaded:
+    """The encoder behind one or more Embedders, loaded on first use (see ``with_cache``)."""
+
+    def __init__(self, model_key: str, source: str, runtime: Runtime, export_dir: Path,
+                 threads: int | None) -> None:
+        self.model_key, self.source, self.runtime = model_key, source, runtime
+        self.export_dir, self.threads = export_dir, threads
+        self.encoder: Encoder | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Encoder:
+        if self.encoder is not None:
+            return self.encoder
+        with self.lock:
+            if self.encoder is None:
+                self.encoder = self._load()
+            return self.encoder
+
+    def _load(self) -> Encoder:
+        if self.runtime == "onnx":
+            try:
+                folder = ensure_onnx_export(self.model_key, self.source, self.export_dir)
+                return OnnxEncoder(folder, threads=self.threads)
+            except (ModelUnavailableError, OSError, ImportError) as exc:
+                log.warning("ONNX runtime unavailable for %s (%s); using PyTorch",
+                            self.model_key, exc)
+        return TorchEncoder(self.source)
+
+
 class Embedder:
-    """Encodes documents (through the cache) and queries (through an in-memory LRU)."""
+    """Encodes documents (through the cache) and queries (through an in-memory LRU).
+
+    ``runtime`` is ``"onnx"`` (the default: the model exported once to ONNX into ``export_dir``,
+    no PyTorch in this process) or ``"torch"`` (sentence-transformers as is). Both give the same
+    vectors to 1e-4, so they share the document cache.
+    """
 
     def __init__(self, model: str | None = None, cache_path: Path | None = None,
-                 batch_size: int = 64, query_cache_size: int = 4096) -> None:
-        self.model_key, self._source = resolve_model(model)
+                 batch_size: int = 64, query_cache_size: int = 4096, *,
+                 runtime: Runtime = "onnx", export_dir: Path | None = None,
+                 threads: int | None = None) -> None:
+        self.model_key, source = resolve_model(model)
         self.cache_path = cache_path
         self.batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
+        self._loaded = _Loaded(self.model_key, source, runtime, export_dir or default_export_dir(),
+                               threads)
         self._queries: OrderedDict[str, Vector] = OrderedDict()
         self._query_cache_size = query_cache_size
 
-    def warm_up(self) -> None:
-        if self._model is not None:
-            return
-        with self._lock:
-            if self._model is not None:
-                return
-            if Path(self._source).exists():
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
+    def with_cache(self, cache_path: Path | None) -> Embedder:
+        """The same model (loaded once, shared) with another document cache."""
+        other = copy.copy(self)
+        other.cache_path = cache_path
+        other._queries = OrderedDict()
+        return other
 
-                self._model = SentenceTransformer(self._source, device="cpu")
-            except Exception as exc:
-                raise ModelUnavailableError(
-                    f"cannot load embedding model {self.model_key!r} from {self._source!r}: {exc}"
-                ) from exc
+    def warm_up(self) -> None:
+        self._loaded.get()
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._loaded.get()
 
     @property
     def dim(self) -> int:
-        self.warm_up()
-        return int(self._model.get_sentence_embedding_dimension())
+        return self._loaded.get().dim
 
     def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        self.warm_up()
-        out = self._model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=True, show_progress_bar=False)
-        return np.asarray(out, dtype=np.float32)
+        return self._loaded.get().encode(texts, batch_size=self.batch_size)
 
     def encode_query(self, text: str) -> Vector:
         hit = self._queries.get(text)

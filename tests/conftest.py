@@ -35,8 +35,7 @@ def embedder() -> Embedder:
 def kb_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """A real index over the sample knowledge base in content/."""
     index_dir = tmp_path_factory.mktemp("kb-index")
-    cached = Embedder(cache_path=index_dir / "embeddings.sqlite")
-    cached._model = embedder._model  # share the loaded model; the cache is per index
+    cached = embedder.with_cache(index_dir / "embeddings.sqlite")  # the session's model, loaded once
     build_index(CONTENT, index_dir, cached)
     return index_dir
 

@@ -107,8 +107,7 @@ def test_follow_loads_a_snapshot_built_elsewhere(tmp_path: Path, kb_index: Path,
     with client_for(settings_for(tmp_path, index, content), embedder) as client:
         holder: IndexHolder = client.app.state.index  # type: ignore[attr-defined]
         (content / "end-user" / "zebra-printer-ribbon.md").write_text(NEW_ARTICLE)
-        cached = Embedder(cache_path=index / "embeddings.sqlite")
-        cached._model = embedder._model
+        cached = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
         report = build_index(content, index, cached)  # as `fieldguide index` would
         assert holder.searcher.version != report.version
         holder.follow()

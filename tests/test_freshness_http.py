@@ -99,8 +99,7 @@ def tiny_kb(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> tup
         "bgp-flap", "BGP session flapping on core router", TODAY - dt.timedelta(days=95),
         "engineer", "bob@x.example", "vpn"))
     index = root / "index"
-    cached = Embedder(cache_path=index / "embeddings.sqlite")
-    cached._model = embedder._model
+    cached = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
     build_index(content, index, cached)
     return content, index
 

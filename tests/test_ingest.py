@@ -171,8 +171,7 @@ def small_kb(tmp_path: Path) -> Path:
 def test_incremental_build_reembeds_only_the_changed_article(
         small_kb: Path, tmp_path: Path, embedder: Embedder) -> None:
     index = tmp_path / "index"
-    emb = Embedder(cache_path=index / "embeddings.sqlite")
-    emb._model = embedder._model
+    emb = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
     first = build_index(small_kb, index, emb)
     assert first.embedded == first.chunks
     again = build_index(small_kb, index, emb)
@@ -187,8 +186,7 @@ def test_incremental_build_reembeds_only_the_changed_article(
 def test_interrupted_build_leaves_the_previous_snapshot_in_service(
         small_kb: Path, tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     index = tmp_path / "index"
-    emb = Embedder(cache_path=index / "embeddings.sqlite")
-    emb._model = embedder._model
+    emb = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
     good = build_index(small_kb, index, emb)
     write(small_kb, "new.md", "# Brand new article\n\nAbout badge printing.\n")
 

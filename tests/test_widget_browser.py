@@ -116,8 +116,7 @@ def tiny_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
         id="printer-toner", title="Printer toner streaks on every page", reviewed="2020-01-01",
         symptom="Grey toner streaks on every printed page."), encoding="utf-8")
     index = root / "index"
-    cached = Embedder(cache_path=index / "embeddings.sqlite")
-    cached._model = embedder._model  # the session's model, loaded once
+    cached = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
     build_index(content, index, cached)
     server = start_service(root, content, index, embedder, [host.origin])
     yield server
