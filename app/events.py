@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,8 +23,10 @@ class EventWriter:
         >>> writer.flush()                      # wait until everything queued so far is stored
     """
 
-    def __init__(self, sessions: sessionmaker[Session], max_queue: int = 100_000) -> None:
+    def __init__(self, sessions: sessionmaker[Session], max_queue: int = 100_000,
+                 linger: float = 0.05) -> None:
         self._sessions = sessions
+        self.linger = linger
         self._queue: queue.Queue[Base | threading.Event | None] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
         self.dropped = 0
@@ -54,9 +57,12 @@ class EventWriter:
         stop = False
         while not stop:
             items = [self._queue.get()]
-            while len(items) < _BATCH:
+            # Linger a moment so that a busy server writes one transaction per batch, not one
+            # commit (an fsync on SQLite) per search; flush and close end the wait at once.
+            deadline = time.monotonic() + self.linger
+            while len(items) < _BATCH and isinstance(items[-1], Base):
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             rows = [i for i in items if isinstance(i, Base)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import html
 import re
 from collections.abc import Collection
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 from indexer.normalize import _WORD, _word_tokens, is_stopword_token
 
 SNIPPET_CHARS = 220
+# Stemming is most of the cost of preparing a text; a knowledge base repeats its words, so the
+# tokens of each distinct word are computed once (about 100 bytes per word).
+_tokens_of = functools.lru_cache(maxsize=200_000)(_word_tokens)
 _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+|\n+)(?=\S)")
 
 
@@ -26,7 +30,7 @@ class SnippetText:
     @classmethod
     def prepare(cls, text: str) -> SnippetText:
         spans = tuple((m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text))
-        tokens = {w: _word_tokens(w) for _, _, w in spans}
+        tokens = {w: _tokens_of(w) for _, _, w in spans}
         starts = tuple(sorted({m.end() for m in _SENTENCE_START.finditer(text)} | {0}))
         return cls(text, spans, tokens, starts)
 
@@ -71,7 +75,7 @@ def mark(text: str, terms: Collection[str]) -> str:
     for m in _WORD.finditer(text):
         out.append(html.escape(text[last:m.start()]))
         word = html.escape(m.group())
-        hit = _hit(_word_tokens(m.group().lower()), terms)
+        hit = _hit(_tokens_of(m.group().lower()), terms)
         out.append(f"<mark>{word}</mark>" if hit else word)
         last = m.end()
     out.append(html.escape(text[last:]))

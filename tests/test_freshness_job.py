@@ -227,3 +227,66 @@ def test_banner_block_placement(newline: str) -> None:
     assert banners.remove_banner(data) == data
     no_h1 = b"Just text\n"
     assert banners.remove_banner(banners.add_banner(no_h1, "b")) == no_h1
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lookup_answers_from_memory_until_its_ttl(kb: ContentScan, engine: Engine) -> None:
+    """Search reads freshness from memory: a state written behind the lookup's back (another
+    replica's review) shows only after ``ttl``; ``refresh()`` shows it at once."""
+    from freshness.service import FreshnessLookup
+
+    by_id = {a.id: a for a in kb.articles}
+    settings = type("S", (), {"content_dir": CONTENT})()
+    clock = FakeClock()
+    lookup = FreshnessLookup(engine, settings, article=by_id.get, articles=lambda: kb.articles,
+                             ttl=30.0, clock=clock)
+    with Session(engine) as s:
+        live = {r.id: r for r in run_job(s, kb.articles, kb.teams, NOW, dry_run=True).articles}
+    some = kb.articles[0].id
+    # Before the job ever ran, every answer is the policy computed for the article.
+    assert lookup(some) == {"status": live[some].status.value, "banner": live[some].banner,
+                            "review_by": live[some].review_by.isoformat()
+                            if live[some].review_by else None}
+    assert lookup("no-such-article") is None
+    with Session(engine) as s:
+        s.add(FreshnessStateRow(article_id=some, status="unverified", review_by=dt.date(2020, 1, 1),
+                                banner=True, present=True, assignee="ann@x.example",
+                                assigned_because="owner"))
+        s.commit()
+    assert lookup(some)["status"] == live[some].status.value  # memory, not the database
+    clock.now += 31  # expired: this answer is still the old map, a rebuild starts behind it
+    lookup(some)
+    assert lookup._refreshing.acquire(timeout=10)  # wait for the background rebuild
+    lookup._refreshing.release()
+    assert lookup(some) == {"status": "unverified", "review_by": "2020-01-01", "banner": True}
+    with Session(engine) as s:
+        s.get(FreshnessStateRow, some).status = "fresh"  # type: ignore[union-attr]
+        s.commit()
+    lookup.refresh()
+    assert lookup(some)["status"] == "fresh"
+
+
+def test_lookup_recomputes_an_edited_article(kb: ContentScan, engine: Engine) -> None:
+    """A computed answer belongs to the article it was computed from: after a reindex swaps in
+    an edited article, the next answer follows the new front matter."""
+    from freshness.service import FreshnessLookup
+
+    current = {a.id: a for a in kb.articles}
+    settings = type("S", (), {"content_dir": CONTENT})()
+    lookup = FreshnessLookup(engine, settings, article=current.get, articles=lambda: kb.articles)
+    target = next(a for a in kb.articles
+                  if a.last_reviewed is not None and a.last_reviewed < NOW.date() - dt.timedelta(days=30))
+    before = lookup(target.id)
+    assert before is not None
+    current[target.id] = dataclasses.replace(target, last_reviewed=dt.date.today())
+    after = lookup(target.id)
+    assert after is not None and after["review_by"] is not None
+    assert before["review_by"] is not None and after["review_by"] > before["review_by"]
+    assert lookup(target.id) == after  # and that answer is kept

@@ -41,9 +41,13 @@ class ReviewCreate(BaseModel):
 def on_startup(app: FastAPI) -> None:
     state = app.state
     holder = state.index
-    state.freshness_lookup = FreshnessLookup(
-        state.engine, state.settings, lambda article_id: holder.searcher.article(article_id,
-                                                                                 EVERYONE))
+    lookup = FreshnessLookup(
+        state.engine, state.settings,
+        article=lambda article_id: holder.searcher.article(article_id, EVERYONE),
+        articles=lambda: holder.searcher.articles(EVERYONE),
+        ttl=state.settings.freshness_lookup_seconds)
+    lookup.refresh()
+    state.freshness_lookup = lookup
     state.freshness_scheduler = start_scheduler(
         state, articles=lambda: holder.searcher.articles(EVERYONE))
 
@@ -110,6 +114,9 @@ def review_article(request: Request, article_id: str, body: ReviewCreate, holder
     reviewer = (body.reviewer or "").strip() or token_kind
     done = record_review(request.app.state.engine, settings, article, body.outcome, reviewer,
                          dt.datetime.now(dt.UTC), body.note)
+    lookup = getattr(request.app.state, "freshness_lookup", None)
+    if isinstance(lookup, FreshnessLookup):
+        lookup.refresh()  # the next search shows the review
     return {"id": done.article_id, "outcome": done.outcome, "reviewer": done.reviewer,
             "reviewed_at": done.reviewed_at.isoformat(), "retired": done.outcome == "retire",
             "freshness": done.freshness}
