@@ -31,8 +31,7 @@ from indexer.snapshot import Snapshot
 from indexer.snippet import SnippetText, make_snippet
 
 LEGS = ("tags", "lexical", "fuzzy", "dense")
-SNIPPET_CACHE_SIZE = 256  # prepared articles kept in memory (about 0.1 MB each)
-TEXT_CACHE_SIZE = 8192  # their plain text, cheaper to keep (officedocs: 2,458 articles, 9 MB)
+SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
 ALL_AUDIENCES = frozenset(Audience)
 
 
@@ -71,7 +70,6 @@ class Searcher:
         self._suggest_words: dict[frozenset[Audience], tuple[list[str], set[str]]] = {}
         # Snippet sources of recently returned articles: preparing one costs more than the search.
         self._plain: OrderedDict[int, SnippetText] = OrderedDict()
-        self._text: OrderedDict[int, str] = OrderedDict()
         self._plain_lock = threading.Lock()
 
     @classmethod
@@ -199,20 +197,12 @@ class Searcher:
             if source is not None:
                 self._plain.move_to_end(doc)
                 return source
+        article = self.snapshot.articles[doc]
+        symptom = article.section("symptom")
+        parts = [plain(symptom.text)] if symptom is not None else []
+        parts.append(plain(article.body))
+        source = SnippetText.prepare("\n".join(parts))
         with self._plain_lock:
-            text = self._text.get(doc)
-        if text is None:
-            article = self.snapshot.articles[doc]
-            symptom = article.section("symptom")
-            parts = [plain(symptom.text)] if symptom is not None else []
-            parts.append(plain(article.body))
-            text = "\n".join(parts)
-        source = SnippetText.prepare(text)
-        with self._plain_lock:
-            self._text[doc] = text
-            self._text.move_to_end(doc)
-            while len(self._text) > TEXT_CACHE_SIZE:
-                self._text.popitem(last=False)
             self._plain[doc] = source
             while len(self._plain) > SNIPPET_CACHE_SIZE:
                 self._plain.popitem(last=False)

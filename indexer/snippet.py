@@ -2,40 +2,92 @@
 
 from __future__ import annotations
 
-import bisect
-import functools
 import html
 import re
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from indexer.normalize import _WORD, _word_tokens, is_stopword_token
 
 SNIPPET_CHARS = 220
 # Stemming is most of the cost of preparing a text; a knowledge base repeats its words, so the
-# tokens of each distinct word are computed once (about 100 bytes per word).
-_tokens_of = functools.lru_cache(maxsize=200_000)(_word_tokens)
+# tokens of each distinct word are computed once per process, and the inverse (which words carry
+# a token) lets a search find an article's matching words without testing each of them. Both
+# grow with the knowledge base's vocabulary (officedocs: 27,900 words).
+_token_lock = threading.Lock()
+_tokens: dict[str, tuple[str, ...]] = {}
+_words_of_token: dict[str, set[str]] = {}
+_generation = [0]  # bumped whenever a word is registered: cached matches then go stale
+_matching: OrderedDict[frozenset[str], tuple[int, frozenset[str]]] = OrderedDict()
+
+
+def _tokens_of(word: str) -> tuple[str, ...]:
+    """The index tokens of a lower-cased word, remembered (with their inverse)."""
+    found = _tokens.get(word)
+    if found is None:
+        found = _word_tokens(word)
+        with _token_lock:
+            _tokens[word] = found
+            _generation[0] += 1
+            for token in found:
+                _words_of_token.setdefault(token, set()).add(word)
+    return found
+
+
+def _words_matching(terms: frozenset[str]) -> frozenset[str]:
+    """Every known word that matches ``terms`` (see ``_hit``): one search's snippets share it."""
+    with _token_lock:
+        cached = _matching.get(terms)
+        if cached is not None and cached[0] == _generation[0]:
+            return cached[1]
+        words: frozenset[str] = frozenset().union(
+            *(_words_of_token.get(t, ()) for t in terms if not is_stopword_token(t)))
+        _matching[terms] = (_generation[0], words)
+        if len(_matching) > 64:
+            _matching.popitem(last=False)
+        return words
+
+
 _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+|\n+)(?=\S)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SnippetText:
-    """An article's text prepared once: word spans, their tokens, and where sentences start."""
+    """An article's text prepared once, compactly enough to keep every article in memory: its
+    distinct words (interned) and, per word occurrence, the word's number and offset."""
 
     text: str
-    spans: tuple[tuple[int, int, str], ...]  # (start, end, lower-cased word)
-    tokens: dict[str, tuple[str, ...]]  # distinct word -> its index tokens
-    starts: tuple[int, ...]  # character offsets where a sentence starts
+    words: tuple[str, ...]  # distinct lower-cased words, in order of first appearance
+    at: npt.NDArray[np.int32]  # per occurrence: index into ``words``
+    offsets: npt.NDArray[np.int32]  # per occurrence: character offset in ``text``
+    starts: npt.NDArray[np.int32]  # character offsets where a sentence starts
 
     @classmethod
     def prepare(cls, text: str) -> SnippetText:
-        spans = tuple((m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(text))
-        tokens = {w: _tokens_of(w) for _, _, w in spans}
-        starts = tuple(sorted({m.end() for m in _SENTENCE_START.finditer(text)} | {0}))
-        return cls(text, spans, tokens, starts)
+        ids: dict[str, int] = {}
+        at: list[int] = []
+        offsets: list[int] = []
+        for m in _WORD.finditer(text):
+            word = m.group().lower()
+            i = ids.get(word)
+            if i is None:
+                i = ids[word] = len(ids)
+                _tokens_of(word)  # registers the word under its tokens
+            at.append(i)
+            offsets.append(m.start())
+        starts = sorted({m.end() for m in _SENTENCE_START.finditer(text)} | {0})
+        return cls(text, tuple(sys.intern(w) for w in ids), np.array(at, dtype=np.int32),
+                   np.array(offsets, dtype=np.int32), np.array(starts, dtype=np.int32))
 
     def matching_words(self, terms: Collection[str]) -> set[str]:
-        return {w for w, toks in self.tokens.items() if _hit(toks, terms)}
+        matching = _words_matching(frozenset(terms))
+        return {w for w in self.words if w in matching}
 
 
 def _hit(tokens: tuple[str, ...], terms: Collection[str]) -> bool:
@@ -50,17 +102,22 @@ def best_passage(source: SnippetText, terms: Collection[str],
     text = source.text
     if not text.strip():
         return "", 0
-    hits = source.matching_words(terms)
-    positions = [(s, w) for s, _, w in source.spans if w in hits]
+    matching = _words_matching(frozenset(terms))
+    hit_ids = [i for i, w in enumerate(source.words) if w in matching]
     best_start, best_score = 0, 0
-    if positions:
-        offsets = [p for p, _ in positions]
-        for start in source.starts:
-            lo = bisect.bisect_left(offsets, start)
-            hi = bisect.bisect_left(offsets, start + width)
-            score = len({w for _, w in positions[lo:hi]})
+    if hit_ids:
+        mask = np.isin(source.at, hit_ids)
+        offsets, ids = source.offsets[mask], source.at[mask]
+        # For each sentence start, the matching occurrences in [start, start + width).
+        lo = np.searchsorted(offsets, source.starts)
+        hi = np.searchsorted(offsets, source.starts + width)
+        for n in np.flatnonzero(hi - lo > 0).tolist():
+            a, b = int(lo[n]), int(hi[n])
+            if b - a <= best_score:
+                continue  # cannot beat the best so far (and earlier wins ties)
+            score = len(set(ids[a:b].tolist()))
             if score > best_score:
-                best_start, best_score = start, score
+                best_start, best_score = int(source.starts[n]), score
     passage = text[best_start:]
     if len(passage) > width:
         cut = passage.rfind(" ", 0, width)
