@@ -78,6 +78,8 @@ class IndexHolder:
     def _swap(self, searcher: Searcher) -> None:
         with self._swap_lock:
             self._searcher = searcher
+        threading.Thread(target=searcher.prepare_snippets, args=(self._stop,),
+                         name="fieldguide-snippets", daemon=True).start()
         for callback in self.on_swap:
             try:
                 callback(searcher)

@@ -6,16 +6,21 @@ Properties proved:
 2. Matching follows the index's tokens (stems, identifier parts), never stop words.
 3. A word first met in an article prepared after a search already ran is still matched.
 4. Everything is HTML-escaped; only <mark> is added.
+5. Snippet sources prepared ahead (as a server does after a load) change no snippet.
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import threading
+from pathlib import Path
 
 from indexer.content import scan_content
+from indexer.embed import Embedder
 from indexer.normalize import _WORD, _word_tokens, is_stopword_token
 from indexer.query import PreparedQuery
+from indexer.search import Searcher
 from indexer.snippet import (
     _SENTENCE_START,
     SNIPPET_CHARS,
@@ -79,3 +84,18 @@ def test_output_is_escaped() -> None:
     out = make_snippet(text, set(PreparedQuery.from_text("widget error").tokens))
     assert "<script>" not in out and "&lt;script&gt;" in out and "&amp;" in out
     assert out.replace("<mark>", "").replace("</mark>", "").count("<") == 0
+
+
+def test_prepared_ahead_snippets_are_the_same(kb_index: Path, embedder: Embedder) -> None:
+    """A server prepares every article's snippet source after a load; searches then give the
+    snippets they gave without it, and a stop request ends the preparation."""
+    cold = Searcher.open(kb_index, embedder)
+    query = "outlook keeps asking for my password"
+    before = [r.snippet for r in cold.search(query).results]
+    stop = threading.Event()
+    stop.set()
+    assert Searcher.open(kb_index, embedder).prepare_snippets(stop) == 0
+    warm = Searcher.open(kb_index, embedder)
+    assert warm.prepare_snippets() == len(warm.snapshot.articles)
+    assert [r.snippet for r in warm.search(query).results] == before
+    assert before and all(before)
