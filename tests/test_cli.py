@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,31 @@ def test_engine_packages_never_import_the_web_layer() -> None:
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+NUMERIC_PROBE = """
+import json, os, numpy
+from threadpoolctl import threadpool_info
+from app.server import single_threaded_numerics
+single_threaded_numerics()
+print(json.dumps({"env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+                  "blas": sorted({i["num_threads"] for i in threadpool_info()
+                                  if i["user_api"] == "blas"})}))
+"""
+
+
+@pytest.mark.parametrize("operator_setting", [None, "2"])
+def test_serve_runs_numeric_libraries_single_threaded(operator_setting: str | None) -> None:
+    """`fieldguide serve` limits BLAS/OpenMP to one thread per call (loaded libraries and
+    worker processes), unless the operator chose a thread count."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    if operator_setting:
+        env["OPENBLAS_NUM_THREADS"] = operator_setting
+    out = subprocess.run([sys.executable, "-c", NUMERIC_PROBE], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout
+    seen = json.loads(out.strip().splitlines()[-1])
+    if operator_setting is None:
+        assert seen == {"env": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, "blas": [1]}
+    else:
+        assert seen["env"] == {"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": "2"}
