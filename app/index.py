@@ -78,8 +78,11 @@ class IndexHolder:
     def _swap(self, searcher: Searcher) -> None:
         with self._swap_lock:
             self._searcher = searcher
-        threading.Thread(target=searcher.prepare_snippets, args=(self._stop,),
-                         name="fieldguide-snippets", daemon=True).start()
+        # Stops when the server does or a newer snapshot replaces this one (it would otherwise
+        # keep the old snapshot in memory until done).
+        threading.Thread(target=searcher.prepare_snippets, name="fieldguide-snippets", daemon=True,
+                         args=(lambda: self._stop.is_set() or self._searcher is not searcher,)
+                         ).start()
         for callback in self.on_swap:
             try:
                 callback(searcher)

@@ -32,7 +32,7 @@ def render(reply: Reply) -> str:
 def run(settings: Any, args: argparse.Namespace, out: TextIO, stdin: TextIO | None = None) -> int:
     source = stdin or sys.stdin
     index_dir = settings.index_path
-    embedder = settings.embedder(serving=True)
+    embedder = settings.embedder(serving=False)  # one user: every core for each message
     try:
         searcher = Searcher.open(index_dir, embedder)
         engine = ChatEngine(searcher, embedder, ChatConfig.from_settings(settings))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,8 +69,8 @@ class Searcher:
         }
         self._suggest_words: dict[frozenset[Audience], tuple[list[str], set[str]]] = {}
         # Snippet sources of recently returned articles: preparing one costs more than the search.
-        self._plain: OrderedDict[int, SnippetText] = OrderedDict()
-        self._plain_lock = threading.Lock()
+        self._sources: OrderedDict[int, SnippetText] = OrderedDict()
+        self._sources_lock = threading.Lock()
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder,
@@ -191,13 +191,14 @@ class Searcher:
                 changed = True
         return " ".join(out) if changed else None
 
-    def prepare_snippets(self, stop: threading.Event | None = None) -> int:
+    def prepare_snippets(self, stop: Callable[[], bool] = lambda: False) -> int:
         """Prepare the snippet sources of the first ``SNIPPET_CACHE_SIZE`` articles now, so that
         the first searches after a load do not pay for them (a server runs this in the background
-        after each snapshot swap: ~1 s for 2,458 officedocs articles). Returns how many."""
+        after each snapshot swap: ~1 s for 2,458 officedocs articles). ``stop`` is asked between
+        articles. Returns how many were prepared."""
         count = min(len(self.snapshot.articles), SNIPPET_CACHE_SIZE)
         for doc in range(count):
-            if stop is not None and stop.is_set():
+            if stop():
                 return doc
             self._snippet_text(doc)
             if doc % 64 == 63:
@@ -205,20 +206,20 @@ class Searcher:
         return count
 
     def _snippet_text(self, doc: int) -> SnippetText:
-        with self._plain_lock:
-            source = self._plain.get(doc)
+        with self._sources_lock:
+            source = self._sources.get(doc)
             if source is not None:
-                self._plain.move_to_end(doc)
+                self._sources.move_to_end(doc)
                 return source
         article = self.snapshot.articles[doc]
         symptom = article.section("symptom")
         parts = [plain(symptom.text)] if symptom is not None else []
         parts.append(plain(article.body))
         source = SnippetText.prepare("\n".join(parts))
-        with self._plain_lock:
-            self._plain[doc] = source
-            while len(self._plain) > SNIPPET_CACHE_SIZE:
-                self._plain.popitem(last=False)
+        with self._sources_lock:
+            self._sources[doc] = source
+            while len(self._sources) > SNIPPET_CACHE_SIZE:
+                self._sources.popitem(last=False)
         return source
 
     @staticmethod

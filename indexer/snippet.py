@@ -85,10 +85,6 @@ class SnippetText:
         return cls(text, tuple(sys.intern(w) for w in ids), np.array(at, dtype=np.int32),
                    np.array(offsets, dtype=np.int32), np.array(starts, dtype=np.int32))
 
-    def matching_words(self, terms: Collection[str]) -> set[str]:
-        matching = _words_matching(frozenset(terms))
-        return {w for w in self.words if w in matching}
-
 
 def _hit(tokens: tuple[str, ...], terms: Collection[str]) -> bool:
     """A word matches when one of its tokens is a query term other than a stop word."""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.embed import Embedder, resolve_model
+from indexer.embed import Embedder, default_export_dir, resolve_model
 from indexer.encoders import ModelUnavailableError, OnnxEncoder, TorchEncoder, ensure_onnx_export
 from tests.conftest import CONTENT, ROOT
 
@@ -51,9 +51,9 @@ def test_onnx_matches_torch(embedder: Embedder, torch_encoder: TorchEncoder) -> 
 
 
 def test_export_is_reused(embedder: Embedder) -> None:
-    embedder.warm_up()
+    embedder.warm_up()  # the session's embedder exported into the default cache
     key, source = resolve_model(None)
-    cache = embedder._loaded.export_dir
+    cache = default_export_dir()
     folder = ensure_onnx_export(key, source, cache)
     stamp = (folder / "model.onnx").stat().st_mtime_ns
     assert ensure_onnx_export(key, source, cache) == folder

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import threading
 from pathlib import Path
 
 from indexer.content import scan_content
@@ -92,9 +91,7 @@ def test_prepared_ahead_snippets_are_the_same(kb_index: Path, embedder: Embedder
     cold = Searcher.open(kb_index, embedder)
     query = "outlook keeps asking for my password"
     before = [r.snippet for r in cold.search(query).results]
-    stop = threading.Event()
-    stop.set()
-    assert Searcher.open(kb_index, embedder).prepare_snippets(stop) == 0
+    assert Searcher.open(kb_index, embedder).prepare_snippets(stop=lambda: True) == 0
     warm = Searcher.open(kb_index, embedder)
     assert warm.prepare_snippets() == len(warm.snapshot.articles)
     assert [r.snippet for r in warm.search(query).results] == before
