@@ -13,6 +13,7 @@ from rapidfuzz import fuzz, process, utils
 
 from indexer.article import Article
 from indexer.legs import LegHit, Mask, top_k
+from indexer.legs.qgrams import QGramIndex, TokenIndex, partial_ratio_possible, ratio_possible
 from indexer.query import PreparedQuery
 
 NAME = "fuzzy"
@@ -61,7 +62,11 @@ class FuzzyLeg:
         self.cutoff = cutoff  # short queries: typos in a few words
         self.long_cutoff = long_cutoff  # long queries: only near-verbatim pastes count
         self._processed = [utils.default_process(s) for s in strings]
-        self._lengths = np.array([len(p) for p in self._processed], dtype=np.int64)
+        # Bigrams bound the short queries' scores more tightly; trigrams are rarer, so a long
+        # paste reads far fewer postings for the same selectivity.
+        self._bigrams = QGramIndex(self._processed, q=2)
+        self._trigrams = QGramIndex(self._processed, q=3)
+        self._tokens = TokenIndex(self._processed)
 
     @classmethod
     def build(cls, articles: list[Article]) -> FuzzyLeg:
@@ -76,47 +81,70 @@ class FuzzyLeg:
     def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
         per_doc = np.zeros(self.n_docs, dtype=np.float32)
         best = np.full(self.n_docs, -1, dtype=np.int64)
-        cutoff = self.cutoff
         for raw_text in query.fuzzy_texts:
             text = utils.default_process(raw_text)
             if len(text) < 3 or not self.strings:
                 continue
-            if text.count(" ") >= 6:
-                # A long paste: only a near-verbatim copy of a whole string counts. WRatio reaches
-                # 95 only through its non-partial branch, i.e. for strings within 1.5x the
-                # query's length: score just those.
-                cutoff = self.long_cutoff
-                n = len(text)
-                subset = np.flatnonzero((self._lengths >= max(20, n / 1.5)) & (self._lengths <= n * 1.5))
-                scores = self._scores(text, fuzz.WRatio, cutoff, subset)
-            else:
-                # A few words, maybe misspelt: the whole string, or the query inside a longer one.
-                # (No token-set scoring: sharing "how do I" with a title is not a match.)
-                cutoff = self.cutoff
-                subset = np.flatnonzero(self._lengths >= len(text) // 2)
-                scores = np.maximum(self._scores(text, fuzz.ratio, cutoff, subset),
-                                    0.9 * self._scores(text, fuzz.partial_ratio, cutoff / 0.9, subset))
-            order = np.argsort(scores)  # ascending: each document keeps its best string, written last
-            doc_scores = np.zeros(self.n_docs, dtype=np.float32)
-            doc_best = np.full(self.n_docs, -1, dtype=np.int64)
-            doc_scores[self.owners[order]] = scores[order]
-            doc_best[self.owners[order]] = order
-            better = doc_scores > per_doc
-            per_doc[better] = doc_scores[better]
-            best[better] = doc_best[better]
+            strings, scores = self.score(text)
+            if not len(strings):
+                continue
+            # Each document's best string (the first of equals), kept where it beats the
+            # document's score from the other form of the query.
+            docs = self.owners[strings]
+            order = np.lexsort((strings, -scores, docs))
+            docs, scores, strings = docs[order], scores[order], strings[order]
+            first = np.r_[True, docs[1:] != docs[:-1]]
+            docs, scores, strings = docs[first], scores[first], strings[first]
+            better = scores > per_doc[docs]
+            per_doc[docs[better]] = scores[better]
+            best[docs[better]] = strings[better]
         hits = top_k(per_doc, k, allowed, minimum=min(self.cutoff, self.long_cutoff) - 1e-3)
         return [LegHit(d, s, (self.strings[int(best[d])],)) for d, s in hits]
 
-    def _scores(self, text: str, scorer: Any, cutoff: float,
-                subset: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        """Scores against every string (0 outside ``subset``, which alone is computed)."""
-        out = np.zeros(len(self._processed), dtype=np.float32)
-        if len(subset):
-            choices = [self._processed[i] for i in subset]
-            out[subset] = process.cdist([text], choices, scorer=scorer, processor=None,
-                                        score_cutoff=min(cutoff, 100.0), dtype=np.float32,
-                                        workers=1)[0]
-        return out
+    def candidates(self, text: str) -> npt.NDArray[np.int64]:
+        """The strings that may score above the cutoff against a processed ``text``; the others
+        certainly do not (``indexer.legs.qgrams``), so they are never scored."""
+        n = len(text)
+        if self._is_long(text):
+            # A long paste: only a near-verbatim copy of a whole string counts. WRatio reaches
+            # 95 only through its non-partial branch, i.e. for strings within 1.5x the query's
+            # length, and there through ratio or through one word set containing the other.
+            strings, lengths, common = self._trigrams.window(text, max(20, n / 1.5), n * 1.5)
+            possible = (ratio_possible(common, lengths, n, self.long_cutoff, q=3)
+                        | self._tokens.subset_either_way(text)[strings])
+        else:
+            strings, lengths, common = self._bigrams.window(text, n // 2)
+            possible = (ratio_possible(common, lengths, n, self.cutoff, q=2)
+                        | partial_ratio_possible(common, lengths, n, self.cutoff / 0.9, q=2))
+        return np.sort(strings[possible])
+
+    def score(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The strings that score above the cutoff against a processed ``text``, and their scores."""
+        strings = self.candidates(text)
+        if not len(strings):
+            return strings, np.zeros(0, dtype=np.float32)
+        choices = [self._processed[i] for i in strings]
+        if self._is_long(text):
+            scores = self._cdist(text, choices, fuzz.WRatio, self.long_cutoff)
+        else:
+            # A few words, maybe misspelt: the whole string, or the query inside a longer one.
+            # (No token-set scoring: sharing "how do I" with a title is not a match.)
+            scores = np.maximum(self._cdist(text, choices, fuzz.ratio, self.cutoff),
+                                0.9 * self._cdist(text, choices, fuzz.partial_ratio,
+                                                  self.cutoff / 0.9))
+        kept = scores > 0
+        return strings[kept], scores[kept]
+
+    @staticmethod
+    def _is_long(text: str) -> bool:
+        return text.count(" ") >= 6
+
+    @staticmethod
+    def _cdist(text: str, choices: list[str], scorer: Any, cutoff: float) -> npt.NDArray[np.float32]:
+        scores: npt.NDArray[np.float32] = process.cdist(
+            [text], choices, scorer=scorer, processor=None, score_cutoff=min(cutoff, 100.0),
+            dtype=np.float32, workers=1)[0]
+        return scores
 
     def save(self, directory: Path) -> None:
         data = {"strings": self.strings, "owners": self.owners.tolist(), "n_docs": self.n_docs,
