@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Collection
@@ -16,74 +15,86 @@ import numpy.typing as npt
 from indexer.normalize import _WORD, _word_tokens, is_stopword_token
 
 SNIPPET_CHARS = 220
-# Stemming is most of the cost of preparing a text; a knowledge base repeats its words, so the
-# tokens of each distinct word are computed once per process, and the inverse (which words carry
-# a token) lets a search find an article's matching words without testing each of them. Both
-# grow with the knowledge base's vocabulary (officedocs: 27,900 words).
-_token_lock = threading.Lock()
-_tokens: dict[str, tuple[str, ...]] = {}
-_words_of_token: dict[str, set[str]] = {}
-_generation = [0]  # bumped whenever a word is registered: cached matches then go stale
-_matching: OrderedDict[frozenset[str], tuple[int, frozenset[str]]] = OrderedDict()
-
-
-def _tokens_of(word: str) -> tuple[str, ...]:
-    """The index tokens of a lower-cased word, remembered (with their inverse)."""
-    found = _tokens.get(word)
-    if found is None:
-        found = _word_tokens(word)
-        with _token_lock:
-            _tokens[word] = found
-            _generation[0] += 1
-            for token in found:
-                _words_of_token.setdefault(token, set()).add(word)
-    return found
-
-
-def _words_matching(terms: frozenset[str]) -> frozenset[str]:
-    """Every known word that matches ``terms`` (see ``_hit``): one search's snippets share it."""
-    with _token_lock:
-        cached = _matching.get(terms)
-        if cached is not None and cached[0] == _generation[0]:
-            return cached[1]
-        words: frozenset[str] = frozenset().union(
-            *(_words_of_token.get(t, ()) for t in terms if not is_stopword_token(t)))
-        _matching[terms] = (_generation[0], words)
-        if len(_matching) > 64:
-            _matching.popitem(last=False)
-        return words
-
-
 _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+|\n+)(?=\S)")
+# The entities html.escape writes, or a word.
+_MARKABLE = re.compile(r"&(?:amp|lt|gt|quot|#x27);|" + _WORD.pattern)
+_MATCH_CACHE = 64  # queries whose matching words are kept (one search's snippets share one)
+
+
+class _Vocabulary:
+    """Every word of the prepared texts, numbered once per process, and which carry each token.
+
+    Stemming is most of the cost of preparing a text and a knowledge base repeats its words, so
+    the tokens of each distinct word are computed once; the inverse (which words carry a token)
+    turns a query's terms into its matching words without testing every word of an article.
+    Both grow with the knowledge base's vocabulary (officedocs: 27,900 words)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: dict[str, int] = {}
+        self.words: list[str] = []
+        self.ids_of_token: dict[str, list[int]] = {}
+        self._matching: OrderedDict[frozenset[str], tuple[int, npt.NDArray[np.bool_],
+                                                          frozenset[str]]] = OrderedDict()
+
+    def id_of(self, word: str) -> int:
+        """The number of a lower-cased word, registered (with its tokens) when new."""
+        found = self.ids.get(word)
+        if found is not None:
+            return found
+        tokens = _word_tokens(word)
+        with self.lock:
+            found = self.ids.get(word)
+            if found is None:
+                found = self.ids[word] = len(self.words)
+                self.words.append(word)
+                for token in tokens:
+                    self.ids_of_token.setdefault(token, []).append(found)
+        return found
+
+    def matching(self, terms: frozenset[str]) -> tuple[npt.NDArray[np.bool_], frozenset[str]]:
+        """Which known words match ``terms`` (see ``_hit``), as a table over word numbers and as
+        a set of words; rebuilt when words were registered since."""
+        cached = self._matching.get(terms)  # read without the lock: one search asks ten times
+        if cached is not None and cached[0] == len(self.words):
+            return cached[1], cached[2]
+        with self.lock:
+            size = len(self.words)
+            ids = [i for t in terms if not is_stopword_token(t)
+                   for i in self.ids_of_token.get(t, ())]
+            table = np.zeros(size, dtype=bool)
+            table[ids] = True
+            found = frozenset(self.words[i] for i in ids)
+            self._matching[terms] = (size, table, found)
+            while len(self._matching) > _MATCH_CACHE:
+                self._matching.popitem(last=False)
+            return table, found
+
+
+_VOCABULARY = _Vocabulary()
 
 
 @dataclass(frozen=True, eq=False)
 class SnippetText:
-    """An article's text prepared once, compactly enough to keep every article in memory: its
-    distinct words (interned) and, per word occurrence, the word's number and offset."""
+    """An article's text prepared once, compactly enough to keep every article in memory: per
+    word occurrence, the word's number in the process-wide vocabulary and its offset."""
 
     text: str
-    words: tuple[str, ...]  # distinct lower-cased words, in order of first appearance
-    at: npt.NDArray[np.int32]  # per occurrence: index into ``words``
+    at: npt.NDArray[np.int32]  # per occurrence: the word's number
     offsets: npt.NDArray[np.int32]  # per occurrence: character offset in ``text``
     starts: npt.NDArray[np.int32]  # character offsets where a sentence starts
 
     @classmethod
     def prepare(cls, text: str) -> SnippetText:
-        ids: dict[str, int] = {}
+        id_of = _VOCABULARY.id_of
         at: list[int] = []
         offsets: list[int] = []
         for m in _WORD.finditer(text):
-            word = m.group().lower()
-            i = ids.get(word)
-            if i is None:
-                i = ids[word] = len(ids)
-                _tokens_of(word)  # registers the word under its tokens
-            at.append(i)
+            at.append(id_of(m.group().lower()))
             offsets.append(m.start())
         starts = sorted({m.end() for m in _SENTENCE_START.finditer(text)} | {0})
-        return cls(text, tuple(sys.intern(w) for w in ids), np.array(at, dtype=np.int32),
-                   np.array(offsets, dtype=np.int32), np.array(starts, dtype=np.int32))
+        return cls(text, np.array(at, dtype=np.int32), np.array(offsets, dtype=np.int32),
+                   np.array(starts, dtype=np.int32))
 
 
 def _hit(tokens: tuple[str, ...], terms: Collection[str]) -> bool:
@@ -98,24 +109,23 @@ def best_passage(source: SnippetText, terms: Collection[str],
     text = source.text
     if not text.strip():
         return "", 0
-    matching = _words_matching(frozenset(terms))
-    hit_ids = [i for i, w in enumerate(source.words) if w in matching]
-    best_start, best_score = 0, 0
-    if hit_ids:
-        matches = np.zeros(len(source.words), dtype=bool)
-        matches[hit_ids] = True
-        mask = matches[source.at]  # one gather, not a pass per matching word as np.isin does
-        offsets, ids = source.offsets[mask], source.at[mask]
+    table, _ = _VOCABULARY.matching(frozenset(terms))  # registered after the text: covers it
+    best_start = 0
+    mask = table[source.at]
+    if mask.any():
+        offsets, ids = source.offsets[mask], source.at[mask].tolist()
         # For each sentence start, the matching occurrences in [start, start + width).
-        lo = np.searchsorted(offsets, source.starts)
-        hi = np.searchsorted(offsets, source.starts + width)
-        for n in np.flatnonzero(hi - lo > 0).tolist():
-            a, b = int(lo[n]), int(hi[n])
+        lo = np.searchsorted(offsets, source.starts).tolist()
+        hi = np.searchsorted(offsets, source.starts + width).tolist()
+        best, best_score = -1, 0
+        for n, (a, b) in enumerate(zip(lo, hi, strict=True)):
             if b - a <= best_score:
                 continue  # cannot beat the best so far (and earlier wins ties)
-            score = len(set(ids[a:b].tolist()))
+            score = len(set(ids[a:b]))
             if score > best_score:
-                best_start, best_score = int(source.starts[n]), score
+                best, best_score = n, score
+        if best >= 0:
+            best_start = int(source.starts[best])
     passage = text[best_start:]
     if len(passage) > width:
         cut = passage.rfind(" ", 0, width)
@@ -125,16 +135,20 @@ def best_passage(source: SnippetText, terms: Collection[str],
 
 def mark(text: str, terms: Collection[str]) -> str:
     """HTML-escape ``text`` and wrap the words that match ``terms`` in ``<mark>``."""
-    out: list[str] = []
-    last = 0
-    for m in _WORD.finditer(text):
-        out.append(html.escape(text[last:m.start()]))
-        word = html.escape(m.group())
-        hit = _hit(_tokens_of(m.group().lower()), terms)
-        out.append(f"<mark>{word}</mark>" if hit else word)
-        last = m.end()
-    out.append(html.escape(text[last:]))
-    return "".join(out)
+    _, matching = _VOCABULARY.matching(frozenset(terms))
+    known = _VOCABULARY.ids
+
+    def word_or_mark(m: re.Match[str]) -> str:
+        word = m.group()
+        if word[0] == "&":
+            return word  # an entity made by the escaping
+        low = word.lower()
+        # A word cut short at the end of a passage may be unknown: its tokens decide.
+        hit = low in matching if low in known else _hit(_word_tokens(low), terms)
+        return f"<mark>{word}</mark>" if hit else word
+
+    # Escaping first is safe: no escaped character is part of a word, so the words are the same.
+    return _MARKABLE.sub(word_or_mark, html.escape(text))
 
 
 def make_snippet(source: SnippetText | str, terms: Collection[str],
