@@ -64,7 +64,8 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_caller(request: Request) -> Caller:
+def caller_of(request: Request) -> Caller:
+    """Who sent ``request``; ``invalid_api_key`` for a malformed header or an unknown key."""
     settings: Settings = request.app.state.settings
     token = _bearer(request)
     if token is None:
@@ -74,7 +75,13 @@ def get_caller(request: Request) -> Caller:
     return Caller(engineer=True, client=client_ip(request))
 
 
-def require_admin(request: Request) -> None:
+async def get_caller(request: Request) -> Caller:
+    return caller_of(request)
+
+
+# The dependencies are async because they only compute: a sync dependency would cost each
+# request a trip to the thread pool and back.
+async def require_admin(request: Request) -> None:
     settings: Settings = request.app.state.settings
     if not settings.admin_token:
         raise ApiError("admin_disabled",
@@ -118,7 +125,7 @@ class RateLimiter:
             return wait
 
 
-def rate_limit(request: Request) -> None:
+async def rate_limit(request: Request) -> None:
     """Dependency for search and chat: 429 with ``Retry-After`` when the bucket is empty."""
     limiter: RateLimiter = request.app.state.rate_limiter
     wait = limiter.acquire(client_ip(request))

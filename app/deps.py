@@ -15,28 +15,30 @@ from app.index import IndexHolder
 from app.settings import Settings
 
 log = logging.getLogger("fieldguide.app")
+# The getters are async: they only read app.state, and a sync dependency would cost a trip to the
+# thread pool per request.
 
 # What a freshness provider returns per article; ``None`` when it knows nothing of the article.
 FreshnessLookup = Callable[[str], dict[str, Any] | None]
 NO_FRESHNESS: dict[str, Any] = {"status": None, "review_by": None, "banner": False}
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_index(request: Request) -> IndexHolder:
+async def get_index(request: Request) -> IndexHolder:
     holder: IndexHolder = request.app.state.index
     return holder
 
 
-def get_events(request: Request) -> EventWriter:
+async def get_events(request: Request) -> EventWriter:
     writer: EventWriter = request.app.state.events
     return writer
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
 

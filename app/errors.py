@@ -35,6 +35,7 @@ ERRORS: dict[str, int] = {
     "reindex_running": 409,
     "payload_too_large": 413,
     "query_too_long": 413,
+    "url_too_long": 414,
     "unsupported_media_type": 415,
     "validation_error": 422,
     "empty_query": 422,
@@ -48,7 +49,7 @@ ERRORS: dict[str, int] = {
 # Starlette raises HTTPException with a bare status (unknown route, wrong method...).
 _STATUS_CODES: dict[int, str] = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 414: "url_too_long",
     415: "unsupported_media_type", 422: "validation_error", 429: "rate_limited",
     503: "unavailable",
 }

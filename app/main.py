@@ -5,6 +5,7 @@
 
 Heavy objects live on ``app.state`` and are loaded in the lifespan: ``settings``, ``index``
 (``IndexHolder``: the live searcher), ``engine``, ``sessions``, ``events`` (``EventWriter``),
+``compute`` (``ComputePool``: where searches and chat turns run),
 ``rate_limiter`` and ``freshness_lookup`` (``None`` until a provider registers).
 """
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app import errors
 from app.access import RateLimiter
+from app.compute import ComputePool
 from app.db import engine_for, upgrade
 from app.events import EventWriter
 from app.index import IndexHolder
@@ -79,6 +81,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         events = EventWriter(sessions)
         events.start()
         state = app.state
+        state.compute = ComputePool(settings.compute_threads)
         state.index = holder
         state.engine = engine
         state.sessions = sessions
@@ -97,6 +100,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                 if stop is not None:
                     stop(app)
             holder.stop()
+            state.compute.close()
             events.close()
             engine.dispose()
 

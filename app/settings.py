@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     model_threads: int | None = Field(
         1, ge=1, le=64, description="Threads per query encode in the server (concurrent requests "
         "already use the other cores); indexing from the CLI uses every core.")
+    compute_threads: int = Field(
+        2, ge=1, le=64, description="Threads that run searches and chat turns in a server "
+        "process (about one per core: more only trade the GIL back and forth).")
     default_audience: Audience = Field(
         Audience.ENGINEER, description="Audience of articles that declare none or an unknown one.")
     faiss_index: FaissKind = Field(FaissKind.FLAT, description="Dense index kind: flat or hnsw.")

@@ -3,20 +3,28 @@
 1. Every route answers with the documented shape.
 2. Every error, including unknown routes, wrong methods and validation, has the body
    ``{"error": {"code", "message"}}`` and never a traceback.
-3. Malformed input (empty, 1 MB, invalid UTF-8, unknown parameters, negative limits) is a 4xx.
+3. Malformed input (empty, 1 MB, invalid UTF-8, unknown parameters, negative limits) is a 4xx,
+   also through the real server with `fieldguide serve`'s options (a URL beyond the HTTP
+   parser's 64 KB still gets the error body).
 4. Admin routes need the admin token; rate limits answer 429 with Retry-After.
 """
 
 from __future__ import annotations
 
+import json
+import socket
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from app.main import create_app
+from app.server import uvicorn_options
 from indexer.embed import Embedder
 from tests.api_support import ADMIN, ENGINEER, assert_error, client_for, settings_for
+from tests.browser.harness import ServerThread
 
 RESULT_KEYS = {"id", "path", "title", "url", "snippet", "score", "matched", "services", "tags",
                "freshness"}
@@ -193,6 +201,35 @@ def test_post_search_takes_a_json_body(client: TestClient) -> None:
                  "validation_error")
     assert_error(client.post("/api/search", content=b"\xff\xfe{"), 422, "validation_error")
     assert_error(client.post("/api/search", json={"q": ""}), 422, "empty_query")
+
+
+def raw_get(port: int, target: bytes) -> tuple[int, str, bytes]:
+    """A GET written by hand (HTTP clients refuse URLs this long): status, content type, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), fields.get("content-type", ""), body
+
+
+def test_the_real_server_answers_long_urls_with_the_error_body(
+        tmp_path: Path, kb_index: Path, embedder: Embedder) -> None:
+    settings = settings_for(tmp_path, kb_index, log_level="warning")
+    options = {k: v for k, v in uvicorn_options(settings).items() if k not in ("host", "port")}
+    with ServerThread(create_app(settings, embedder=embedder), **options) as server:
+        query = urllib.parse.quote("Error 0x80070005 access is denied " * 200)  # 6.8 KB, 9 KB sent
+        status, kind, body = raw_get(server.port, b"/api/search?q=" + query.encode())
+        assert status == 200 and kind == "application/json" and json.loads(body)["results"]
+        for size, code in ((20_000, "query_too_long"), (60_000, "query_too_long"),
+                           (100_000, "url_too_long"), (1024 * 1024, "url_too_long")):
+            status, kind, body = raw_get(server.port, b"/api/search?q=" + b"x" * size)
+            assert kind == "application/json", (size, body[:80])
+            assert json.loads(body)["error"]["code"] == code
+            assert status == {"query_too_long": 413, "url_too_long": 414}[code]
 
 
 @pytest.mark.parametrize("url", ["/api/search?q=%FF%FE", "/api/search?q=caf%E9",

@@ -5,19 +5,24 @@
 2. Searches and clicks made through the app are stored (query, normalised query, result ids,
    took_ms, zero-result flag, audience), and the metrics route computes volume, zero-result rate,
    CTR, top queries and the zero-result backlog from them.
+3. The event writer stores every queued row by ``flush`` and by ``close`` (a batch per table,
+   column defaults applied), drops and counts rows beyond its queue bound, and keeps going after
+   a batch the database refuses.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import Engine, inspect, select
 
 from app.analytics import percentile
 from app.db import INITIAL_REVISION, alembic_config, current_revision, upgrade
+from app.events import EventWriter
 from app.models import ClickEventRow, SearchEventRow
 from indexer.db import ArticleRow, Base, make_engine, session_factory
 from indexer.embed import Embedder
@@ -96,6 +101,40 @@ def test_events_and_metrics(db_url: str, tmp_path: Path, kb_index: Path,
     assert metrics["top_queries"][0]["count"] == 2  # the two spellings normalise alike
     assert [q["count"] for q in metrics["top_zero_result_queries"]] == [1]
     assert len(metrics["per_day"]) == 1 and metrics["per_day"][0]["searches"] == 3
+
+
+def test_event_writer_batches_flushes_and_closes(engine: Engine) -> None:
+    sessions = session_factory(engine)
+    writer = EventWriter(sessions, max_queue=50, linger=5.0)  # flush must not wait the linger
+    writer.start()
+    for i in range(30):
+        writer.put(SearchEventRow, search_id=f"s{i:02d}", query=f"q{i}", normalized=f"q{i}",
+                   took_ms=1.0, audience="engineer")
+    writer.put(ClickEventRow, search_id="s00", article_id="vpn-reset", rank=1)
+    started = time.monotonic()
+    assert writer.flush(timeout=4.0)
+    assert time.monotonic() - started < 4.0
+    with sessions() as session:
+        rows = session.scalars(select(SearchEventRow).order_by(SearchEventRow.search_id)).all()
+        click = session.scalars(select(ClickEventRow)).one()
+    assert [r.search_id for r in rows] == [f"s{i:02d}" for i in range(30)]
+    assert rows[0].at is not None and rows[0].result_ids == [] and rows[0].total == 0  # defaults
+    assert click.article_id == "vpn-reset" and click.at is not None
+    # A duplicate search_id violates the unique index: that batch is lost, the writer goes on.
+    writer.put(SearchEventRow, search_id="s00", query="dup", normalized="dup", took_ms=1.0,
+               audience="engineer")
+    assert writer.flush()
+    writer.put(SearchEventRow, search_id="late", query="late", normalized="late", took_ms=1.0,
+               audience="engineer")
+    writer.close()
+    with sessions() as session:
+        ids = set(session.scalars(select(SearchEventRow.search_id)).all())
+    assert "late" in ids and len(ids) == 31
+    full = EventWriter(sessions, max_queue=3)  # not started: nothing drains the queue
+    for i in range(5):
+        full.put(SearchEventRow, search_id=f"x{i}", query="x", normalized="x", took_ms=1.0,
+                 audience="engineer")
+    assert full.dropped == 2
 
 
 def test_search_events_can_be_switched_off(db_url: str, tmp_path: Path, kb_index: Path,

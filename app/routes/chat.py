@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import AdminDep, CallerDep, RateLimitDep
+from app.compute import ComputePool
 from app.errors import ApiError
 from chatbot.config import ChatConfig
 from chatbot.engine import ChatEngine
@@ -91,7 +92,7 @@ def on_shutdown(app: FastAPI) -> None:
         stop.set()
 
 
-def get_chat(request: Request) -> ChatService:
+async def get_chat(request: Request) -> ChatService:
     service: ChatService | None = getattr(request.app.state, "chat", None)
     if service is None:
         raise ApiError("not_ready", "the chatbot is starting")
@@ -106,8 +107,8 @@ def _unknown(session_id: str) -> ApiError:
 
 
 @router.post("/api/chat")
-def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
-         ) -> dict[str, Any]:
+async def chat(request: Request, body: ChatIn, caller: CallerDep, _limit: RateLimitDep,
+               service: ChatDep) -> dict[str, Any]:
     limit = service.config.max_message_chars
     if len(body.message) > limit:
         raise ApiError("payload_too_large", f"the message is longer than {limit} characters; "
@@ -115,9 +116,10 @@ def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
     if not body.message.strip() or not any(ch.isprintable() and not ch.isspace()
                                            for ch in body.message):
         raise ApiError("empty_query", "the message is empty")
+    pool: ComputePool = request.app.state.compute  # a turn searches and embeds: CPU-bound
     try:
-        return service.chat(body.session_id, body.message, engineer=caller.engineer,
-                            client=caller.client)
+        return await pool.run(service.chat, body.session_id, body.message,
+                              engineer=caller.engineer, client=caller.client)
     except UnknownSessionError:
         raise _unknown(body.session_id or "") from None
 

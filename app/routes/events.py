@@ -31,6 +31,6 @@ def click(body: ClickCreate, caller: CallerDep, holder: IndexDep, events: Events
           ) -> dict[str, Any]:
     if holder.searcher.article(body.article_id, caller.audiences) is None:
         raise ApiError("not_found", f"no article {body.article_id!r}")
-    events.put(ClickEventRow(at=utcnow(), search_id=body.search_id, article_id=body.article_id,
-                             rank=body.rank, query=body.query))
+    events.put(ClickEventRow, at=utcnow(), search_id=body.search_id, article_id=body.article_id,
+               rank=body.rank, query=body.query)
     return {"recorded": True}

@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from app.access import EVERYONE, CallerDep, get_caller
+from app.access import EVERYONE, CallerDep, caller_of
 from app.deps import IndexDep, SettingsDep
 from app.errors import ApiError
 from freshness.job import run_job
@@ -59,13 +59,13 @@ def on_shutdown(app: FastAPI) -> None:
         app.state.freshness_scheduler = None
 
 
-def _reviewer_token(request: Request, settings: SettingsDep) -> str:
+async def _reviewer_token(request: Request, settings: SettingsDep) -> str:
     """Reviews need the admin token or an engineer key (the owner's or their team's)."""
     header = request.headers.get("authorization")
     if header is None:
         raise ApiError("unauthorized", "a review needs 'Authorization: Bearer <key>' (an "
                        "engineer key or the admin token)", _BEARER)
-    get_caller(request)  # rejects a malformed header or an unknown key with invalid_api_key
+    caller_of(request)  # rejects a malformed header or an unknown key with invalid_api_key
     token = header.partition(" ")[2].strip()
     return "admin" if settings.admin_token and token == settings.admin_token else "engineer-key"
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from app.access import Caller, CallerDep, RateLimitDep
+from app.compute import ComputePool
 from app.deps import freshness_of
 from app.errors import ApiError
 from app.models import SearchEventRow
@@ -100,16 +101,24 @@ def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[st
                            "index_version": searcher.version}
     if settings.record_search_events:
         # Queued for the writer thread: the response does not wait for the database.
-        state.events.put(SearchEventRow(
-            search_id=search_id, at=utcnow(), query=q, normalized=resp.normalized,
+        state.events.put(
+            SearchEventRow, search_id=search_id, at=utcnow(), query=q, normalized=resp.normalized,
             result_ids=[r.article.id for r in resp.results], total=resp.total,
             took_ms=resp.took_ms, zero_results=resp.total == 0, audience=caller.label,
-            offset=params.offset))
+            offset=params.offset)
     return body
 
 
+def search_response(request: Request, caller: Caller, params: SearchQuery) -> Response:
+    """``run_search`` with the body encoded here too, on the compute pool (FastAPI would encode a
+    returned dict on the event loop, after a slower generic conversion)."""
+    body = json.dumps(run_search(request, caller, params), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":"))
+    return Response(body.encode("utf-8"), media_type="application/json")
+
+
 @router.get("/api/search")
-def search(
+async def search(
     request: Request,
     caller: CallerDep,
     _limit: RateLimitDep,
@@ -121,16 +130,16 @@ def search(
     service: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     tag: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     explain: bool = False,
-) -> dict[str, Any]:
+) -> Response:
     _check_params(request)
     params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
                                          service=service or [], tag=tag or [], explain=explain)
-    return run_search(request, caller, params)
+    pool: ComputePool = request.app.state.compute
+    return await pool.run(search_response, request, caller, params)
 
 
 @router.post("/api/search")
-async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep
-                      ) -> dict[str, Any]:
+async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep) -> Response:
     """The same search with a JSON body: for queries too long to travel well in a URL."""
     chunks = []
     size = 0
@@ -145,5 +154,5 @@ async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ())) or "body"
         raise ApiError("validation_error", f"{loc}: {first.get('msg', 'invalid')}") from None
-    # The search itself is CPU-bound: keep it off the event loop.
-    return await run_in_threadpool(run_search, request, caller, params)
+    pool: ComputePool = request.app.state.compute  # the search is CPU-bound: off the event loop
+    return await pool.run(search_response, request, caller, params)

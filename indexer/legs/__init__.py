@@ -17,6 +17,13 @@ class LegHit:
     matched: tuple[str, ...] = ()  # what matched: identifiers, terms, the fuzzy string...
 
 
+def ranges(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lens)])`` without the loop: the
+    positions of a few CSR rows in their data arrays."""
+    total = int(lens.sum())
+    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
+
+
 def top_k(scores: npt.NDArray[np.float32], k: int, allowed: Mask | None,
           minimum: float = 0.0) -> list[tuple[int, float]]:
     """Indices and scores of the ``k`` best documents above ``minimum`` among the allowed ones."""
@@ -28,4 +35,5 @@ def top_k(scores: npt.NDArray[np.float32], k: int, allowed: Mask | None,
     k = min(k, n)
     idx = np.argpartition(-scores, k - 1)[:k]
     idx = idx[np.argsort(-scores[idx], kind="stable")]
-    return [(int(i), float(scores[i])) for i in idx if scores[i] > minimum]
+    idx = idx[scores[idx] > minimum]
+    return list(zip(idx.tolist(), scores[idx].tolist(), strict=True))

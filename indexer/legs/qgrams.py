@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from indexer.legs import ranges
+
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 # rapidfuzz compares similarities in floating point; a hair of slack keeps the bound on the safe
@@ -51,12 +53,6 @@ def _run_starts(*columns: IntArray) -> IntArray:
     for col in columns:
         change[1:] |= col[1:] != col[:-1]
     return np.flatnonzero(change)
-
-
-def _ranges(starts: IntArray, lens: IntArray) -> IntArray:
-    """``concatenate([arange(s, s + n) for s, n in zip(starts, lens)])`` without the loop."""
-    total = int(lens.sum())
-    return np.repeat(starts - np.cumsum(lens) + lens, lens) + np.arange(total, dtype=np.int64)
 
 
 class QGramIndex:
@@ -107,7 +103,7 @@ class QGramIndex:
         base = pos[found] * max(self.size, 1)
         starts = np.searchsorted(self._postings, base + lo)
         lens = np.searchsorted(self._postings, base + hi) - starts
-        idx = _ranges(starts, lens)  # the in-window postings of every shared q-gram
+        idx = ranges(starts, lens)  # the in-window postings of every shared q-gram
         shared = np.minimum(self._counts[idx], np.repeat(wanted[found], lens))
         common = np.bincount(self._ranks[idx] - lo, weights=shared, minlength=hi - lo)
         return strings, lengths, common.astype(np.int64)
@@ -161,7 +157,7 @@ class TokenIndex:
         words = set(text.split())
         known = np.array([i for w in words if (i := self._vocab.get(w, -1)) >= 0], dtype=np.int64)
         starts = self._indptr[known]
-        idx = _ranges(starts, self._indptr[known + 1] - starts)
+        idx = ranges(starts, self._indptr[known + 1] - starts)
         shared = np.bincount(self._docs[idx], minlength=self.size)
         inside = shared == self.distinct
         if len(known) == len(words):

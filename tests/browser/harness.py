@@ -42,10 +42,10 @@ def strict_csp(service: str) -> str:
 class ServerThread:
     """uvicorn serving ``app`` in a background thread on a free port (no signal handlers)."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", ws="none")
+        config = uvicorn.Config(app, **{"log_level": "warning", **options, "host": "127.0.0.1",
+                                        "port": self.port, "lifespan": "on", "ws": "none"})
         self.server = uvicorn.Server(config)
         self.failure: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="fieldguide-test-server",
