@@ -34,8 +34,8 @@ class _Vocabulary:
         self.ids: dict[str, int] = {}
         self.words: list[str] = []
         self.ids_of_token: dict[str, list[int]] = {}
-        self._matching: OrderedDict[frozenset[str], tuple[int, npt.NDArray[np.bool_],
-                                                          frozenset[str]]] = OrderedDict()
+        self._matching: OrderedDict[frozenset[str], tuple[int, npt.NDArray[np.bool_]]] = \
+            OrderedDict()
 
     def id_of(self, word: str) -> int:
         """The number of a lower-cased word, registered (with its tokens) when new."""
@@ -52,23 +52,22 @@ class _Vocabulary:
                     self.ids_of_token.setdefault(token, []).append(found)
         return found
 
-    def matching(self, terms: frozenset[str]) -> tuple[npt.NDArray[np.bool_], frozenset[str]]:
-        """Which known words match ``terms`` (see ``_hit``), as a table over word numbers and as
-        a set of words; rebuilt when words were registered since."""
+    def matching(self, terms: frozenset[str]) -> npt.NDArray[np.bool_]:
+        """Which known words match ``terms`` (see ``_hit``): a table over word numbers, rebuilt
+        when words were registered since."""
         cached = self._matching.get(terms)  # read without the lock: one search asks ten times
         if cached is not None and cached[0] == len(self.words):
-            return cached[1], cached[2]
+            return cached[1]
         with self.lock:
             size = len(self.words)
             ids = [i for t in terms if not is_stopword_token(t)
                    for i in self.ids_of_token.get(t, ())]
             table = np.zeros(size, dtype=bool)
             table[ids] = True
-            found = frozenset(self.words[i] for i in ids)
-            self._matching[terms] = (size, table, found)
+            self._matching[terms] = (size, table)
             while len(self._matching) > _MATCH_CACHE:
                 self._matching.popitem(last=False)
-            return table, found
+            return table
 
 
 _VOCABULARY = _Vocabulary()
@@ -102,49 +101,68 @@ def _hit(tokens: tuple[str, ...], terms: Collection[str]) -> bool:
     return any(t in terms and not is_stopword_token(t) for t in tokens)
 
 
+def _best_start(source: SnippetText, hits: npt.NDArray[np.bool_], width: int) -> int:
+    """The sentence start whose window of ``width`` characters holds the most distinct matching
+    words (``hits``: per occurrence), the earliest of equals; 0 without any hit."""
+    if not hits.any():
+        return 0
+    offsets, ids = source.offsets[hits], source.at[hits].tolist()
+    # Per sentence start, its window's matching occurrences: lo[n] .. hi[n] - 1. Windows are
+    # tried by their number of occurrences, most first: none with fewer than the best distinct
+    # count can win, so usually only a few are counted.
+    lo = np.searchsorted(offsets, source.starts)
+    hi = np.searchsorted(offsets, source.starts + width)
+    count = hi - lo
+    best, best_score = -1, 0
+    lo_l, hi_l = lo.tolist(), hi.tolist()
+    for n in np.argsort(-count, kind="stable").tolist():
+        c = hi_l[n] - lo_l[n]
+        if c < best_score or c == 0:
+            break
+        if c == best_score and n > best:
+            continue  # at best a tie, and the earlier window wins ties
+        score = len(set(ids[lo_l[n]:hi_l[n]]))
+        if score > best_score or (score == best_score and n < best):
+            best, best_score = n, score
+    return int(source.starts[best]) if best >= 0 else 0
+
+
+def _passage_end(text: str, start: int, width: int) -> tuple[int, bool]:
+    """Where the passage from ``start`` ends (about ``width`` characters, at a space when there
+    is one in its second half) and whether it was cut."""
+    if len(text) - start <= width:
+        return len(text), False
+    cut = text.rfind(" ", start, start + width) - start
+    end = start + (cut if cut > width // 2 else width)
+    return start + len(text[start:end].rstrip(" ,;:")), True
+
+
 def best_passage(source: SnippetText, terms: Collection[str],
                  width: int = SNIPPET_CHARS) -> tuple[str, int]:
     """The passage of about ``width`` characters, starting at a sentence, with the most distinct
-    matching words (earlier wins ties); returns it and its offset in the text."""
+    matching words (earlier wins ties), as plain text; returns it and its offset in the text."""
     text = source.text
     if not text.strip():
         return "", 0
-    table, _ = _VOCABULARY.matching(frozenset(terms))  # registered after the text: covers it
-    best_start = 0
-    mask = table[source.at]
-    if mask.any():
-        offsets, ids = source.offsets[mask], source.at[mask].tolist()
-        # For each sentence start, the matching occurrences in [start, start + width).
-        lo = np.searchsorted(offsets, source.starts).tolist()
-        hi = np.searchsorted(offsets, source.starts + width).tolist()
-        best, best_score = -1, 0
-        for n, (a, b) in enumerate(zip(lo, hi, strict=True)):
-            if b - a <= best_score:
-                continue  # cannot beat the best so far (and earlier wins ties)
-            score = len(set(ids[a:b]))
-            if score > best_score:
-                best, best_score = n, score
-        if best >= 0:
-            best_start = int(source.starts[best])
-    passage = text[best_start:]
-    if len(passage) > width:
-        cut = passage.rfind(" ", 0, width)
-        passage = passage[: cut if cut > width // 2 else width].rstrip(" ,;:") + " …"
-    return " ".join(passage.split()), best_start
+    start = _best_start(source, _VOCABULARY.matching(frozenset(terms))[source.at], width)
+    end, cut = _passage_end(text, start, width)
+    return " ".join((text[start:end] + (" …" if cut else "")).split()), start
 
 
 def mark(text: str, terms: Collection[str]) -> str:
     """HTML-escape ``text`` and wrap the words that match ``terms`` in ``<mark>``."""
-    _, matching = _VOCABULARY.matching(frozenset(terms))
+    table = _VOCABULARY.matching(frozenset(terms))
     known = _VOCABULARY.ids
 
     def word_or_mark(m: re.Match[str]) -> str:
         word = m.group()
         if word[0] == "&":
             return word  # an entity made by the escaping
-        low = word.lower()
-        # A word cut short at the end of a passage may be unknown: its tokens decide.
-        hit = low in matching if low in known else _hit(_word_tokens(low), terms)
+        i = known.get(word.lower())
+        # A word cut short at the end of a passage may be unknown (and one registered since the
+        # table was built is past its end): its tokens decide.
+        hit = bool(table[i]) if i is not None and i < len(table) else _hit(
+            _word_tokens(word.lower()), terms)
         return f"<mark>{word}</mark>" if hit else word
 
     # Escaping first is safe: no escaped character is part of a word, so the words are the same.
@@ -153,7 +171,36 @@ def mark(text: str, terms: Collection[str]) -> str:
 
 def make_snippet(source: SnippetText | str, terms: Collection[str],
                  width: int = SNIPPET_CHARS) -> str:
+    """The best passage, HTML-escaped, matching words in ``<mark>``, white space collapsed."""
     if isinstance(source, str):
         source = SnippetText.prepare(source)
-    passage, _ = best_passage(source, terms, width)
-    return mark(passage, terms)
+    text = source.text
+    if not text.strip():
+        return ""
+    table = _VOCABULARY.matching(frozenset(terms))  # registered after the text: covers it
+    hits = table[source.at]
+    start = _best_start(source, hits, width)
+    end, cut = _passage_end(text, start, width)
+    # The passage's occurrences are known: mark them by offset, no second tokenisation.
+    lo, hi = np.searchsorted(source.offsets, [start, end]).tolist()
+    words = _VOCABULARY.words
+    out: list[str] = []
+    last = start
+    tail = end
+    if hi > lo:
+        final = hi - 1  # a word the cut went through is judged as the fragment left of it
+        if int(source.offsets[final]) + len(words[int(source.at[final])]) > end:
+            tail, hi = int(source.offsets[final]), final
+    for i in (np.flatnonzero(hits[lo:hi]) + lo).tolist():
+        at = int(source.offsets[i])
+        stop = at + len(words[int(source.at[i])])  # _WORD is ASCII: lower() keeps the length
+        out.append(html.escape(text[last:at]))
+        out.append(f"<mark>{text[at:stop]}</mark>")
+        last = stop
+    out.append(html.escape(text[last:tail]))
+    if tail < end:
+        out.append(mark(text[tail:end], terms))
+    if cut:
+        out.append(" …")
+    # Collapsing white space after marking is the same as before: tags and escapes have none.
+    return " ".join("".join(out).split())
