@@ -5,7 +5,8 @@
 
 Heavy objects live on ``app.state`` and are loaded in the lifespan: ``settings``, ``index``
 (``IndexHolder``: the live searcher), ``engine``, ``sessions``, ``events`` (``EventWriter``),
-``compute`` (``ComputePool``: where searches and chat turns run),
+``compute`` and ``vectors`` (``ComputePool``: where searches and chat turns run, and the dense
+leg),
 ``rate_limiter`` and ``freshness_lookup`` (``None`` until a provider registers).
 """
 
@@ -81,7 +82,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         events = EventWriter(sessions)
         events.start()
         state = app.state
-        state.compute = ComputePool(settings.compute_threads)
+        state.compute = ComputePool(settings.compute_threads, "compute")
+        state.vectors = ComputePool(settings.vector_threads, "vectors")
         state.index = holder
         state.engine = engine
         state.sessions = sessions
@@ -101,6 +103,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
                     stop(app)
             holder.stop()
             state.compute.close()
+            state.vectors.close()
             events.close()
             engine.dispose()
 

@@ -67,8 +67,11 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Threads per query encode in the server (concurrent requests "
         "already use the other cores); indexing from the CLI uses every core.")
     compute_threads: int = Field(
-        2, ge=1, le=64, description="Threads that run searches and chat turns in a server "
-        "process (about one per core: more only trade the GIL back and forth).")
+        1, ge=1, le=64, description="Threads that run the Python part of searches and chat "
+        "turns in a server process (more only trade the GIL back and forth).")
+    vector_threads: int = Field(
+        1, ge=1, le=64, description="Threads that embed queries and run the dense leg in a "
+        "server process (native code, free of the GIL: up to one per spare core).")
     default_audience: Audience = Field(
         Audience.ENGINEER, description="Audience of articles that declare none or an unknown one.")
     faiss_index: FaissKind = Field(FaissKind.FLAT, description="Dense index kind: flat or hnsw.")

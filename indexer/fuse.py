@@ -7,8 +7,9 @@ through a strong identifier (an exact error code or alert name) are pinned above
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from indexer.legs import LegHit
 from indexer.normalize import QueryShape
@@ -19,19 +20,17 @@ class FusionMethod(StrEnum):
     BLEND = "blend"  # weighted blend of min-max normalised scores
 
 
-@dataclass(frozen=True)
-class LegDetail:
+class LegDetail(NamedTuple):
     rank: int  # 1-based rank within the leg
     score: float
     matched: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Fused:
+class Fused(NamedTuple):
     doc: int
     score: float
     pinned: bool
-    legs: dict[str, LegDetail] = field(default_factory=dict)
+    legs: dict[str, LegDetail]
 
 
 @dataclass(frozen=True)

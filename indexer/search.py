@@ -45,6 +45,21 @@ class SearchResult:
     pinned: bool = False
 
 
+@dataclass
+class SearchPlan:
+    """A search between its exact legs and its dense leg (``Searcher.plan``): the prepared
+    query, who may see what, the rankings so far, and whether the dense leg is still needed."""
+
+    text: str  # as the caller sent it
+    query: PreparedQuery
+    audiences: frozenset[Audience]
+    allowed: Mask | None
+    rankings: dict[str, list[LegHit]]
+    pinned: set[int]
+    needs_vector: bool
+    started: float  # time.perf_counter() when the search began
+
+
 @dataclass(frozen=True)
 class SearchResponse:
     query: str
@@ -109,9 +124,13 @@ class Searcher:
             mask = extra if mask is None else mask & extra
         return mask
 
-    def rank(self, query: PreparedQuery, allowed: Mask | None, legs: Collection[str] = LEGS,
-             weights: dict[str, float] | None = None) -> tuple[list[Fused], dict[str, float]]:
-        """Fused ranking of up to ``fusion.depth`` articles."""
+    def plan(self, text: str, *, audiences: Collection[Audience] = ALL_AUDIENCES,
+             services: Collection[str] = (), tags: Collection[str] = (),
+             legs: Collection[str] = LEGS) -> SearchPlan:
+        """The first half of a search: the query prepared and the exact legs run."""
+        started = time.perf_counter()
+        query = PreparedQuery.from_text(text)
+        allowed = self.mask(audiences, services, tags)
         depth = self.fusion.depth
         snap = self.snapshot
         rankings: dict[str, list[LegHit]] = {}
@@ -122,22 +141,28 @@ class Searcher:
         if "fuzzy" in legs:
             rankings["fuzzy"] = snap.fuzzy.search(query, depth, allowed)
         pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
-        if "dense" in legs and (len(legs) == 1 or dense_needed(query.shape, rankings, pinned)):
-            vector = self.embedder.encode_query(query.normalized)
-            rankings["dense"] = snap.dense.search(query, depth, allowed, vector=vector)
+        needs = "dense" in legs and (len(legs) == 1 or dense_needed(query.shape, rankings, pinned))
+        return SearchPlan(text, query, frozenset(audiences), allowed, rankings, pinned, needs,
+                          started)
+
+    def add_dense(self, plan: SearchPlan) -> None:
+        """The dense leg of a plan that needs it: the query embedded, the chunks scored. Native
+        code (ONNX Runtime, BLAS) that releases the GIL, so a server runs it on a thread of its
+        own while its search thread goes on with other requests."""
+        if plan.needs_vector and "dense" not in plan.rankings:
+            vector = self.embedder.encode_query(plan.query.normalized)
+            plan.rankings["dense"] = self.snapshot.dense.search(
+                plan.query, self.fusion.depth, plan.allowed, vector=vector)
+
+    def finish(self, plan: SearchPlan, *, limit: int = 10, offset: int = 0,
+               snippets: bool = True, weights: dict[str, float] | None = None) -> SearchResponse:
+        """The second half: the legs' rankings fused, the page of results built."""
+        self.add_dense(plan)  # a caller that did not run it elsewhere
+        query, rankings = plan.query, plan.rankings
         w = weights or leg_weights(query.shape, rankings)
         if len(rankings) == 1:
             w = {k: 1.0 for k in rankings}
-        return fuse(rankings, w, pinned, self.fusion), w
-
-    def search(self, text: str, *, limit: int = 10, offset: int = 0,
-               audiences: Collection[Audience] = ALL_AUDIENCES, services: Collection[str] = (),
-               tags: Collection[str] = (), legs: Collection[str] = LEGS,
-               snippets: bool = True) -> SearchResponse:
-        started = time.perf_counter()
-        query = PreparedQuery.from_text(text)
-        allowed = self.mask(audiences, services, tags)
-        fused, weights = self.rank(query, allowed, legs)
+        fused = fuse(rankings, w, plan.pinned, self.fusion)
         terms = set(query.tokens)
         results = []
         for f in fused[offset: offset + limit]:
@@ -150,12 +175,20 @@ class Searcher:
                 legs={leg: {"rank": d.rank, "score": round(d.score, 4)} for leg, d in f.legs.items()},
                 pinned=f.pinned,
             ))
-        suggestion = (self.suggest(query.normalized, audiences)
+        suggestion = (self.suggest(query.normalized, plan.audiences)
                       if len(query.normalized) <= 200 else None)
-        took = (time.perf_counter() - started) * 1000
-        return SearchResponse(query=text, normalized=query.normalized, took_ms=round(took, 2),
-                              total=len(fused), results=results, weights=weights,
-                              suggestion=suggestion)
+        took = (time.perf_counter() - plan.started) * 1000
+        return SearchResponse(query=plan.text, normalized=query.normalized,
+                              took_ms=round(took, 2), total=len(fused), results=results,
+                              weights=w, suggestion=suggestion)
+
+    def search(self, text: str, *, limit: int = 10, offset: int = 0,
+               audiences: Collection[Audience] = ALL_AUDIENCES, services: Collection[str] = (),
+               tags: Collection[str] = (), legs: Collection[str] = LEGS,
+               snippets: bool = True) -> SearchResponse:
+        """A whole search in the calling thread: ``plan``, ``add_dense``, ``finish``."""
+        plan = self.plan(text, audiences=audiences, services=services, tags=tags, legs=legs)
+        return self.finish(plan, limit=limit, offset=offset, snippets=snippets)
 
     def _vocabulary(self, audiences: frozenset[Audience]) -> tuple[list[str], set[str]]:
         """Words of the titles, symptoms and identifiers the caller may see (never others')."""

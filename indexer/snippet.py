@@ -110,12 +110,12 @@ def _best_start(source: SnippetText, hits: npt.NDArray[np.bool_], width: int) ->
     # Per sentence start, its window's matching occurrences: lo[n] .. hi[n] - 1. Windows are
     # tried by their number of occurrences, most first: none with fewer than the best distinct
     # count can win, so usually only a few are counted.
-    lo = np.searchsorted(offsets, source.starts)
-    hi = np.searchsorted(offsets, source.starts + width)
+    lo = offsets.searchsorted(source.starts)
+    hi = offsets.searchsorted(source.starts + width)
     count = hi - lo
-    best, best_score = -1, 0
     lo_l, hi_l = lo.tolist(), hi.tolist()
-    for n in np.argsort(-count, kind="stable").tolist():
+    best, best_score = -1, 0
+    for n in (-count).argsort(kind="stable").tolist():
         c = hi_l[n] - lo_l[n]
         if c < best_score or c == 0:
             break
@@ -182,21 +182,22 @@ def make_snippet(source: SnippetText | str, terms: Collection[str],
     start = _best_start(source, hits, width)
     end, cut = _passage_end(text, start, width)
     # The passage's occurrences are known: mark them by offset, no second tokenisation.
-    lo, hi = np.searchsorted(source.offsets, [start, end]).tolist()
+    lo, hi = source.offsets.searchsorted([start, end]).tolist()
+    offsets = source.offsets[lo:hi].tolist()
+    ids = source.at[lo:hi].tolist()
+    hit = hits[lo:hi].tolist()
     words = _VOCABULARY.words
+    tail = end
+    if offsets and offsets[-1] + len(words[ids[-1]]) > end:
+        tail = offsets.pop()  # a word the cut went through is judged as the fragment left of it
     out: list[str] = []
     last = start
-    tail = end
-    if hi > lo:
-        final = hi - 1  # a word the cut went through is judged as the fragment left of it
-        if int(source.offsets[final]) + len(words[int(source.at[final])]) > end:
-            tail, hi = int(source.offsets[final]), final
-    for i in (np.flatnonzero(hits[lo:hi]) + lo).tolist():
-        at = int(source.offsets[i])
-        stop = at + len(words[int(source.at[i])])  # _WORD is ASCII: lower() keeps the length
-        out.append(html.escape(text[last:at]))
-        out.append(f"<mark>{text[at:stop]}</mark>")
-        last = stop
+    for at, word, matched in zip(offsets, ids, hit, strict=False):
+        if matched:
+            stop = at + len(words[word])  # _WORD is ASCII: lower() keeps the length
+            out.append(html.escape(text[last:at]))
+            out.append(f"<mark>{text[at:stop]}</mark>")
+            last = stop
     out.append(html.escape(text[last:tail]))
     if tail < end:
         out.append(mark(text[tail:end], terms))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -18,6 +18,7 @@ from app.render import article_url
 from app.settings import Settings
 from indexer.article import Audience
 from indexer.db import utcnow
+from indexer.search import Searcher, SearchPlan
 
 router = APIRouter(tags=["search"])
 
@@ -60,11 +61,7 @@ class SearchQuery(BaseModel):
     explain: bool = False
 
 
-def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[str, Any]:
-    """Validate, search the caller's part of the index, queue the search event."""
-    state = request.app.state
-    settings: Settings = state.settings
-    q = params.q
+def _validated_query(q: str | None) -> str:
     if q is not None and len(q.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
         raise ApiError("query_too_long", f"the query is longer than {MAX_QUERY_BYTES} bytes; "
                        "paste the error message, not the whole log")
@@ -72,10 +69,42 @@ def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[st
         raise ApiError("empty_query", "the query is empty: pass q=...")
     if "\x00" in q:
         raise ApiError("validation_error", "q: NUL characters are not allowed")
+    return q
+
+
+async def run_search(request: Request, caller: Caller, params: SearchQuery) -> Response:
+    """Validate, search the caller's part of the index, queue the search event.
+
+    The Python half of the search runs on the compute pool, the dense leg (the query embedded by
+    ONNX Runtime, the chunks scored by BLAS: native code without the GIL) on the vector pool, so
+    the compute thread serves other requests meanwhile and both cores do useful work."""
+    state = request.app.state
+    q = _validated_query(params.q)
     audiences = _audiences(params.audience, caller.audiences)
-    searcher = state.index.searcher  # one snapshot for the whole request, even across a swap
-    resp = searcher.search(q, limit=params.limit, offset=params.offset, audiences=audiences,
-                           services=params.service, tags=params.tag)
+    searcher: Searcher = state.index.searcher  # one snapshot for the whole request
+    compute: ComputePool = state.compute
+    done = await compute.run(_begin, request, caller, params, searcher, q, audiences)
+    if isinstance(done, Response):
+        return done  # the exact legs decided: no dense leg, one trip to the pool
+    vectors: ComputePool = state.vectors
+    await vectors.run(searcher.add_dense, done)
+    return await compute.resume(_response, request, caller, params, searcher, done)
+
+
+def _begin(request: Request, caller: Caller, params: SearchQuery, searcher: Searcher, q: str,
+           audiences: frozenset[Audience]) -> Response | SearchPlan:
+    """The exact legs; the whole answer when they need no dense leg, else the plan."""
+    plan = searcher.plan(q, audiences=audiences, services=params.service, tags=params.tag)
+    return plan if plan.needs_vector else _response(request, caller, params, searcher, plan)
+
+
+def _response(request: Request, caller: Caller, params: SearchQuery, searcher: Searcher,
+              plan: SearchPlan) -> Response:
+    """The rest of a search and its answer, encoded here with orjson (FastAPI would encode a
+    returned dict on the event loop, after a slower generic conversion)."""
+    state = request.app.state
+    settings: Settings = state.settings
+    resp = searcher.finish(plan, limit=params.limit, offset=params.offset)
     suggestion = resp.suggestion  # built from the caller's audiences only: nothing leaks
     base = settings.public_url.rstrip("/")
     results = []
@@ -102,19 +131,11 @@ def run_search(request: Request, caller: Caller, params: SearchQuery) -> dict[st
     if settings.record_search_events:
         # Queued for the writer thread: the response does not wait for the database.
         state.events.put(
-            SearchEventRow, search_id=search_id, at=utcnow(), query=q, normalized=resp.normalized,
-            result_ids=[r.article.id for r in resp.results], total=resp.total,
-            took_ms=resp.took_ms, zero_results=resp.total == 0, audience=caller.label,
-            offset=params.offset)
-    return body
-
-
-def search_response(request: Request, caller: Caller, params: SearchQuery) -> Response:
-    """``run_search`` with the body encoded here too, on the compute pool (FastAPI would encode a
-    returned dict on the event loop, after a slower generic conversion)."""
-    body = json.dumps(run_search(request, caller, params), ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":"))
-    return Response(body.encode("utf-8"), media_type="application/json")
+            SearchEventRow, search_id=search_id, at=utcnow(), query=resp.query,
+            normalized=resp.normalized, result_ids=[r.article.id for r in resp.results],
+            total=resp.total, took_ms=resp.took_ms, zero_results=resp.total == 0,
+            audience=caller.label, offset=params.offset)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/api/search")
@@ -134,8 +155,7 @@ async def search(
     _check_params(request)
     params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
                                          service=service or [], tag=tag or [], explain=explain)
-    pool: ComputePool = request.app.state.compute
-    return await pool.run(search_response, request, caller, params)
+    return await run_search(request, caller, params)
 
 
 @router.post("/api/search")
@@ -154,5 +174,4 @@ async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep)
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ())) or "body"
         raise ApiError("validation_error", f"{loc}: {first.get('msg', 'invalid')}") from None
-    pool: ComputePool = request.app.state.compute  # the search is CPU-bound: off the event loop
-    return await pool.run(search_response, request, caller, params)
+    return await run_search(request, caller, params)

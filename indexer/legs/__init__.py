@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -10,8 +10,10 @@ import numpy.typing as npt
 Mask = npt.NDArray[np.bool_]
 
 
-@dataclass(frozen=True)
-class LegHit:
+class LegHit(NamedTuple):
+    """One document a leg found. (A NamedTuple, like the fusion's values: hundreds are made per
+    search, and one is built in half the time of a frozen dataclass.)"""
+
     doc: int  # row in the snapshot's article table
     score: float
     matched: tuple[str, ...] = ()  # what matched: identifiers, terms, the fuzzy string...

@@ -92,21 +92,28 @@ class QGramIndex:
                ) -> tuple[IntArray, IntArray, IntArray]:
         """The strings whose length is within ``[min_length, max_length]``, their lengths and
         how many q-grams each shares with ``text`` (multiset intersection)."""
-        lo = int(np.searchsorted(self._sorted_lengths, min_length, side="left"))
-        hi = int(np.searchsorted(self._sorted_lengths, max_length, side="right"))
+        lo = int(self._sorted_lengths.searchsorted(min_length, side="left"))
+        hi = int(self._sorted_lengths.searchsorted(max_length, side="right"))
         strings, lengths = self._by_length[lo:hi], self._sorted_lengths[lo:hi]
         grams, wanted = np.unique(_gram_keys(_codes(text), self.q), return_counts=True)
         if not len(grams) or not len(self._keys) or lo >= hi:
             return strings, lengths, np.zeros(len(strings), dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self._keys, grams), len(self._keys) - 1)
+        pos = np.minimum(self._keys.searchsorted(grams), len(self._keys) - 1)
         found = self._keys[pos] == grams
+        wanted = wanted[found]
         base = pos[found] * max(self.size, 1)
-        starts = np.searchsorted(self._postings, base + lo)
-        lens = np.searchsorted(self._postings, base + hi) - starts
-        idx = ranges(starts, lens)  # the in-window postings of every shared q-gram
-        shared = np.minimum(self._counts[idx], np.repeat(wanted[found], lens))
-        common = np.bincount(self._ranks[idx] - lo, weights=shared, minlength=hi - lo)
-        return strings, lengths, common.astype(np.int64)
+        starts = self._postings.searchsorted(base + lo)
+        lens = self._postings.searchsorted(base + hi) - starts
+        # Every in-window posting of a shared q-gram counts once; a q-gram the text repeats
+        # counts up to min(its count in the string, in the text) times.
+        common = np.bincount(self._ranks[ranges(starts, lens)] - lo, minlength=hi - lo)
+        again = wanted > 1
+        if again.any():
+            idx = ranges(starts[again], lens[again])
+            extra = np.minimum(self._counts[idx], np.repeat(wanted[again], lens[again])) - 1
+            common += np.bincount(self._ranks[idx] - lo, weights=extra,
+                                  minlength=hi - lo).astype(np.int64)
+        return strings, lengths, common
 
 
 def ratio_possible(common: IntArray, lengths: IntArray, n: int, cutoff: float, q: int
