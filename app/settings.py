@@ -65,7 +65,8 @@ class Settings(BaseSettings):
         "$XDG_CACHE_HOME/fieldguide/models, else ~/.cache/fieldguide/models).")
     model_threads: int | None = Field(
         1, ge=1, le=64, description="Threads per query encode in the server (concurrent requests "
-        "already use the other cores); indexing from the CLI uses every core.")
+        "already use the other cores; with 1, inputs of 128 tokens or more, pasted logs, get a "
+        "second session of 2 threads); indexing from the CLI uses every core.")
     compute_threads: int = Field(
         1, ge=1, le=64, description="Threads that run the Python part of searches and chat "
         "turns in a server process (more only trade the GIL back and forth).")

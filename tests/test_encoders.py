@@ -3,8 +3,10 @@
 Properties proved:
 1. The ONNX export gives the vectors PyTorch gives (to 1e-4), alone or in a padded batch, for
    short, long (truncated at 256 tokens), code-like and non-ASCII text.
-2. An export is made once and reused; an unexportable model gets a clear error.
-3. A server on the ONNX runtime answers searches without ever importing PyTorch.
+2. A serving encoder (one thread per encode) runs long inputs on its two-thread session and
+   short ones on the one-thread session, with the same vectors (to 1e-5).
+3. An export is made once and reused; an unexportable model gets a clear error.
+4. A server on the ONNX runtime answers searches without ever importing PyTorch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,6 +51,28 @@ def test_onnx_matches_torch(embedder: Embedder, torch_encoder: TorchEncoder) -> 
     assert float(np.abs(alone - batched).max()) < 1e-5
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert onnx.encode([]).shape == (0, 384)
+
+
+def test_serving_encoder_gives_long_inputs_a_second_thread(embedder: Embedder) -> None:
+    embedder.warm_up()
+    key, source = resolve_model(None)
+    folder = ensure_onnx_export(key, source, default_export_dir())
+    serving, batch = OnnxEncoder(folder, threads=1), OnnxEncoder(folder, threads=None)
+    assert serving.long_session is not None and batch.long_session is None
+    used: list[str] = []
+
+    def spy(name: str, run: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            used.append(name)
+            return run(*args, **kwargs)
+        return counted
+
+    serving.session.run = spy("one thread", serving.session.run)
+    serving.long_session.run = spy("two threads", serving.long_session.run)
+    long_text = "HikariPool-1 - Connection is not available, request timed out. " * 12
+    vectors = serving.encode([long_text, "vpn will not connect"], batch_size=1)
+    assert used == ["two threads", "one thread"]
+    assert float(np.abs(vectors - batch.encode([long_text, "vpn will not connect"])).max()) < 1e-5
 
 
 def test_export_is_reused(embedder: Embedder) -> None:
