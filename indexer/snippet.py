@@ -82,6 +82,7 @@ class SnippetText:
     at: npt.NDArray[np.int32]  # per occurrence: the word's number
     offsets: npt.NDArray[np.int32]  # per occurrence: character offset in ``text``
     starts: npt.NDArray[np.int32]  # character offsets where a sentence starts
+    blank: bool  # nothing but white space (asked per snippet: not worth a copy of the text)
 
     @classmethod
     def prepare(cls, text: str) -> SnippetText:
@@ -93,7 +94,7 @@ class SnippetText:
             offsets.append(m.start())
         starts = sorted({m.end() for m in _SENTENCE_START.finditer(text)} | {0})
         return cls(text, np.array(at, dtype=np.int32), np.array(offsets, dtype=np.int32),
-                   np.array(starts, dtype=np.int32))
+                   np.array(starts, dtype=np.int32), not text.strip())
 
 
 def _hit(tokens: tuple[str, ...], terms: Collection[str]) -> bool:
@@ -142,7 +143,7 @@ def best_passage(source: SnippetText, terms: Collection[str],
     """The passage of about ``width`` characters, starting at a sentence, with the most distinct
     matching words (earlier wins ties), as plain text; returns it and its offset in the text."""
     text = source.text
-    if not text.strip():
+    if source.blank:
         return "", 0
     start = _best_start(source, _VOCABULARY.matching(frozenset(terms))[source.at], width)
     end, cut = _passage_end(text, start, width)
@@ -175,7 +176,7 @@ def make_snippet(source: SnippetText | str, terms: Collection[str],
     if isinstance(source, str):
         source = SnippetText.prepare(source)
     text = source.text
-    if not text.strip():
+    if source.blank:
         return ""
     table = _VOCABULARY.matching(frozenset(terms))  # registered after the text: covers it
     hits = table[source.at]
