@@ -15,14 +15,14 @@ from app.index import IndexHolder
 from app.settings import Settings
 
 log = logging.getLogger("fieldguide.app")
-# The getters are async: they only read app.state, and a sync dependency would cost a trip to the
-# thread pool per request.
 
 # What a freshness provider returns per article; ``None`` when it knows nothing of the article.
 FreshnessLookup = Callable[[str], dict[str, Any] | None]
 NO_FRESHNESS: dict[str, Any] = {"status": None, "review_by": None, "banner": False}
 
 
+# The getters are async: they only read app.state, and a sync dependency would cost a trip to the
+# thread pool per request.
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings

@@ -155,11 +155,11 @@ class Searcher:
                 plan.query, self.fusion.depth, plan.allowed, vector=vector)
 
     def finish(self, plan: SearchPlan, *, limit: int = 10, offset: int = 0,
-               snippets: bool = True, weights: dict[str, float] | None = None) -> SearchResponse:
+               snippets: bool = True) -> SearchResponse:
         """The second half: the legs' rankings fused, the page of results built."""
         self.add_dense(plan)  # a caller that did not run it elsewhere
         query, rankings = plan.query, plan.rankings
-        w = weights or leg_weights(query.shape, rankings)
+        w = leg_weights(query.shape, rankings)
         if len(rankings) == 1:
             w = {k: 1.0 for k in rankings}
         fused = fuse(rankings, w, plan.pinned, self.fusion)
