@@ -1,5 +1,6 @@
-"""Thread pools that run CPU-bound work off the event loop: searches and chat turns (``compute``)
-and the dense leg, native code that releases the GIL (``vectors``).
+"""Thread pools that run searches off the event loop: their Python half (``compute``) and their
+dense leg, native code that releases the GIL (``vectors``). Work that waits on the database
+(chat turns, reviews) stays on Starlette's pool, so that no wait holds up a search.
 
 A search holds the GIL for most of its few milliseconds. In Starlette's default pool of 40
 threads, eight concurrent searches took turns on the GIL every few microseconds, and those

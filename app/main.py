@@ -5,8 +5,8 @@
 
 Heavy objects live on ``app.state`` and are loaded in the lifespan: ``settings``, ``index``
 (``IndexHolder``: the live searcher), ``engine``, ``sessions``, ``events`` (``EventWriter``),
-``compute`` and ``vectors`` (``ComputePool``: where searches and chat turns run, and the dense
-leg),
+``compute`` and ``vectors`` (``ComputePool``: where a search's Python half and its dense leg
+run),
 ``rate_limiter`` and ``freshness_lookup`` (``None`` until a provider registers).
 """
 

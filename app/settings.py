@@ -68,8 +68,8 @@ class Settings(BaseSettings):
         "already use the other cores; with 1, inputs of 128 tokens or more, pasted logs, get a "
         "second session of 2 threads); indexing from the CLI uses every core.")
     compute_threads: int = Field(
-        1, ge=1, le=64, description="Threads that run the Python part of searches and chat "
-        "turns in a server process (more only trade the GIL back and forth).")
+        1, ge=1, le=64, description="Threads that run the Python part of searches in a server "
+        "process (more only trade the GIL back and forth).")
     vector_threads: int = Field(
         1, ge=1, le=64, description="Threads that embed queries and run the dense leg in a "
         "server process (native code, free of the GIL: up to one per spare core).")

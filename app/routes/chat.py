@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import AdminDep, CallerDep, RateLimitDep
-from app.compute import ComputePool
 from app.errors import ApiError
 from chatbot.config import ChatConfig
 from chatbot.engine import ChatEngine
@@ -107,8 +106,8 @@ def _unknown(session_id: str) -> ApiError:
 
 
 @router.post("/api/chat")
-async def chat(request: Request, body: ChatIn, caller: CallerDep, _limit: RateLimitDep,
-               service: ChatDep) -> dict[str, Any]:
+def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
+         ) -> dict[str, Any]:
     limit = service.config.max_message_chars
     if len(body.message) > limit:
         raise ApiError("payload_too_large", f"the message is longer than {limit} characters; "
@@ -116,10 +115,11 @@ async def chat(request: Request, body: ChatIn, caller: CallerDep, _limit: RateLi
     if not body.message.strip() or not any(ch.isprintable() and not ch.isspace()
                                            for ch in body.message):
         raise ApiError("empty_query", "the message is empty")
-    pool: ComputePool = request.app.state.compute  # a turn searches and embeds: CPU-bound
+    # A turn also reads and writes the conversation in the database: it stays on Starlette's
+    # thread pool, where a database wait does not hold up the searches' compute thread.
     try:
-        return await pool.run(service.chat, body.session_id, body.message,
-                              engineer=caller.engineer, client=caller.client)
+        return service.chat(body.session_id, body.message, engineer=caller.engineer,
+                            client=caller.client)
     except UnknownSessionError:
         raise _unknown(body.session_id or "") from None
 
