@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from indexer.article import Article
@@ -28,6 +29,32 @@ class Status(StrEnum):
         except ValueError:
             allowed = ", ".join(s.value for s in cls)
             raise ValueError(f"unknown freshness status {value!r} (allowed: {allowed})") from None
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """What a reader is told about an article's freshness: one type across every package.
+
+    ``status`` and ``review_by`` are ``None`` when nothing is known (no provider, an article the
+    job has not seen); ``banner`` is True when the "unverified" warning must show."""
+
+    status: Status | None
+    review_by: dt.date | None
+    banner: bool
+
+    UNKNOWN: ClassVar[Freshness]
+
+
+Freshness.UNKNOWN = Freshness(None, None, False)
+
+
+class FreshnessSource(Protocol):
+    """Where search results, pages, chat answers and channel posts get freshness from. Called
+    once per shown article, so it answers from memory and never blocks on the database."""
+
+    def freshness(self, article_id: str) -> Freshness:
+        """The article's freshness; ``Freshness.UNKNOWN`` when the source knows nothing."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,23 @@ ALL_AUDIENCES = frozenset(Audience)
 
 
 @dataclass(frozen=True)
+class SearchRequest:
+    """One search: the text and the part of the index the caller may see.
+
+    The typed value every caller passes (routes through the service layer, the chatbot, alert
+    intake, ChatOps, the CLI); ``Searcher.run`` answers it in the calling thread."""
+
+    text: str
+    audiences: frozenset[Audience] = ALL_AUDIENCES
+    services: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    limit: int = 10
+    offset: int = 0
+    snippets: bool = True
+    legs: tuple[str, ...] = LEGS
+
+
+@dataclass(frozen=True)
 class SearchResult:
     article: Article
     score: float
@@ -69,6 +86,12 @@ class SearchResponse:
     results: list[SearchResult]
     weights: dict[str, float] = field(default_factory=dict)
     suggestion: str | None = None
+
+
+# How code outside the HTTP layer searches (the chatbot, alert intake, ChatOps): the service passes
+# a function that runs the request on its search pools and records it; a script passes
+# ``searcher.run``.
+SearchFn = Callable[[SearchRequest], SearchResponse]
 
 
 class Searcher:
@@ -189,6 +212,12 @@ class Searcher:
         """A whole search in the calling thread: ``plan``, ``add_dense``, ``finish``."""
         plan = self.plan(text, audiences=audiences, services=services, tags=tags, legs=legs)
         return self.finish(plan, limit=limit, offset=offset, snippets=snippets)
+
+    def run(self, request: SearchRequest) -> SearchResponse:
+        """``request`` answered in the calling thread."""
+        return self.search(request.text, limit=request.limit, offset=request.offset,
+                           audiences=request.audiences, services=request.services,
+                           tags=request.tags, legs=request.legs, snippets=request.snippets)
 
     def _vocabulary(self, audiences: frozenset[Audience]) -> tuple[list[str], set[str]]:
         """Words of the titles, symptoms and identifiers the caller may see (never others')."""
