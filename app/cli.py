@@ -164,10 +164,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_freshness(args: argparse.Namespace, out: TextIO) -> int:
-    from app.db import upgrade
+    from app.db import make_engine, upgrade
     from freshness.cli import run
 
-    code: int = run(_settings(args), args, out, migrate=upgrade)
+    code: int = run(_settings(args), args, out, migrate=upgrade, engine_factory=make_engine)
     return code
 
 

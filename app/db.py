@@ -1,4 +1,8 @@
-"""The database for the service: an engine from settings and Alembic migrations run in-process.
+"""The database layer: engines, sessions, every package's tables, Alembic migrations in-process.
+
+SQLite (a file) by default, PostgreSQL for several replicas. Each package declares its tables on its
+own declarative base (``app.models``, ``chatbot.models``, ``freshness.models``), so the search
+engine knows nothing of SQL; ``all_metadata()`` is the complete schema Alembic migrates.
 
     >>> engine = engine_for(settings)
     >>> upgrade(engine)            # creates or migrates every table to the newest revision
@@ -7,17 +11,51 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
-from indexer.db import make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 INITIAL_REVISION = "0001_initial"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cur = dbapi_connection.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def all_metadata() -> tuple[MetaData, ...]:
+    """Every package's tables: what migrations create and what a schema comparison checks."""
+    import app.models
+    import chatbot.models
+    import freshness.models
+
+    return (app.models.Base.metadata, chatbot.models.Base.metadata, freshness.models.Base.metadata)
 
 
 def engine_for(settings: Settings) -> Engine:

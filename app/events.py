@@ -8,9 +8,8 @@ import threading
 from typing import Any
 
 from sqlalchemy import insert
+from sqlalchemy.orm import DeclarativeBase as Base
 from sqlalchemy.orm import Session, sessionmaker
-
-from indexer.db import Base
 
 log = logging.getLogger("fieldguide.events")
 _Item = tuple[type[Base], dict[str, Any]] | threading.Event | None

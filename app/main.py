@@ -25,11 +25,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from app import errors
 from app.access import RateLimiter
 from app.compute import ComputePool
-from app.db import engine_for, upgrade
+from app.db import engine_for, session_factory, upgrade
 from app.events import EventWriter
 from app.index import IndexHolder
+from app.models import sync_articles
 from app.settings import Settings
-from indexer.db import session_factory, sync_articles
 from indexer.embed import Embedder
 from indexer.search import Searcher
 

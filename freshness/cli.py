@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from freshness.job import JobResult, run_job
-from freshness.models import TABLES
+from freshness.models import TABLES, Base
 from freshness.notify import notifiers_from_settings
 from freshness.report import build_report, report_csv, report_text
 from freshness.service import (
@@ -21,7 +24,6 @@ from freshness.service import (
     run_locked,
     schema_ready,
 )
-from indexer.db import Base, make_engine
 
 
 def _now(value: str | None) -> dt.datetime | dt.date | None:
@@ -33,8 +35,12 @@ def _now(value: str | None) -> dt.datetime | dt.date | None:
         return None
 
 
-def run(settings: Any, args: Any, out: TextIO, migrate: Any = None) -> int:
-    """Entry point called by ``app.cli``; ``migrate(engine)`` creates the schema when given."""
+def run(settings: Any, args: Any, out: TextIO, migrate: Any = None,
+        engine_factory: Callable[[str], Engine] = create_engine) -> int:
+    """Entry point called by ``app.cli``; ``migrate(engine)`` creates the schema when given.
+
+    ``engine_factory`` opens the database (``app.db.make_engine`` adds SQLite's pragmas); the
+    freshness package knows SQLAlchemy, not the service's engine settings."""
     now = _now(getattr(args, "now", None))
     if now is None:
         print(f"fieldguide freshness: --now {args.now!r} is not a date (YYYY-MM-DD)",
@@ -46,7 +52,7 @@ def run(settings: Any, args: Any, out: TextIO, migrate: Any = None) -> int:
     url = str(settings.database_url)
     if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         url = "sqlite:///:memory:"  # connecting would create the file: a dry run writes nothing
-    engine = make_engine(url)
+    engine = engine_factory(url)
     try:
         if not dry_run and migrate is not None:
             migrate(engine)
@@ -95,7 +101,7 @@ def _dry_run(engine: Any, settings: Any, articles: Any, now: dt.datetime | dt.da
     """Plan against the real database when it has the schema; else against an empty one in
     memory, so a dry run never creates or changes anything."""
     if not schema_ready(engine):
-        engine = make_engine("sqlite:///:memory:")
+        engine = create_engine("sqlite://")
         Base.metadata.create_all(engine, tables=TABLES)
     with Session(engine) as session:
         return run_job(session, articles, load_teams(settings), now, dry_run=True,

@@ -25,12 +25,11 @@ from sqlalchemy.orm import Session
 
 from freshness import banners
 from freshness.digest import Item, digests, summaries, trust_score, week_key
-from freshness.models import FreshnessStateRow, NotificationRow, ReviewActionRow, ReviewTaskRow
+from freshness.models import FreshnessStateRow, NotificationRow, ReviewActionRow, ReviewTaskRow, utcnow
 from freshness.notify import Message, Notifier, deliver
 from freshness.ownership import resolve
 from freshness.policy import PolicyConfig, Status, evaluate, local_date, owning_team
 from indexer.article import Article
-from indexer.db import utcnow
 from indexer.teams import TeamsConfig
 
 # A "sending" claim older than this is taken as a crashed run and may be retried.

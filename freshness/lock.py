@@ -22,8 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from freshness.models import JobLockRow
-from indexer.db import utcnow
+from freshness.models import JobLockRow, utcnow
 
 LOCK_NAME = "freshness-job"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     DateTime,
@@ -13,9 +15,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from indexer.db import Base, utcnow
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """The freshness tables' own declarative base (``app.db.all_metadata()`` gathers every package's)."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[str]: JSON}
 
 
 class FreshnessStateRow(Base):
@@ -107,6 +117,4 @@ class JobLockRow(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-TABLES = [Base.metadata.tables[name] for name in (
-    "freshness_state", "freshness_review_tasks", "freshness_review_actions",
-    "freshness_notifications", "freshness_locks")]
+TABLES = list(Base.metadata.sorted_tables)

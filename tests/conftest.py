@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from app.db import make_engine
 from chatbot.engine import ChatEngine
 from indexer.build import build_index
 from indexer.content import ContentScan, scan_content
-from indexer.db import make_engine
 from indexer.embed import Embedder
 from indexer.search import Searcher
 

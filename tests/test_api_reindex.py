@@ -89,7 +89,7 @@ def test_reindex_while_serving(tmp_path: Path, kb_index: Path, embedder: Embedde
         # The database mirror followed the swap.
         from sqlalchemy import select
 
-        from indexer.db import ArticleRow
+        from app.models import ArticleRow
 
         with client.app.state.sessions() as session:  # type: ignore[attr-defined]
             ids = set(session.scalars(select(ArticleRow.id).where(ArticleRow.present)))

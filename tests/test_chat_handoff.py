@@ -22,11 +22,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import upgrade
+from app.db import make_engine, session_factory, upgrade
 from chatbot.engine import ChatEngine
 from chatbot.handoff import EmailSink, RetryPolicy, WebhookSink, sink_from_settings
 from chatbot.service import ChatService
-from indexer.db import make_engine, session_factory
 
 
 class Receiver:

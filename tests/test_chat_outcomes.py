@@ -18,12 +18,11 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db import upgrade
+from app.db import make_engine, session_factory, upgrade
 from chatbot.engine import ChatEngine
 from chatbot.metrics import deflection_metrics
 from chatbot.models import ChatOutcomeRow, ChatSessionRow
 from chatbot.service import ChatService, UnknownSessionError
-from indexer.db import make_engine, session_factory
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 

@@ -21,10 +21,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, select
 
 from app.analytics import percentile
-from app.db import INITIAL_REVISION, alembic_config, current_revision, upgrade
+from app.db import (
+    INITIAL_REVISION,
+    alembic_config,
+    all_metadata,
+    current_revision,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from app.events import EventWriter
-from app.models import ClickEventRow, SearchEventRow
-from indexer.db import ArticleRow, Base, make_engine, session_factory
+from app.models import ArticleRow, ClickEventRow, SearchEventRow
 from indexer.embed import Embedder
 from tests.api_support import ADMIN, ENGINEER, client_for, settings_for
 
@@ -43,7 +50,7 @@ def test_migrations_reach_head_and_match_the_models(db_url: str) -> None:
         assert set(inspect(engine).get_table_names()) >= SERVICE_TABLES
         with engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            diffs = [d for d in compare_metadata(context, Base.metadata)
+            diffs = [d for d in compare_metadata(context, list(all_metadata()))
                      if _table_of(d) in SERVICE_TABLES]
         assert diffs == []
     finally:

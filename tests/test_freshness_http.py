@@ -25,13 +25,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import upgrade
+from app.db import make_engine, upgrade
 from app.main import create_app
 from app.settings import Settings
 from freshness.cli import run as freshness_cli
 from freshness.models import ReviewActionRow
 from indexer.build import build_index
-from indexer.db import make_engine
 from indexer.embed import Embedder
 
 TODAY = dt.datetime.now(dt.UTC).date()

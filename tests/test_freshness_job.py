@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.db import upgrade
+from app.db import make_engine, upgrade
 from freshness import banners
 from freshness.job import run_job
 from freshness.models import (
@@ -35,7 +35,6 @@ from freshness.models import (
 from freshness.policy import Status
 from indexer.article import Article
 from indexer.content import ContentScan, scan_content
-from indexer.db import make_engine
 from tests.conftest import CONTENT
 
 NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)

@@ -20,15 +20,14 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.db import upgrade
+from app.db import make_engine, upgrade
 from app.settings import Settings
 from freshness.job import JobResult
 from freshness.lock import job_lock
-from freshness.models import JobLockRow
+from freshness.models import JobLockRow, utcnow
 from freshness.notify import SmtpNotifier
 from freshness.service import Scheduler, run_locked, start_scheduler
 from indexer.content import scan_content
-from indexer.db import make_engine, utcnow
 from tests.conftest import CONTENT
 from tests.test_freshness_job import NOW
 from tests.test_freshness_notify import Mailbox, free_port

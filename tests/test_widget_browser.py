@@ -209,9 +209,8 @@ def test_search_as_you_type_on_a_strict_csp_wiki(chromium: Any, host: HostServer
 def _clicks(service: ServerThread, article_id: str) -> list[Any]:
     from sqlalchemy import select
 
-    from app.db import engine_for
+    from app.db import engine_for, session_factory
     from app.models import ClickEventRow
-    from indexer.db import session_factory
 
     engine = engine_for(service.settings)  # type: ignore[attr-defined]
     try:

@@ -1,1 +1,1 @@
-"""Alembic migrations for every table on ``indexer.db.Base``."""
+"""Alembic migrations for every package's tables (``app.db.all_metadata()``)."""

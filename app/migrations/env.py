@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import app.models  # noqa: F401  (registers the service tables)
-from indexer.db import Base, make_engine
+from app.db import all_metadata, make_engine
 
-# The other packages declare their tables in their own models module; import whichever exist so
-# autogenerate and comparisons see the complete schema.
-for _module in ("freshness.models", "chatbot.models"):
-    with contextlib.suppress(ImportError):
-        __import__(_module)
-
-target_metadata = Base.metadata
+target_metadata = list(all_metadata())
 
 
 def _run(connection: Connection) -> None:

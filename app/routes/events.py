@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.access import CallerDep
 from app.deps import EventsDep, IndexDep
 from app.errors import ApiError
-from app.models import ClickEventRow
-from indexer.db import utcnow
+from app.models import ClickEventRow, utcnow
 
 router = APIRouter(tags=["events"])
 

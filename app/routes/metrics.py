@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from app.access import AdminDep
 from app.analytics import search_metrics
 from app.deps import EventsDep, SessionsDep
-from indexer.db import utcnow
+from app.models import utcnow
 
 router = APIRouter(tags=["metrics"])
 

@@ -13,11 +13,10 @@ from app.access import Caller, CallerDep, RateLimitDep
 from app.compute import ComputePool
 from app.deps import freshness_of
 from app.errors import ApiError
-from app.models import SearchEventRow
+from app.models import SearchEventRow, utcnow
 from app.render import article_url
 from app.settings import Settings
 from indexer.article import Audience
-from indexer.db import utcnow
 from indexer.search import Searcher, SearchPlan
 
 router = APIRouter(tags=["search"])

@@ -17,10 +17,9 @@ def has_route(name: str) -> bool:
 
 def run_freshness(settings: Any) -> None:
     """Run the real freshness job on the server's database, so banners exist before it starts."""
-    from app.db import engine_for, upgrade
+    from app.db import engine_for, session_factory, upgrade
     from freshness.job import run_job
     from indexer.content import scan_content
-    from indexer.db import session_factory
     from indexer.teams import TeamsConfig
 
     engine = engine_for(settings)
