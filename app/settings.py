@@ -6,6 +6,7 @@ environment anywhere else.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from pathlib import Path
@@ -20,6 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from chatbot.config import ChatConfig
+from freshness.config import ChannelsConfig, FreshnessConfig, SmtpConfig
+from freshness.policy import PolicyConfig
 from indexer.article import Audience
 from indexer.fuse import FusionMethod
 from indexer.legs.dense import FaissKind
@@ -28,6 +32,12 @@ if TYPE_CHECKING:
     from indexer.embed import Embedder
 
 CONFIG_ENV = "FIELDGUIDE_CONFIG"
+# Each package owns its defaults; the settings below repeat none of them.
+_POLICY = PolicyConfig()
+_FRESH = FreshnessConfig()
+_CHANNELS = ChannelsConfig()
+_SMTP = SmtpConfig(host="")
+_CHAT = ChatConfig()
 
 
 def hash_key(key: str) -> str:
@@ -50,6 +60,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Where the index and the SQLite database live.")
     content_dir: Path = Field(Path("content"), description="The knowledge base: Markdown articles.")
     index_dir: Path | None = Field(None, description="Index snapshots (default: DATA_DIR/index).")
+    static_dir: Path = Field(
+        Path(__file__).resolve().parents[1] / "static",
+        description="The widget and page assets served under /static (default: the static/ "
+        "folder of this checkout; point it at a built copy to serve that instead).")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL (default: sqlite file DATA_DIR/fieldguide.db); "
         "postgresql+psycopg://... for several replicas.")
@@ -86,38 +100,42 @@ class Settings(BaseSettings):
         "(the wikis embedding the widget).")
     public_url: str = Field("http://localhost:8000", description="Base URL used in links.")
     smtp_host: str | None = Field(None, description="SMTP server for email notifications.")
-    smtp_port: int = Field(25, description="SMTP port.")
-    smtp_from: str = Field("fieldguide@localhost", description="Sender address.")
+    smtp_port: int = Field(_SMTP.port, description="SMTP port.")
+    smtp_from: str = Field(_SMTP.sender, description="Sender address.")
     smtp_user: str | None = Field(None, description="SMTP user name.")
     smtp_password: str | None = Field(None, description="SMTP password.")
-    smtp_starttls: bool = Field(False, description="Use STARTTLS.")
+    smtp_starttls: bool = Field(_SMTP.starttls, description="Use STARTTLS.")
     slack_webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook.")
     teams_webhook_url: str | None = Field(None, description="Microsoft Teams incoming webhook.")
     ticket_webhook_url: str | None = Field(None, description="Where chatbot hand-offs are POSTed.")
     ticket_email: str | None = Field(None, description="Where chatbot hand-offs are emailed.")
     freshness_schedule_hours: float = Field(
-        24.0, ge=0, description="How often the service runs the freshness job (0 disables the "
+        _FRESH.schedule_hours,
+        ge=0, description="How often the service runs the freshness job (0 disables the "
         "scheduled run; one replica runs it, under a database lock).")
     freshness_first_run_seconds: float = Field(
-        60.0, ge=0, description="Delay after startup before the first scheduled freshness run.")
+        _FRESH.first_run_seconds,
+        ge=0, description="Delay after startup before the first scheduled freshness run.")
     freshness_lookup_seconds: float = Field(
-        30.0, ge=0, description="How long search keeps articles' freshness in memory before "
+        _FRESH.lookup_seconds, ge=0, description="How long search keeps articles' freshness in memory before "
         "reading it again (reviews made through this process show at once).")
     freshness_notify: bool = Field(
-        True, description="Whether the scheduled freshness run sends digests and summaries.")
+        _FRESH.notify, description="Whether the scheduled freshness run sends digests and summaries.")
     freshness_default_interval_days: int = Field(
-        90, ge=1, description="Review interval for articles and teams that set none.")
+        _POLICY.default_interval_days,
+        ge=1, description="Review interval for articles and teams that set none.")
     freshness_due_soon_days: int = Field(
-        14, ge=0, description="Days before review-by when an article becomes due_soon.")
+        _POLICY.due_soon_days, ge=0, description="Days before review-by when an article becomes due_soon.")
     freshness_grace_days: int = Field(
-        14, ge=0, description="Days past review-by after which a stale article is unverified "
+        _POLICY.grace_days, ge=0, description="Days past review-by after which a stale article is unverified "
         "(and the banner goes up).")
     freshness_timezone: str = Field(
-        "UTC", description="Time zone whose calendar date the freshness policy uses.")
-    notify_retries: int = Field(3, ge=1, le=10, description="Attempts per notification send.")
+        _POLICY.timezone, description="Time zone whose calendar date the freshness policy uses.")
+    notify_retries: int = Field(_CHANNELS.retries, ge=1, le=10, description="Attempts per notification send.")
     notify_backoff_seconds: float = Field(
-        2.0, ge=0, description="Pause before the first retry of a failed send (doubles).")
-    teams_card: str = Field("messagecard", pattern="^(messagecard|adaptive)$",
+        _CHANNELS.backoff_seconds,
+        ge=0, description="Pause before the first retry of a failed send (doubles).")
+    teams_card: str = Field(_CHANNELS.teams_card, pattern="^(messagecard|adaptive)$",
                             description="Microsoft Teams payload: messagecard or adaptive.")
     rate_limit_per_second: float = Field(
         10.0, ge=0, description="Search and chat requests per second allowed per client IP "
@@ -138,27 +156,34 @@ class Settings(BaseSettings):
         "info", pattern="^(critical|error|warning|info|debug|trace)$",
         description="uvicorn log level for `fieldguide serve`.")
     chat_confidence_threshold: float = Field(
-        0.47, ge=0, le=1, description="Chatbot: below this confidence the reply is a fallback "
+        _CHAT.confidence_threshold,
+        ge=0, le=1, description="Chatbot: below this confidence the reply is a fallback "
         "(\"the knowledge base has no answer\"); chosen with bench/chat.py.")
     chat_clarify_margin: float = Field(
-        0.02, ge=0, le=1, description="Chatbot: top answers closer than this (and about "
+        _CHAT.clarify_margin, ge=0, le=1, description="Chatbot: top answers closer than this (and about "
         "different things) get a clarifying question.")
     chat_clarify_distinct: float = Field(
-        0.4, ge=0, le=1, description="Chatbot: two articles whose heads are less similar than "
+        _CHAT.clarify_distinct,
+        ge=0, le=1, description="Chatbot: two articles whose heads are less similar than "
         "this cosine are about different things.")
     chat_intent_threshold: float = Field(
-        0.70, ge=0, le=1, description="Chatbot: cosine to an intent example (greeting, thanks, "
+        _CHAT.intent_threshold,
+        ge=0, le=1, description="Chatbot: cosine to an intent example (greeting, thanks, "
         "human please, didn't help...) needed to take that intent.")
     chat_intent_fuzzy_threshold: float = Field(
-        82.0, ge=0, le=100, description="Chatbot: rapidfuzz ratio for short messages to match "
+        _CHAT.intent_fuzzy_threshold,
+        ge=0, le=100, description="Chatbot: rapidfuzz ratio for short messages to match "
         "an intent example despite typos.")
     chat_max_message_chars: int = Field(
-        4000, ge=1, le=100_000, description="Chatbot: longest accepted message (characters).")
+        _CHAT.max_message_chars,
+        ge=1, le=100_000, description="Chatbot: longest accepted message (characters).")
     chat_potential_window: float = Field(
-        24.0, gt=0, description="Chatbot: hours after an answer without feedback, return or "
+        _CHAT.potential_window / dt.timedelta(hours=1),
+        gt=0, description="Chatbot: hours after an answer without feedback, return or "
         "escalation before the conversation counts as a potential deflection.")
     chat_idle_timeout: float = Field(
-        30.0, gt=0, description="Chatbot: minutes of inactivity before the sweep closes a "
+        _CHAT.idle_timeout / dt.timedelta(minutes=1),
+        gt=0, description="Chatbot: minutes of inactivity before the sweep closes a "
         "conversation.")
     chat_sweep_seconds: float = Field(
         300.0, ge=0, description="Chatbot: how often the server sweeps idle conversations; "
@@ -198,6 +223,35 @@ class Settings(BaseSettings):
     def index_path(self) -> Path:
         assert self.index_dir is not None
         return self.index_dir
+
+    def freshness_config(self) -> FreshnessConfig:
+        """The freshness package's configuration, from the ``freshness_*``, ``notify_*``,
+        ``smtp_*`` and webhook settings."""
+        smtp = (SmtpConfig(self.smtp_host, self.smtp_port, self.smtp_from, self.smtp_user,
+                           self.smtp_password, self.smtp_starttls) if self.smtp_host else None)
+        return FreshnessConfig(
+            policy=PolicyConfig(self.freshness_default_interval_days,
+                                self.freshness_due_soon_days, self.freshness_grace_days,
+                                self.freshness_timezone),
+            content_dir=self.content_dir, index_path=self.index_path,
+            default_audience=self.default_audience, public_url=self.public_url,
+            schedule_hours=self.freshness_schedule_hours,
+            first_run_seconds=self.freshness_first_run_seconds, notify=self.freshness_notify,
+            lookup_seconds=self.freshness_lookup_seconds,
+            channels=ChannelsConfig(smtp, self.slack_webhook_url, self.teams_webhook_url,
+                                    self.teams_card, self.notify_retries,
+                                    self.notify_backoff_seconds))
+
+    def chat_config(self) -> ChatConfig:
+        """The chatbot's knobs (``chat_*`` settings and the public URL)."""
+        return ChatConfig(
+            confidence_threshold=self.chat_confidence_threshold,
+            clarify_margin=self.chat_clarify_margin, clarify_distinct=self.chat_clarify_distinct,
+            intent_threshold=self.chat_intent_threshold,
+            intent_fuzzy_threshold=self.chat_intent_fuzzy_threshold,
+            max_message_chars=self.chat_max_message_chars,
+            potential_window=dt.timedelta(hours=self.chat_potential_window),
+            idle_timeout=dt.timedelta(minutes=self.chat_idle_timeout), public_url=self.public_url)
 
     def embedder(self, *, serving: bool) -> Embedder:
         """The configured model, caching document vectors next to the index."""

@@ -28,12 +28,12 @@ from chatbot.confidence import Candidate, score_candidate
 from chatbot.config import ChatConfig
 from chatbot.intents import Intent, IntentDetector, IntentName
 from chatbot.vectors import ArticleVectors
+from freshness.policy import Freshness, FreshnessSource
 from indexer.article import Article, Audience
 from indexer.embed import Embedder
-from indexer.search import Searcher, SearchResult
+from indexer.search import Searcher, SearchFn, SearchRequest, SearchResult
 
 ANONYMOUS = frozenset({Audience.END_USER})
-FreshnessLookup = Callable[[str], "dict[str, Any] | None"]
 Clock = Callable[[], dt.datetime]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -64,7 +64,8 @@ class Reply:
     sources: tuple[Source, ...] = ()
     confidence: float | None = None
     options: tuple[str, ...] = ()  # clarify buttons: send one back as the next message
-    freshness: dict[str, Any] | None = None  # the banner of an unverified source
+    freshness: Freshness | None = None  # an unverified source's freshness...
+    banner: str | None = None  # ...and the warning shown with it
     intent: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,8 +74,11 @@ class Reply:
                                "confidence": self.confidence}
         if self.options:
             out["options"] = list(self.options)
-        if self.freshness:
-            out["freshness"] = self.freshness
+        if self.freshness is not None and self.banner:
+            f = self.freshness
+            out["freshness"] = {"status": f.status.value if f.status else None,
+                                "review_by": f.review_by.isoformat() if f.review_by else None,
+                                "banner": True, "text": self.banner}
         return out
 
 
@@ -121,12 +125,10 @@ NEGATIVE_TEXT = ("Sorry that didn't help. Can you describe the problem different
                  "message, the app, what you already tried)? Or ask for a person.")
 
 
-def banner_text(article: Article, freshness: dict[str, Any] | None) -> str | None:
+def banner_text(article: Article, freshness: Freshness | None) -> str | None:
     """The unverified banner for an answer, when the freshness provider raises it."""
-    if not freshness or not freshness.get("banner"):
+    if freshness is None or not freshness.banner:
         return None
-    if isinstance(freshness["banner"], str):
-        return freshness["banner"]
     since = article.last_reviewed or article.created
     when = f"since {since.isoformat()}" if since else "recently"
     return f"This article has not been reviewed {when}; the steps may be out of date."
@@ -137,12 +139,16 @@ class ChatEngine:
 
     def __init__(self, searcher: Searcher | Callable[[], Searcher], embedder: Embedder,
                  config: ChatConfig | None = None, clock: Clock | None = None,
-                 freshness_lookup: FreshnessLookup | None = None) -> None:
+                 freshness: FreshnessSource | None = None, search: SearchFn | None = None
+                 ) -> None:
+        """``search``: how a question is searched (the service passes its ``SearchFn``, which
+        runs on the search pools); default: the searcher in the calling thread."""
         self._searcher = searcher
+        self._search = search
         self.embedder = embedder
         self.config = config or ChatConfig()
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.freshness_lookup = freshness_lookup
+        self.freshness_source = freshness
         self.intents = IntentDetector(embedder, cosine_threshold=self.config.intent_threshold,
                                       fuzzy_threshold=self.config.intent_fuzzy_threshold)
         self._vectors: ArticleVectors | None = None
@@ -169,7 +175,8 @@ class ChatEngine:
         searcher = self.searcher
         vectors = self.vectors()
         k = self.config.candidates
-        resp = searcher.search(text, limit=k, audiences=audiences, snippets=False)
+        request = SearchRequest(text, frozenset(audiences), limit=k, snippets=False)
+        resp = self._search(request) if self._search is not None else searcher.run(request)
         vector = self.embedder.encode_query(resp.normalized)
         found: dict[int, tuple[SearchResult | None, int | None]] = {}
         for rank, r in enumerate(resp.results, 1):
@@ -282,8 +289,6 @@ class ChatEngine:
         body = answer_text(article, label, self.config.max_answer_chars)
         freshness = self._freshness(article.id)
         banner = banner_text(article, freshness)
-        if freshness is not None and banner:
-            freshness = {**freshness, "banner": True, "text": banner}
         parts = [f"{article.title}:", body]
         if banner:
             parts.insert(0, f"Note: {banner}")
@@ -292,13 +297,13 @@ class ChatEngine:
         state.last_sources = (article.id,)
         return Reply(ReplyKind.ANSWER, "\n\n".join(parts), sources=(self._source(article),),
                      confidence=picked_confidence, freshness=freshness if banner else None,
-                     intent="question")
+                     banner=banner, intent="question")
 
-    def _freshness(self, article_id: str) -> dict[str, Any] | None:
-        if self.freshness_lookup is None:
+    def _freshness(self, article_id: str) -> Freshness | None:
+        if self.freshness_source is None:
             return None
         try:
-            return self.freshness_lookup(article_id)
+            return self.freshness_source.freshness(article_id)
         except Exception:  # a broken provider must not break the chat: no banner, answer anyway
             return None
 

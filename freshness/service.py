@@ -1,11 +1,13 @@
 """Running the job from settings: content loading, the locked run, the scheduler, reviews, lookups.
 
-Nothing here imports FastAPI or ``app``: the service passes its settings object (duck-typed)
-and its engine. Usage from a lifespan::
+Nothing here imports FastAPI or ``app``: the service passes its settings and its engine.
+Usage from a lifespan::
 
-    scheduler = start_scheduler(app.state)   # reads .settings and .engine; None when disabled
+    freshness = FreshnessService(engine, settings, article=..., articles=...)
+    freshness.refresh()    # the first map of every article's state, before serving
+    freshness.start()      # the scheduled job (nothing when freshness_schedule_hours is 0)
     ...
-    scheduler.stop()
+    freshness.stop()
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from freshness.job import JobResult, run_job
 from freshness.lock import job_lock
 from freshness.models import FreshnessStateRow, ReviewActionRow
 from freshness.notify import Notifier, notifiers_from_settings
-from freshness.policy import PolicyConfig, local_date
+from freshness.policy import Freshness, PolicyConfig, Status, evaluate, local_date
 from indexer.article import Article
 from indexer.teams import TEAMS_FILE, TeamsConfig
 
@@ -127,43 +129,13 @@ class Scheduler:
             delay = self.interval
 
 
-def start_scheduler(app_state: Any, articles: Callable[[], Sequence[Article]] | None = None
-                    ) -> Scheduler | None:
-    """Start the scheduled run for a service (``app_state.settings``, ``app_state.engine``).
-
-    ``articles``: where the live articles come from (the service's searcher); default: the
-    snapshot on disk. Returns None when ``freshness_schedule_hours`` is 0.
-    """
-    settings = app_state.settings
-    hours = float(getattr(settings, "freshness_schedule_hours", 24.0))
-    if hours <= 0:
-        return None
-    engine: Engine = app_state.engine
-    notify = bool(getattr(settings, "freshness_notify", True))
-
-    def run() -> None:
-        result = run_locked(engine, settings, dt.datetime.now(dt.UTC), notify=notify,
-                            articles=articles() if articles is not None else None)
-        lookup = getattr(app_state, "freshness_lookup", None)
-        if lookup is not None and hasattr(lookup, "refresh"):
-            lookup.refresh()  # searches show the new states at once
-        if result.skipped:
-            log.info("freshness run skipped: %s", result.skipped)
-        else:
-            log.info("freshness run: %s, %d change(s), %d send(s)", result.counts(),
-                     len(result.changes), len(result.sends))
-
-    return Scheduler(run, hours * 3600,
-                     float(getattr(settings, "freshness_first_run_seconds", 60.0))).start()
-
-
 @dataclass(frozen=True)
 class ReviewOutcome:
     article_id: str
     outcome: str
     reviewer: str
     reviewed_at: dt.datetime
-    freshness: dict[str, Any]
+    freshness: Freshness
 
 
 def record_review(engine: Engine, settings: Any, article: Article, outcome: str, reviewer: str,
@@ -180,29 +152,32 @@ def record_review(engine: Engine, settings: Any, article: Article, outcome: str,
         result = run_job(session, [article], load_teams(settings), now, config=config,
                          public_url=settings.public_url, partial=True)
     r = result.articles[0]
-    return ReviewOutcome(article.id, outcome, reviewer, now, freshness_dict(r.status.value,
-                                                                            r.review_by, r.banner))
+    return ReviewOutcome(article.id, outcome, reviewer, now,
+                         Freshness(r.status, r.review_by, r.banner))
 
 
-def freshness_dict(status: str | None, review_by: dt.date | None, banner: bool) -> dict[str, Any]:
-    return {"status": status, "review_by": review_by.isoformat() if review_by else None,
-            "banner": banner}
+class FreshnessService:
+    """The freshness side of a running service: the scheduled job, reviews, the report, and
+    every shown article's ``Freshness`` (it implements ``FreshnessSource``).
 
+    Search shows the freshness of every result, so ``freshness(id)`` answers from memory and
+    never touches the database: every article's state is computed in one pass (one query per
+    table, ~0.1 s for 2,500 articles) and kept for ``ttl`` seconds. ``refresh()`` recomputes at
+    once (after a review or a job run in this process); a review made through another replica
+    shows here within ``ttl``. An expired map is rebuilt on a background thread while requests
+    keep reading the previous one; an article the map has not seen yet (a reindex just added
+    or edited it) gets the policy computed from its front matter in memory, and a rebuild is
+    started behind it.
 
-class FreshnessLookup:
-    """``lookup(article_id)`` -> {status, review_by, banner}: the job's stored state, or the
-    policy computed (with recorded reviews) for articles the job has not seen yet.
-
-    Search shows the freshness of every result, so answers come from memory: every article's
-    state is computed in one pass (one query per table, ~0.1 s for 2,500 articles) and kept for
-    ``ttl`` seconds. ``refresh()`` recomputes at once (after a review or a job run in this
-    process); a review made through another replica shows here within ``ttl``. An expired map
-    is rebuilt in the background while requests keep reading the previous one.
+        >>> service = FreshnessService(engine, settings, article=..., articles=...)
+        >>> service.refresh()           # blocking: the first map, before serving
+        >>> service.freshness("vpn-gateway-unreachable").status
+        <Status.FRESH: 'fresh'>
     """
 
     def __init__(self, engine: Engine, settings: Any,
                  article: Callable[[str], Article | None],
-                 articles: Callable[[], Iterable[Article]] | None = None,
+                 articles: Callable[[], Iterable[Article]],
                  ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.settings = settings
@@ -213,45 +188,73 @@ class FreshnessLookup:
         self.clock = clock
         self._teams: TeamsConfig | None = None
         # article id -> (the Article the answer was computed for, the answer)
-        self._memo: dict[str, tuple[Article | None, dict[str, Any]]] = {}
+        self._memo: dict[str, tuple[Article | None, Freshness]] = {}
         self._expires = -math.inf
         self._refreshing = threading.Lock()
+        self._scheduler: Scheduler | None = None
 
-    def _teams_config(self) -> TeamsConfig:
+    # -- the lookup (memory only) ------------------------------------------------------
+    def freshness(self, article_id: str) -> Freshness:
+        memo = self._current()
+        hit = memo.get(article_id)
+        article = self.article(article_id)
+        if hit is not None:
+            computed_for, answer = hit
+            # A computed answer holds for the article it was computed from (not a newer edit).
+            if computed_for is None or article is computed_for:
+                return answer
+        if article is None:
+            return Freshness.UNKNOWN
+        verdict = evaluate(article, self.teams(), dt.datetime.now(dt.UTC), self.config)
+        answer = Freshness(verdict.status, verdict.review_by, verdict.banner)
+        memo[article_id] = (article, answer)
+        self.refresh_soon()  # the stored state and recorded reviews follow in the background
+        return answer
+
+    def teams(self) -> TeamsConfig:
         if self._teams is None:
             self._teams = load_teams(self.settings)
         return self._teams
 
     def refresh(self) -> None:
-        """Recompute every article's answer now (blocking)."""
+        """Recompute every article's answer now (blocking: call it off the request path)."""
         with self._refreshing:
             self._rebuild()
 
+    def refresh_soon(self) -> None:
+        """Start a rebuild on a background thread unless one is already running."""
+        if self._refreshing.acquire(blocking=False):
+            self._expires = self.clock() + self.ttl
+            threading.Thread(target=self._background, name="freshness-lookup",
+                             daemon=True).start()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait for a background rebuild to finish (tests, shutdown)."""
+        if not self._refreshing.acquire(timeout=timeout):
+            return False
+        self._refreshing.release()
+        return True
+
     def _rebuild(self) -> None:
         started = self.clock()
-        memo: dict[str, tuple[Article | None, dict[str, Any]]] = {}
+        memo: dict[str, tuple[Article | None, Freshness]] = {}
         with Session(self.engine) as session:
             for row in session.scalars(select(FreshnessStateRow).where(FreshnessStateRow.present)):
-                memo[row.article_id] = (None, freshness_dict(row.status, row.review_by, row.banner))
-            missing = [a for a in (self.articles() if self.articles else ()) if a.id not in memo]
+                memo[row.article_id] = (None, Freshness(Status(row.status), row.review_by,
+                                                        row.banner))
+            missing = [a for a in self.articles() if a.id not in memo]
             if missing:
-                result = run_job(session, missing, self._teams_config(), dt.datetime.now(dt.UTC),
+                result = run_job(session, missing, self.teams(), dt.datetime.now(dt.UTC),
                                  config=self.config, dry_run=True, partial=True)
                 by_id = {a.id: a for a in missing}
                 for r in result.articles:
-                    memo[r.id] = (by_id[r.id], freshness_dict(
-                        r.status.value, r.review_by, r.banner))
+                    memo[r.id] = (by_id[r.id], Freshness(r.status, r.review_by, r.banner))
         self._memo = memo
         self._expires = started + self.ttl
 
-    def _current(self) -> dict[str, tuple[Article | None, dict[str, Any]]]:
+    def _current(self) -> dict[str, tuple[Article | None, Freshness]]:
         if self.clock() >= self._expires:
-            if self._expires == -math.inf:
-                self.refresh()  # the first answer waits for the first map
-            elif self._refreshing.acquire(blocking=False):
-                self._expires = self.clock() + self.ttl  # one rebuild at a time
-                threading.Thread(target=self._background, name="freshness-lookup",
-                                 daemon=True).start()
+            self.refresh_soon()
         return self._memo
 
     def _background(self) -> None:
@@ -262,26 +265,45 @@ class FreshnessLookup:
         finally:
             self._refreshing.release()
 
-    def __call__(self, article_id: str) -> dict[str, Any] | None:
-        memo = self._current()
-        hit = memo.get(article_id)
-        if hit is not None:
-            computed_for, answer = hit
-            # A computed answer holds for the article it was computed from (not a newer edit).
-            if computed_for is None or self.article(article_id) is computed_for:
-                return answer
-        article = self.article(article_id)
-        if article is None:
-            return None
+    # -- the job, reviews, the report --------------------------------------------------
+    def start(self) -> None:
+        """Start the scheduled run (not when ``freshness_schedule_hours`` is 0)."""
+        hours = float(getattr(self.settings, "freshness_schedule_hours", 24.0))
+        if hours <= 0 or self._scheduler is not None:
+            return
+        self._scheduler = Scheduler(self.run_scheduled, hours * 3600, float(
+            getattr(self.settings, "freshness_first_run_seconds", 60.0))).start()
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
+            self._scheduler = None
+        self.wait_idle()
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        return self._scheduler
+
+    def run_scheduled(self) -> JobResult:
+        result = run_locked(self.engine, self.settings, dt.datetime.now(dt.UTC),
+                            notify=bool(getattr(self.settings, "freshness_notify", True)),
+                            articles=list(self.articles()))
+        self.refresh()  # searches show the new states at once
+        if result.skipped:
+            log.info("freshness run skipped: %s", result.skipped)
+        else:
+            log.info("freshness run: %s, %d change(s), %d send(s)", result.counts(),
+                     len(result.changes), len(result.sends))
+        return result
+
+    def review(self, article: Article, outcome: str, reviewer: str, now: dt.datetime,
+               note: str | None = None) -> ReviewOutcome:
+        done = record_review(self.engine, self.settings, article, outcome, reviewer, now, note)
+        self.refresh()  # the next search shows the review
+        return done
+
+    def assess(self, articles: Sequence[Article], now: dt.datetime) -> JobResult:
+        """Every given article's state now, stored reviews included; writes nothing."""
         with Session(self.engine) as session:
-            row = session.get(FreshnessStateRow, article_id)
-            if row is not None and row.present:
-                answer = freshness_dict(row.status, row.review_by, row.banner)
-                memo[article_id] = (None, answer)
-                return answer
-            result = run_job(session, [article], self._teams_config(), dt.datetime.now(dt.UTC),
-                             config=self.config, dry_run=True, partial=True)
-        r = result.articles[0]
-        answer = freshness_dict(r.status.value, r.review_by, r.banner)
-        memo[article_id] = (article, answer)
-        return answer
+            return run_job(session, list(articles), self.teams(), now, config=self.config,
+                           dry_run=True)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import urllib.parse
@@ -22,6 +23,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.server import uvicorn_options
+from app.services.search import NoFreshness
+from freshness.policy import Freshness, Status
 from indexer.embed import Embedder
 from tests.api_support import ADMIN, ENGINEER, assert_error, client_for, settings_for
 from tests.browser.harness import ServerThread
@@ -125,24 +128,27 @@ def test_article_page_is_html(client: TestClient) -> None:
 
 
 def test_unverified_banner_comes_from_the_freshness_provider(client: TestClient) -> None:
-    state = client.app.state  # type: ignore[attr-defined]
-    previous = state.freshness_lookup
-    state.freshness_lookup = lambda article_id: {"status": "unverified",
-                                                 "review_by": "2026-01-01", "banner": True}
+    class Unverified:
+        def freshness(self, article_id: str) -> Freshness:
+            return Freshness(Status.UNVERIFIED, dt.date(2026, 1, 1), banner=True)
+
+    search = client.app.state.services.search  # type: ignore[attr-defined]
+    previous = search.freshness
+    search.freshness = Unverified()
     try:
         page = client.get("/articles/vpn-gateway-unreachable").text
         hit = client.get("/api/search", params={"q": "vpn gateway"}).json()["results"][0]
     finally:
-        state.freshness_lookup = previous
+        search.freshness = previous
     assert 'class="banner"' in page and "2026-01-01" in page
     assert hit["freshness"] == {"status": "unverified", "review_by": "2026-01-01",
                                 "banner": True}
-    state.freshness_lookup = None
+    search.freshness = NoFreshness()
     try:
         calm = client.get("/articles/vpn-gateway-unreachable").text
         hit = client.get("/api/search", params={"q": "vpn gateway"}).json()["results"][0]
     finally:
-        state.freshness_lookup = previous
+        search.freshness = previous
     assert 'class="banner"' not in calm
     assert hit["freshness"] == {"status": None, "review_by": None, "banner": False}
 
@@ -277,20 +283,20 @@ def test_cors_for_configured_origins(client: TestClient) -> None:
 
 
 def test_unhandled_errors_hide_the_traceback(client: TestClient) -> None:
-    state = client.app.state  # type: ignore[attr-defined]
-    previous = state.index
+    search = client.app.state.services.search  # type: ignore[attr-defined]
+    previous = search.index
 
     class Broken:
         @property
         def searcher(self) -> None:
             raise RuntimeError("secret internal detail")
 
-    state.index = Broken()
+    search.index = Broken()
     quiet = TestClient(client.app, raise_server_exceptions=False)
     try:
         r = quiet.get("/api/search", params={"q": "password expired"})
     finally:
-        state.index = previous
+        search.index = previous
     body = assert_error(r, 500, "internal_error")
     assert "secret" not in body["error"]["message"]
 

@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import io
 from argparse import Namespace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +22,7 @@ from chatbot.cli import run
 from chatbot.config import ChatConfig
 from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, ReplyKind
 from chatbot.intents import IntentName
+from freshness.policy import Freshness, Status
 from indexer.article import Audience
 from indexer.embed import Embedder
 from indexer.search import Searcher
@@ -128,25 +129,28 @@ def test_unverified_banner_is_carried_with_the_answer(searcher: Searcher,
                                                       embedder: Embedder) -> None:
     seen: list[str] = []
 
-    def lookup(article_id: str) -> dict[str, Any]:
-        seen.append(article_id)
-        return {"status": "unverified", "review_by": "2024-01-01", "banner": True}
+    class Unverified:
+        def freshness(self, article_id: str) -> Freshness:
+            seen.append(article_id)
+            return Freshness(Status.UNVERIFIED, dt.date(2024, 1, 1), banner=True)
 
-    eng = ChatEngine(searcher, embedder, freshness_lookup=lookup)
+    eng = ChatEngine(searcher, embedder, freshness=Unverified())
     reply = eng.reply("printer offline", ConversationState())
     assert reply.kind is ReplyKind.ANSWER
     assert seen == ["printer-offline"]
     assert reply.text.startswith("Note: This article has not been reviewed since")
-    assert reply.freshness is not None and reply.freshness["banner"] is True
-    assert reply.to_dict()["freshness"]["status"] == "unverified"
+    assert reply.freshness is not None and reply.freshness.banner is True
+    assert reply.to_dict()["freshness"] == {"status": "unverified", "review_by": "2024-01-01",
+                                            "banner": True, "text": reply.banner}
 
 
 def test_a_broken_freshness_provider_does_not_break_the_answer(searcher: Searcher,
                                                                embedder: Embedder) -> None:
-    def broken(article_id: str) -> dict[str, Any]:
-        raise RuntimeError("database down")
+    class Broken:
+        def freshness(self, article_id: str) -> Freshness:
+            raise RuntimeError("database down")
 
-    eng = ChatEngine(searcher, embedder, freshness_lookup=broken)
+    eng = ChatEngine(searcher, embedder, freshness=Broken())
     assert eng.reply("printer offline", ConversationState()).kind is ReplyKind.ANSWER
 
 

@@ -32,7 +32,7 @@ from freshness.models import (
     ReviewActionRow,
     ReviewTaskRow,
 )
-from freshness.policy import Status
+from freshness.policy import Freshness, Status, evaluate
 from indexer.article import Article
 from indexer.content import ContentScan, scan_content
 from tests.conftest import CONTENT
@@ -237,55 +237,71 @@ class FakeClock:
 
 
 def test_lookup_answers_from_memory_until_its_ttl(kb: ContentScan, engine: Engine) -> None:
-    """Search reads freshness from memory: a state written behind the lookup's back (another
+    """Search reads freshness from memory: a state written behind the service's back (another
     replica's review) shows only after ``ttl``; ``refresh()`` shows it at once."""
-    from freshness.service import FreshnessLookup
+    from freshness.service import FreshnessService
 
     by_id = {a.id: a for a in kb.articles}
     settings = type("S", (), {"content_dir": CONTENT})()
     clock = FakeClock()
-    lookup = FreshnessLookup(engine, settings, article=by_id.get, articles=lambda: kb.articles,
-                             ttl=30.0, clock=clock)
+    service = FreshnessService(engine, settings, article=by_id.get,
+                               articles=lambda: kb.articles, ttl=30.0, clock=clock)
+    service.refresh()  # what the lifespan does before serving
     with Session(engine) as s:
         live = {r.id: r for r in run_job(s, kb.articles, kb.teams, NOW, dry_run=True).articles}
     some = kb.articles[0].id
     # Before the job ever ran, every answer is the policy computed for the article.
-    assert lookup(some) == {"status": live[some].status.value, "banner": live[some].banner,
-                            "review_by": live[some].review_by.isoformat()
-                            if live[some].review_by else None}
-    assert lookup("no-such-article") is None
+    assert service.freshness(some) == Freshness(live[some].status, live[some].review_by,
+                                                live[some].banner)
+    assert service.freshness("no-such-article") is Freshness.UNKNOWN
     with Session(engine) as s:
         s.add(FreshnessStateRow(article_id=some, status="unverified", review_by=dt.date(2020, 1, 1),
                                 banner=True, present=True, assignee="ann@x.example",
                                 assigned_because="owner"))
         s.commit()
-    assert lookup(some)["status"] == live[some].status.value  # memory, not the database
+    assert service.freshness(some).status is live[some].status  # memory, not the database
     clock.now += 31  # expired: this answer is still the old map, a rebuild starts behind it
-    lookup(some)
-    assert lookup._refreshing.acquire(timeout=10)  # wait for the background rebuild
-    lookup._refreshing.release()
-    assert lookup(some) == {"status": "unverified", "review_by": "2020-01-01", "banner": True}
+    service.freshness(some)
+    assert service.wait_idle()
+    assert service.freshness(some) == Freshness(Status.UNVERIFIED, dt.date(2020, 1, 1), True)
     with Session(engine) as s:
         s.get(FreshnessStateRow, some).status = "fresh"  # type: ignore[union-attr]
         s.commit()
-    lookup.refresh()
-    assert lookup(some)["status"] == "fresh"
+    service.refresh()
+    assert service.freshness(some).status is Status.FRESH
+
+
+def test_lookup_never_waits_for_the_database(kb: ContentScan, engine: Engine) -> None:
+    """An article the map has not seen (a reindex just added it) is answered from its front
+    matter at once; the stored state follows from the background rebuild."""
+    from freshness.service import FreshnessService
+
+    current = {a.id: a for a in kb.articles}
+    settings = type("S", (), {"content_dir": CONTENT})()
+    service = FreshnessService(engine, settings, article=current.get, articles=lambda: [])
+    service.refresh()  # an empty map
+    some = kb.articles[0]
+    answer = service.freshness(some.id)  # computed in memory from the article
+    assert answer.status is not None and answer.review_by == evaluate(some, kb.teams, NOW).review_by
+    assert service.wait_idle()
 
 
 def test_lookup_recomputes_an_edited_article(kb: ContentScan, engine: Engine) -> None:
     """A computed answer belongs to the article it was computed from: after a reindex swaps in
     an edited article, the next answer follows the new front matter."""
-    from freshness.service import FreshnessLookup
+    from freshness.service import FreshnessService
 
     current = {a.id: a for a in kb.articles}
     settings = type("S", (), {"content_dir": CONTENT})()
-    lookup = FreshnessLookup(engine, settings, article=current.get, articles=lambda: kb.articles)
+    service = FreshnessService(engine, settings, article=current.get,
+                               articles=lambda: kb.articles)
+    service.refresh()
     target = next(a for a in kb.articles
                   if a.last_reviewed is not None and a.last_reviewed < NOW.date() - dt.timedelta(days=30))
-    before = lookup(target.id)
-    assert before is not None
+    before = service.freshness(target.id)
     current[target.id] = dataclasses.replace(target, last_reviewed=dt.date.today())
-    after = lookup(target.id)
-    assert after is not None and after["review_by"] is not None
-    assert before["review_by"] is not None and after["review_by"] > before["review_by"]
-    assert lookup(target.id) == after  # and that answer is kept
+    after = service.freshness(target.id)
+    assert after.review_by is not None and before.review_by is not None
+    assert after.review_by > before.review_by
+    assert service.freshness(target.id) == after  # and that answer is kept
+    assert service.wait_idle()

@@ -14,7 +14,6 @@ import datetime as dt
 import threading
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -26,7 +25,7 @@ from freshness.job import JobResult
 from freshness.lock import job_lock
 from freshness.models import JobLockRow, utcnow
 from freshness.notify import SmtpNotifier
-from freshness.service import Scheduler, run_locked, start_scheduler
+from freshness.service import FreshnessService, Scheduler, run_locked
 from indexer.content import scan_content
 from tests.conftest import CONTENT
 from tests.test_freshness_job import NOW
@@ -153,13 +152,15 @@ def test_scheduler_runs_and_stops(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     eng = make_engine(url)
-    off = SimpleNamespace(settings=settings_for(tmp_path, url, freshness_schedule_hours=0),
-                          engine=eng)
-    assert start_scheduler(off) is None
-    on = SimpleNamespace(settings=settings_for(tmp_path, url, freshness_first_run_seconds=3600),
-                         engine=eng)
-    started = start_scheduler(on)
+    off = FreshnessService(eng, settings_for(tmp_path, url, freshness_schedule_hours=0),
+                           article=lambda _id: None, articles=list)
+    off.start()
+    assert off.scheduler is None
+    on = FreshnessService(eng, settings_for(tmp_path, url, freshness_first_run_seconds=3600),
+                          article=lambda _id: None, articles=list)
+    on.start()
+    started = on.scheduler
     assert started is not None
-    started.stop()
-    assert started.runs == 0
+    on.stop()
+    assert started.runs == 0 and on.scheduler is None
     eng.dispose()

@@ -353,8 +353,7 @@ def test_hostile_title_renders_as_text(chromium: Any, host: HostServer,
 
 
 @pytest.mark.skipif(not has_route("freshness"),
-                    reason="no freshness provider yet (app/routes/freshness.py registers "
-                           "app.state.freshness_lookup): search results carry no status")
+                    reason="no freshness routes: search results carry no status")
 def test_unverified_article_shows_its_badge(chromium: Any, host: HostServer,
                                            tiny_service: ServerThread) -> None:
     page, watch = open_page(chromium, wiki(host, tiny_service.url, "badge"))

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from app.access import CallerDep
-from app.deps import IndexDep, SettingsDep, freshness_of
+from app.deps import ServicesDep
 from app.errors import ApiError
 from app.pages import CSP, article_page
 from app.render import article_url, render_markdown
+from app.schemas import freshness_json
 from indexer.article import Article, Audience
 from indexer.search import Searcher
 
@@ -50,24 +51,21 @@ def article_body(searcher: Searcher, article: Article, public_url: str,
     }
 
 
-def _load(request: Request, caller: CallerDep, holder: IndexDep, settings: SettingsDep,
-          article_id: str) -> dict[str, Any]:
-    searcher = holder.searcher
+def _load(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str, Any]:
+    searcher = services.index.searcher
     article = _article(searcher, article_id, caller)
-    return article_body(searcher, article, settings.public_url, caller.audiences,
-                        freshness_of(request, article.id))
+    return article_body(searcher, article, services.settings.public_url, caller.audiences,
+                        freshness_json(services.search.freshness_of(article.id)))
 
 
 @router.get("/api/articles/{article_id:path}")
-def get_article(request: Request, caller: CallerDep, holder: IndexDep, settings: SettingsDep,
-                article_id: str) -> dict[str, Any]:
-    return _load(request, caller, holder, settings, article_id)
+def get_article(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str, Any]:
+    return _load(caller, services, article_id)
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)
-def article_html(request: Request, caller: CallerDep, holder: IndexDep, settings: SettingsDep,
-                 article_id: str) -> HTMLResponse:
-    data = _load(request, caller, holder, settings, article_id)
+def article_html(caller: CallerDep, services: ServicesDep, article_id: str) -> HTMLResponse:
+    data = _load(caller, services, article_id)
     return HTMLResponse(article_page(data), headers={
         "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin"})

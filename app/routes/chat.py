@@ -7,17 +7,14 @@ the access rule (anonymous callers only ever get end-user articles) and maps err
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import AdminDep, CallerDep, RateLimitDep
+from app.deps import ServicesDep
 from app.errors import ApiError
-from chatbot.config import ChatConfig
-from chatbot.engine import ChatEngine
-from chatbot.handoff import RetryPolicy, sink_from_settings
 from chatbot.service import ChatService, UnknownSessionError
 
 log = logging.getLogger("fieldguide.chat")
@@ -51,51 +48,8 @@ class OpenedIn(BaseModel):
     article_id: str = Field(..., min_length=1, max_length=512)
 
 
-def build_service(app: FastAPI) -> ChatService:
-    state = app.state
-    settings = state.settings
-    holder = state.index
-
-    def freshness(article_id: str) -> dict[str, Any] | None:
-        lookup = getattr(state, "freshness_lookup", None)
-        result: dict[str, Any] | None = lookup(article_id) if lookup is not None else None
-        return result
-
-    engine = ChatEngine(lambda: holder.searcher, holder.embedder, ChatConfig.from_settings(settings),
-                        freshness_lookup=freshness)
-    return ChatService(engine, state.sessions, sink=sink_from_settings(settings),
-                       retry=RetryPolicy(settings.ticket_retries, settings.ticket_backoff_seconds))
-
-
-def on_startup(app: FastAPI) -> None:
-    service = build_service(app)
-    service.engine.warm_up()
-    app.state.chat = service
-    interval = float(app.state.settings.chat_sweep_seconds)
-    stop = threading.Event()
-    app.state.chat_sweep_stop = stop
-    if interval > 0:
-        def loop() -> None:
-            while not stop.wait(interval):
-                try:
-                    service.sweep()
-                except Exception:  # keep sweeping; the next run retries
-                    log.exception("chat sweep failed")
-
-        threading.Thread(target=loop, name="fieldguide-chat-sweep", daemon=True).start()
-
-
-def on_shutdown(app: FastAPI) -> None:
-    stop = getattr(app.state, "chat_sweep_stop", None)
-    if stop is not None:
-        stop.set()
-
-
-async def get_chat(request: Request) -> ChatService:
-    service: ChatService | None = getattr(request.app.state, "chat", None)
-    if service is None:
-        raise ApiError("not_ready", "the chatbot is starting")
-    return service
+async def get_chat(services: ServicesDep) -> ChatService:
+    return services.chat
 
 
 ChatDep = Annotated[ChatService, Depends(get_chat)]

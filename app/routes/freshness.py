@@ -1,7 +1,7 @@
-"""``GET /api/freshness`` (JSON or CSV) and ``POST /api/articles/{id}/review``; the lookup hook.
+"""``GET /api/freshness`` (JSON or CSV) and ``POST /api/articles/{id}/review``.
 
-``on_startup`` registers ``app.state.freshness_lookup`` (search results and article pages show
-``freshness: {status, review_by, banner}``) and starts the scheduled job; ``on_shutdown`` stops it.
+Both go through ``services.freshness`` (``FreshnessService``), which also answers every search
+result's and article page's ``freshness: {status, review_by, banner}`` from memory.
 """
 
 from __future__ import annotations
@@ -9,24 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
 
 from app.access import EVERYONE, CallerDep, caller_of
-from app.deps import IndexDep, SettingsDep
+from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
-from freshness.job import run_job
+from app.schemas import freshness_json
 from freshness.policy import Status
 from freshness.report import build_report, report_csv
-from freshness.service import (
-    FreshnessLookup,
-    load_teams,
-    policy_from_settings,
-    record_review,
-    start_scheduler,
-)
 
 router = APIRouter(tags=["freshness"])
 _BEARER = {"WWW-Authenticate": "Bearer"}
@@ -36,27 +28,6 @@ class ReviewCreate(BaseModel):
     outcome: Literal["still-accurate", "updated", "retire"]
     reviewer: str | None = Field(None, max_length=320, description="Who reviewed (an email).")
     note: str | None = Field(None, max_length=2000)
-
-
-def on_startup(app: FastAPI) -> None:
-    state = app.state
-    holder = state.index
-    lookup = FreshnessLookup(
-        state.engine, state.settings,
-        article=lambda article_id: holder.searcher.article(article_id, EVERYONE),
-        articles=lambda: holder.searcher.articles(EVERYONE),
-        ttl=state.settings.freshness_lookup_seconds)
-    lookup.refresh()
-    state.freshness_lookup = lookup
-    state.freshness_scheduler = start_scheduler(
-        state, articles=lambda: holder.searcher.articles(EVERYONE))
-
-
-def on_shutdown(app: FastAPI) -> None:
-    scheduler = getattr(app.state, "freshness_scheduler", None)
-    if scheduler is not None:
-        scheduler.stop()
-        app.state.freshness_scheduler = None
 
 
 async def _reviewer_token(request: Request, settings: SettingsDep) -> str:
@@ -75,7 +46,7 @@ ReviewerDep = Annotated[str, Depends(_reviewer_token)]
 
 @router.get("/api/freshness", response_model=None)
 def freshness_report(
-    request: Request, holder: IndexDep, settings: SettingsDep, caller: CallerDep,
+    services: ServicesDep, settings: SettingsDep, caller: CallerDep,
     status: Annotated[list[str] | None, Query(description="only these states")] = None,
     owner: str | None = None, team: str | None = None, service: str | None = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
@@ -87,10 +58,8 @@ def freshness_report(
         wanted = {Status.parse(s) for s in status} if status else None
     except ValueError as exc:
         raise ApiError("validation_error", f"status: {exc}") from None
-    articles = list(holder.searcher.articles(caller.audiences))
-    with Session(request.app.state.engine) as session:
-        result = run_job(session, articles, load_teams(settings), dt.datetime.now(dt.UTC),
-                         config=policy_from_settings(settings), dry_run=True)
+    articles = list(services.index.searcher.articles(caller.audiences))
+    result = services.freshness.assess(articles, dt.datetime.now(dt.UTC))
     rows = [r for r in result.articles
             if (wanted is None or r.status in wanted)
             and (owner is None or owner.lower() in ((r.owner or "").lower(), r.assignee.lower()))
@@ -105,18 +74,15 @@ def freshness_report(
 
 
 @router.post("/api/articles/{article_id:path}/review")
-def review_article(request: Request, article_id: str, body: ReviewCreate, holder: IndexDep,
-                   settings: SettingsDep, token_kind: ReviewerDep) -> dict[str, Any]:
+def review_article(article_id: str, body: ReviewCreate, services: ServicesDep,
+                   token_kind: ReviewerDep) -> dict[str, Any]:
     """Mark an article reviewed: resets review-by, records the audit trail, drops the banner."""
-    article = holder.searcher.article(article_id, EVERYONE)
+    article = services.index.searcher.article(article_id, EVERYONE)
     if article is None:
         raise ApiError("not_found", f"no article {article_id!r}")
     reviewer = (body.reviewer or "").strip() or token_kind
-    done = record_review(request.app.state.engine, settings, article, body.outcome, reviewer,
-                         dt.datetime.now(dt.UTC), body.note)
-    lookup = getattr(request.app.state, "freshness_lookup", None)
-    if isinstance(lookup, FreshnessLookup):
-        lookup.refresh()  # the next search shows the review
+    done = services.freshness.review(article, body.outcome, reviewer, dt.datetime.now(dt.UTC),
+                                     body.note)
     return {"id": done.article_id, "outcome": done.outcome, "reviewer": done.reviewer,
             "reviewed_at": done.reviewed_at.isoformat(), "retired": done.outcome == "retire",
-            "freshness": done.freshness}
+            "freshness": freshness_json(done.freshness)}

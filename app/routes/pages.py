@@ -21,8 +21,6 @@ from starlette.types import Scope
 
 from app.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
-STATIC_DIR = Path(os.environ.get("FIELDGUIDE_STATIC_DIR", ROOT / "static"))
 TEMPLATE = Template((Path(__file__).resolve().parents[1] / "templates" / "shell.html")
                     .read_text(encoding="utf-8"))
 
@@ -71,9 +69,9 @@ class StaticAssets(StaticFiles):
 _VERSIONS: dict[tuple[str, int], str] = {}
 
 
-def asset_version(name: str) -> str:
+def asset_version(static_dir: Path, name: str) -> str:
     """A short content hash, so our own pages can cache the assets forever."""
-    path = STATIC_DIR / name
+    path = static_dir / name
     try:
         key = (name, path.stat().st_mtime_ns)
         if key not in _VERSIONS:
@@ -105,9 +103,10 @@ def _page(request: Request, *, title: str, body: str, current: str = "", body_cl
           scripts: tuple[str, ...] = (), header: bool = True,
           ancestors: str = "'none'") -> Response:
     base = _endpoint(request)
+    settings: Settings = request.app.state.settings
 
     def asset(name: str) -> str:
-        return _esc(f"{base}/static/{name}?v={asset_version(name)}")
+        return _esc(f"{base}/static/{name}?v={asset_version(settings.static_dir, name)}")
 
     tags = "\n".join(f'<script src="{asset(name)}" defer></script>' for name in scripts)
     text = TEMPLATE.substitute(
@@ -194,6 +193,7 @@ def freshness_page(request: Request) -> Response:
                  scripts=("freshness.js",), body_class="full")
 
 
-def mount(app: FastAPI) -> None:
-    """Mount ``/static`` on ``app`` (``create_app`` calls this after including ``router``)."""
-    app.mount("/static", StaticAssets(directory=STATIC_DIR, check_dir=False), name="static")
+def mount(app: FastAPI, static_dir: Path) -> None:
+    """Mount ``/static`` (from ``static_dir``) on ``app``; ``create_app`` calls this after
+    including ``router``."""
+    app.mount("/static", StaticAssets(directory=static_dir, check_dir=False), name="static")

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.access import Caller, CallerDep, RateLimitDep
-from app.compute import ComputePool
-from app.deps import freshness_of
+from app.deps import ServicesDep
 from app.errors import ApiError
-from app.models import SearchEventRow, utcnow
-from app.render import article_url
-from app.settings import Settings
+from app.schemas import SearchPagePublic, search_page_json
+from app.services import Services
 from indexer.article import Audience
-from indexer.search import Searcher, SearchPlan
+from indexer.search import SearchRequest
 
 router = APIRouter(tags=["search"])
 
@@ -71,75 +68,26 @@ def _validated_query(q: str | None) -> str:
     return q
 
 
-async def run_search(request: Request, caller: Caller, params: SearchQuery) -> Response:
-    """Validate, search the caller's part of the index, queue the search event.
+async def run_search(services: Services, caller: Caller, params: SearchQuery) -> Response:
+    """Validate, search the caller's part of the index (``SearchService``: its pools, the
+    results' freshness, the event), encode.
 
-    The Python half of the search runs on the compute pool, the dense leg (the query embedded by
-    ONNX Runtime, the chunks scored by BLAS: native code without the GIL) on the vector pool, so
-    the compute thread serves other requests meanwhile and both cores do useful work."""
-    state = request.app.state
+    The answer is encoded here with orjson: FastAPI would encode a returned dict after a slower
+    generic conversion. ``SearchPagePublic`` is the shape, declared for ``/openapi.json``."""
     q = _validated_query(params.q)
-    audiences = _audiences(params.audience, caller.audiences)
-    searcher: Searcher = state.index.searcher  # one snapshot for the whole request
-    compute: ComputePool = state.compute
-    done = await compute.run(_begin, request, caller, params, searcher, q, audiences)
-    if isinstance(done, Response):
-        return done  # the exact legs decided: no dense leg, one trip to the pool
-    vectors: ComputePool = state.vectors
-    await vectors.run(searcher.add_dense, done)
-    return await compute.resume(_response, request, caller, params, searcher, done)
+    request = SearchRequest(q, _audiences(params.audience, caller.audiences),
+                            services=tuple(params.service), tags=tuple(params.tag),
+                            limit=params.limit, offset=params.offset)
+    page = await services.search.search(request, label=caller.label,
+                                        record=services.settings.record_search_events)
+    return Response(orjson.dumps(search_page_json(page, params.explain)),
+                    media_type="application/json")
 
 
-def _begin(request: Request, caller: Caller, params: SearchQuery, searcher: Searcher, q: str,
-           audiences: frozenset[Audience]) -> Response | SearchPlan:
-    """The exact legs; the whole answer when they need no dense leg, else the plan."""
-    plan = searcher.plan(q, audiences=audiences, services=params.service, tags=params.tag)
-    return plan if plan.needs_vector else _response(request, caller, params, searcher, plan)
-
-
-def _response(request: Request, caller: Caller, params: SearchQuery, searcher: Searcher,
-              plan: SearchPlan) -> Response:
-    """The rest of a search and its answer, encoded here with orjson (FastAPI would encode a
-    returned dict on the event loop, after a slower generic conversion)."""
-    state = request.app.state
-    settings: Settings = state.settings
-    resp = searcher.finish(plan, limit=params.limit, offset=params.offset)
-    suggestion = resp.suggestion  # built from the caller's audiences only: nothing leaks
-    base = settings.public_url.rstrip("/")
-    results = []
-    for r in resp.results:
-        a = r.article
-        item: dict[str, Any] = {
-            "id": a.id, "path": a.path, "title": a.title, "url": base + article_url(a.id),
-            "snippet": r.snippet, "score": r.score, "matched": r.matched,
-            "services": list(a.services), "tags": list(a.tags),
-            "freshness": freshness_of(request, a.id),
-        }
-        if params.explain:
-            item["explain"] = {"legs": r.legs, "pinned": r.pinned}
-        results.append(item)
-    search_id = uuid.uuid4().hex
-    body: dict[str, Any] = {
-        "query": resp.query, "took_ms": resp.took_ms, "total": resp.total,
-        "limit": params.limit, "offset": params.offset, "search_id": search_id,
-        "suggestion": suggestion, "results": results,
-    }
-    if params.explain:
-        body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
-                           "index_version": searcher.version}
-    if settings.record_search_events:
-        # Queued for the writer thread: the response does not wait for the database.
-        state.events.put(
-            SearchEventRow, search_id=search_id, at=utcnow(), query=resp.query,
-            normalized=resp.normalized, result_ids=[r.article.id for r in resp.results],
-            total=resp.total, took_ms=resp.took_ms, zero_results=resp.total == 0,
-            audience=caller.label, offset=params.offset)
-    return Response(orjson.dumps(body), media_type="application/json")
-
-
-@router.get("/api/search")
+@router.get("/api/search", response_model=SearchPagePublic)
 async def search(
     request: Request,
+    services: ServicesDep,
     caller: CallerDep,
     _limit: RateLimitDep,
     q: Annotated[str | None, Query(description="The query: words, an error message, "
@@ -154,11 +102,12 @@ async def search(
     _check_params(request)
     params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
                                          service=service or [], tag=tag or [], explain=explain)
-    return await run_search(request, caller, params)
+    return await run_search(services, caller, params)
 
 
-@router.post("/api/search")
-async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep) -> Response:
+@router.post("/api/search", response_model=SearchPagePublic)
+async def search_post(request: Request, services: ServicesDep, caller: CallerDep,
+                      _limit: RateLimitDep) -> Response:
     """The same search with a JSON body: for queries too long to travel well in a URL."""
     chunks = []
     size = 0
@@ -173,4 +122,4 @@ async def search_post(request: Request, caller: CallerDep, _limit: RateLimitDep)
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ())) or "body"
         raise ApiError("validation_error", f"{loc}: {first.get('msg', 'invalid')}") from None
-    return await run_search(request, caller, params)
+    return await run_search(services, caller, params)

@@ -1,0 +1,133 @@
+"""``SearchService``: every search of the service, from any route or domain package.
+
+It owns the two pools a search runs on (its Python half on ``compute``, its dense leg on
+``vectors``: native code without the GIL), attaches each result's freshness from memory, and
+queues the search event for the writer thread. Routes validate, call ``search`` and encode;
+the chatbot and the other domain packages get ``search_fn``, a ``SearchFn`` that runs on the
+same pools from their worker threads.
+
+    >>> page = await services.search.search(SearchRequest("ORA-12154"), label="anonymous")
+    >>> page.hits[0].result.article.id
+    'oracle-tns-could-not-resolve'
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import anyio.from_thread
+
+from app.compute import ComputePool
+from app.events import EventWriter
+from app.index import IndexHolder
+from app.models import SearchEventRow, utcnow
+from freshness.policy import Freshness, FreshnessSource
+from indexer.search import Searcher, SearchPlan, SearchRequest, SearchResponse, SearchResult
+
+log = logging.getLogger("fieldguide.search")
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One result as a reader sees it: the ranked article, its link and its freshness."""
+
+    result: SearchResult
+    url: str
+    freshness: Freshness
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """A page of results for one request, with what explains it."""
+
+    request: SearchRequest
+    response: SearchResponse
+    hits: tuple[SearchHit, ...]
+    search_id: str
+    index_version: str
+
+
+class NoFreshness:
+    """The source used before a freshness provider is configured: nothing is known."""
+
+    def freshness(self, article_id: str) -> Freshness:
+        return Freshness.UNKNOWN
+
+
+class SearchService:
+    def __init__(self, index: IndexHolder, compute: ComputePool, vectors: ComputePool,
+                 url_for: Callable[[str], str], events: EventWriter | None = None,
+                 freshness: FreshnessSource | None = None) -> None:
+        self.index = index
+        self.compute = compute
+        self.vectors = vectors
+        self.url_for = url_for
+        self.events = events
+        self.freshness: FreshnessSource = freshness or NoFreshness()
+
+    async def search(self, request: SearchRequest, *, label: str = "anonymous",
+                     record: bool = True) -> SearchPage:
+        """``request`` on the pools; the event queued (``record``) under the caller's ``label``.
+
+        The exact legs run first; when they decide (an error code, an alert name), the page is
+        built in the same trip to the compute pool and the dense leg never runs."""
+        searcher = self.index.searcher  # one snapshot for the whole request
+        done = await self.compute.run(self._begin, searcher, request)
+        if isinstance(done, SearchResponse):
+            response = done
+        else:
+            await self.vectors.run(searcher.add_dense, done)
+            response = await self.compute.resume(self._finish, searcher, request, done)
+        return self._page(searcher, request, response, label if record else None)
+
+    def search_fn(self, request: SearchRequest) -> SearchResponse:
+        """A ``SearchFn`` for code on Starlette's worker threads (a chat turn): the search runs
+        on the pools like any other, not on the calling thread. Outside a worker thread (a
+        script, a test) it runs in the calling thread. Records no event: the chat logs its
+        own turns."""
+        try:
+            return anyio.from_thread.run(self._response, request)
+        except RuntimeError:  # not called from a worker thread of an event loop
+            return self.index.searcher.run(request)
+
+    async def _response(self, request: SearchRequest) -> SearchResponse:
+        return (await self.search(request, record=False)).response
+
+    @staticmethod
+    def _begin(searcher: Searcher, request: SearchRequest) -> SearchResponse | SearchPlan:
+        plan = searcher.plan(request.text, audiences=request.audiences,
+                             services=request.services, tags=request.tags, legs=request.legs)
+        if plan.needs_vector:
+            return plan
+        return SearchService._finish(searcher, request, plan)
+
+    @staticmethod
+    def _finish(searcher: Searcher, request: SearchRequest, plan: SearchPlan) -> SearchResponse:
+        return searcher.finish(plan, limit=request.limit, offset=request.offset,
+                               snippets=request.snippets)
+
+    def _page(self, searcher: Searcher, request: SearchRequest, response: SearchResponse,
+              label: str | None) -> SearchPage:
+        hits = tuple(SearchHit(r, self.url_for(r.article.id), self.freshness_of(r.article.id))
+                     for r in response.results)
+        search_id = uuid.uuid4().hex
+        if label is not None and self.events is not None:
+            # Queued for the writer thread: the answer does not wait for the database.
+            self.events.put(
+                SearchEventRow, search_id=search_id, at=utcnow(), query=response.query,
+                normalized=response.normalized,
+                result_ids=[r.article.id for r in response.results], total=response.total,
+                took_ms=response.took_ms, zero_results=response.total == 0, audience=label,
+                offset=request.offset)
+        return SearchPage(request, response, hits, search_id, searcher.version)
+
+    def freshness_of(self, article_id: str) -> Freshness:
+        """The article's freshness from the source; ``UNKNOWN`` when the source fails."""
+        try:
+            return self.freshness.freshness(article_id)
+        except Exception:  # a broken provider must not break search
+            log.exception("freshness lookup failed for %s", article_id)
+            return Freshness.UNKNOWN
