@@ -167,7 +167,9 @@ def cmd_freshness(args: argparse.Namespace, out: TextIO) -> int:
     from app.db import make_engine, upgrade
     from freshness.cli import run
 
-    code: int = run(_settings(args), args, out, migrate=upgrade, engine_factory=make_engine)
+    settings = _settings(args)
+    code: int = run(settings.freshness_config(), str(settings.database_url), args, out,
+                    migrate=upgrade, engine_factory=make_engine)
     return code
 
 

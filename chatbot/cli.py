@@ -10,7 +10,6 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from chatbot.config import ChatConfig
 from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, Reply
 from indexer.article import Audience
 from indexer.embed import ModelUnavailableError
@@ -35,7 +34,7 @@ def run(settings: Any, args: argparse.Namespace, out: TextIO, stdin: TextIO | No
     embedder = settings.embedder(serving=False)  # one user: every core for each message
     try:
         searcher = Searcher.open(index_dir, embedder)
-        engine = ChatEngine(searcher, embedder, ChatConfig.from_settings(settings))
+        engine = ChatEngine(searcher, embedder, settings.chat_config())
         engine.warm_up()
     except (SnapshotError, ModelUnavailableError) as exc:
         print(f"fieldguide chat: {exc}", file=sys.stderr)

@@ -13,17 +13,12 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from freshness.job import JobResult, run_job
+from freshness.config import FreshnessConfig
+from freshness.job import JobResult
 from freshness.models import TABLES, Base
-from freshness.notify import notifiers_from_settings
+from freshness.notify import notifiers
 from freshness.report import build_report, report_csv, report_text
-from freshness.service import (
-    load_articles,
-    load_teams,
-    policy_from_settings,
-    run_locked,
-    schema_ready,
-)
+from freshness.service import job_for, load_articles, run_locked, schema_ready
 
 
 def _now(value: str | None) -> dt.datetime | dt.date | None:
@@ -35,7 +30,7 @@ def _now(value: str | None) -> dt.datetime | dt.date | None:
         return None
 
 
-def run(settings: Any, args: Any, out: TextIO, migrate: Any = None,
+def run(config: FreshnessConfig, database_url: str, args: Any, out: TextIO, migrate: Any = None,
         engine_factory: Callable[[str], Engine] = create_engine) -> int:
     """Entry point called by ``app.cli``; ``migrate(engine)`` creates the schema when given.
 
@@ -49,19 +44,19 @@ def run(settings: Any, args: Any, out: TextIO, migrate: Any = None,
     dry_run = bool(getattr(args, "dry_run", False))
     notify = bool(getattr(args, "notify", False))
     write_banners = bool(getattr(args, "write_banners", False))
-    url = str(settings.database_url)
+    url = database_url
     if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         url = "sqlite:///:memory:"  # connecting would create the file: a dry run writes nothing
     engine = engine_factory(url)
     try:
         if not dry_run and migrate is not None:
             migrate(engine)
-        articles = load_articles(settings)
+        articles = load_articles(config)
         if dry_run:
-            result = _dry_run(engine, settings, articles, now, notify, write_banners)
+            result = _dry_run(engine, config, articles, now, notify, write_banners)
         else:
-            result = run_locked(engine, settings, now, notify=notify, articles=articles,
-                                content_dir=settings.content_dir, write_banners=write_banners)
+            result = run_locked(engine, config, now, notify=notify, articles=articles,
+                                write_banners=write_banners)
     finally:
         engine.dispose()
     if result.skipped:
@@ -72,9 +67,9 @@ def run(settings: Any, args: Any, out: TextIO, migrate: Any = None,
             print(json.dumps(r.to_json(), ensure_ascii=False), file=out)
         return 0
     if getattr(args, "csv", False):
-        out.write(report_csv(result.articles, settings.public_url))
+        out.write(report_csv(result.articles, config.public_url))
         return 0
-    report = build_report(result.articles, settings.public_url, result.today.isoformat())
+    report = build_report(result.articles, config.public_url, result.today.isoformat())
     if getattr(args, "report", False):
         print(report_text(report), file=out)
         return 0
@@ -90,21 +85,19 @@ def run(settings: Any, args: Any, out: TextIO, migrate: Any = None,
         print(f"{len(result.sends)} notification(s):", file=out)
         for send in result.sends:
             print(f"  {send}", file=out)
-        if not result.sends and not notifiers_from_settings(settings):
+        if not result.sends and not notifiers(config.channels):
             print("  no notifier configured (SMTP_HOST, SLACK_WEBHOOK_URL, TEAMS_WEBHOOK_URL)",
                   file=out)
     return 0
 
 
-def _dry_run(engine: Any, settings: Any, articles: Any, now: dt.datetime | dt.date,
-             notify: bool, write_banners: bool) -> JobResult:
+def _dry_run(engine: Engine, config: FreshnessConfig, articles: Any,
+             now: dt.datetime | dt.date, notify: bool, write_banners: bool) -> JobResult:
     """Plan against the real database when it has the schema; else against an empty one in
     memory, so a dry run never creates or changes anything."""
     if not schema_ready(engine):
         engine = create_engine("sqlite://")
         Base.metadata.create_all(engine, tables=TABLES)
     with Session(engine) as session:
-        return run_job(session, articles, load_teams(settings), now, dry_run=True,
-                       notify=notify, notifiers=notifiers_from_settings(settings),
-                       config=policy_from_settings(settings), public_url=settings.public_url,
-                       content_dir=settings.content_dir, write_banners=write_banners)
+        return job_for(config).run(session, articles, now, dry_run=True, notify=notify,
+                                   write_banners=write_banners)

@@ -1,13 +1,9 @@
 """The freshness job: states, review tasks, banners, reviews and notifications, idempotently.
 
-Usage::
-
-    result = run_job(session, articles, teams, dt.datetime.now(dt.UTC), notify=True,
-                     notifiers=notifiers_from_settings(settings), public_url=settings.public_url)
-    for change in result.changes: print(change)
-
-The job commits its own work (state first, then each notification log row as it is sent, so a
-crash never causes a resend). ``dry_run`` writes nothing and sends nothing.
+Four steps, each answering one question: ``assess`` (pure: every article's state today, given
+the database's ``History``), ``reconcile`` (record states and review tasks), ``sync_banners``
+(the files' "unverified" banner) and ``Job.send`` (digests and summaries, once per week). The
+report, the lookup and a review's answer call only ``assess``; ``Job.run`` chains all four.
 """
 
 from __future__ import annotations
@@ -17,18 +13,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from freshness import banners
-from freshness.digest import Item, digests, summaries, trust_score, week_key
+from freshness.digest import Item, digests, summaries, week_key
 from freshness.models import FreshnessStateRow, NotificationRow, ReviewActionRow, ReviewTaskRow, utcnow
 from freshness.notify import Message, Notifier, deliver
 from freshness.ownership import resolve
-from freshness.policy import PolicyConfig, Status, evaluate, local_date, owning_team
+from freshness.policy import PolicyConfig, Status, evaluate, local_date
 from indexer.article import Article
 from indexer.teams import TeamsConfig
 
@@ -54,6 +50,7 @@ class ArticleResult:
     reviewed_on: dt.date | None
     unverified_since: dt.date | None
     retired: bool = False
+    undated_since: dt.date | None = None  # first seen without any date
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "status": self.status.value,
@@ -102,10 +99,6 @@ class JobResult:
         return {s.value: sum(a.status is s and not a.retired for a in self.articles)
                 for s in Status}
 
-    @property
-    def trust(self) -> float:
-        return trust_score(_items(self.articles, TeamsConfig()))
-
 
 def _items(results: Sequence[ArticleResult], teams: TeamsConfig) -> list[Item]:
     out = []
@@ -149,59 +142,139 @@ def banner_text(r: ArticleResult) -> str:
             f"Owner: {r.assignee}. Use it with care and report anything wrong.")
 
 
-def run_job(session: Session, articles: Sequence[Article], teams: TeamsConfig,
-            now: dt.datetime | dt.date, *, dry_run: bool = False, notify: bool = False,
-            notifiers: Sequence[Notifier] = (), config: PolicyConfig | None = None,
-            public_url: str = "http://localhost:8000", content_dir: Path | None = None,
-            write_banners: bool = False, retries: int = 3, backoff: float = 0.5,
-            sleep: Callable[[float], None] = time.sleep, partial: bool = False) -> JobResult:
-    """Compute every article's state and act on the differences with the database.
+@dataclass(frozen=True)
+class Previous:
+    """What the job recorded for an article on its last run."""
 
-    ``partial``: ``articles`` is a subset (a single reviewed article), so the others are not
-    taken as removed from the content.
-    """
-    config = config or PolicyConfig()
-    today = local_date(now, config.timezone)
-    result = JobResult(today, week_key(today), dry_run)
-    states = {r.article_id: r for r in session.scalars(select(FreshnessStateRow))}
-    tasks = {r.article_id: r for r in session.scalars(
-        select(ReviewTaskRow).where(ReviewTaskRow.state == "open"))}
+    reviewed_on: dt.date | None
+    undated_since: dt.date | None
+
+
+@dataclass(frozen=True)
+class History:
+    """What the database knows that the files do not: the job's last record per article, and
+    reviews made through the API (or found in Git)."""
+
+    previous: dict[str, Previous] = field(default_factory=dict)
+    recorded: dict[str, dt.date] = field(default_factory=dict)  # latest review per article
+    retired: frozenset[str] = frozenset()  # articles whose last review retired them
+
+    EMPTY: ClassVar[History]
+
+
+History.EMPTY = History()
+
+
+def load_history(session: Session) -> History:
     recorded, retired = _recorded_reviews(session)
-    changes = result.changes
+    previous = {r.article_id: Previous(r.reviewed_on, r.undated_since)
+                for r in session.scalars(select(FreshnessStateRow))}
+    return History(previous, recorded, frozenset(retired))
 
+
+def assess(articles: Sequence[Article], history: History, teams: TeamsConfig, today: dt.date,
+           config: PolicyConfig | None = None) -> list[ArticleResult]:
+    """Every article's state on ``today``: pure, the one computation behind the job, the
+    report, the lookup search reads and a review's answer."""
+    config = config or PolicyConfig()
+    out = []
     for a in sorted(articles, key=lambda x: x.id):
-        prev = states.get(a.id)
+        prev = history.previous.get(a.id)
         undated = a.last_reviewed is None and a.created is None
         undated_since = ((prev.undated_since if prev and prev.undated_since else today)
                          if undated else None)
-        in_file = a.last_reviewed
-        # Git-based review: `last_reviewed` moved forward in the file since the last run.
-        if (prev is not None and in_file is not None and prev.reviewed_on is not None
-                and in_file > prev.reviewed_on and in_file > recorded.get(a.id, dt.date.min)):
-            changes.append(Change(a.id, "git-review", f"last_reviewed {in_file.isoformat()}"))
-            if not dry_run:
-                session.add(ReviewActionRow(article_id=a.id, reviewer=a.owner or "git",
-                                            outcome="updated", reviewed_on=in_file, via="git",
-                                            note="last_reviewed moved forward in the file"))
-        verdict = evaluate(a, teams, today, config, recorded.get(a.id), undated_since)
+        verdict = evaluate(a, teams, today, config, history.recorded.get(a.id), undated_since)
         who = resolve(a, teams)
-        team = owning_team(a, teams)
-        team_id = team.id if team else teams.default_team
-        is_retired = a.id in retired
-        r = ArticleResult(
+        is_retired = a.id in history.retired
+        out.append(ArticleResult(
             id=a.id, path=a.path, title=a.title, status=verdict.status,
             review_by=verdict.review_by, assignee=who.assignee, assigned_because=who.reason,
-            banner=verdict.banner and not is_retired, team=team_id, services=a.services,
+            banner=verdict.banner and not is_retired,
+            team=who.team.id if who.team else teams.default_team, services=a.services,
             owner=a.owner, reviewed_on=verdict.reviewed_on,
             unverified_since=(_unverified_since(verdict.review_by, undated_since, config)
                               if verdict.status is Status.UNVERIFIED else None),
-            retired=is_retired)
-        result.articles.append(r)
-        _plan_state(session, r, prev, tasks.get(a.id), undated_since, today, dry_run, changes)
+            retired=is_retired, undated_since=undated_since))
+    return out
 
-    present = {a.id for a in articles}
+
+@dataclass
+class Job:
+    """The freshness job: assess, then act on the differences with the database.
+
+        >>> job = Job(teams, policy, notifiers=notifiers(config.channels),
+        ...           public_url=config.public_url)
+        >>> result = job.run(session, articles, dt.datetime.now(dt.UTC), notify=True)
+        >>> for change in result.changes: print(change)
+
+    The job commits its own work (state first, then each notification log row as it is sent,
+    so a crash never causes a resend). ``dry_run`` writes nothing and sends nothing.
+    """
+
+    teams: TeamsConfig
+    config: PolicyConfig = field(default_factory=PolicyConfig)
+    notifiers: Sequence[Notifier] = ()
+    public_url: str = "http://localhost:8000"
+    content_dir: Path | None = None  # where write_banners edits the files
+    retries: int = 3
+    backoff: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+
+    def run(self, session: Session, articles: Sequence[Article], now: dt.datetime | dt.date,
+            *, dry_run: bool = False, notify: bool = False,
+            write_banners: bool = False) -> JobResult:
+        today = local_date(now, self.config.timezone)
+        result = JobResult(today, week_key(today), dry_run)
+        history = load_history(session)
+        result.articles = assess(articles, history, self.teams, today, self.config)
+        result.changes = reconcile(session, articles, result.articles, history, today,
+                                   dry_run=dry_run)
+        if write_banners and self.content_dir is not None:
+            result.changes += sync_banners(result.articles, self.content_dir, dry_run=dry_run)
+        if notify:
+            result.sends = self.send(session, result.articles, today, result.week_key, dry_run)
+        return result
+
+    def send(self, session: Session, results: Sequence[ArticleResult], today: dt.date,
+             week: str, dry_run: bool) -> list[SendResult]:
+        """Each owner's digest and each team's summary, once per week and channel."""
+        items = _items(results, self.teams)
+        messages = (digests(items, today, self.public_url)
+                    + summaries(items, self.teams, today, self.public_url))
+        out = []
+        for message in messages:
+            for notifier in self.notifiers:
+                sent = _send(session, notifier, message, week, dry_run, self.retries,
+                             self.backoff, self.sleep)
+                if sent is not None:
+                    out.append(sent)
+        return out
+
+
+def reconcile(session: Session, articles: Sequence[Article], results: Sequence[ArticleResult],
+              history: History, today: dt.date, *, dry_run: bool) -> list[Change]:
+    """Record states, review tasks and Git reviews for ``results`` (all of the content: an
+    article missing from it is marked gone); commit unless ``dry_run``."""
+    changes: list[Change] = []
+    states = {r.article_id: r for r in session.scalars(select(FreshnessStateRow))}
+    tasks = {r.article_id: r for r in session.scalars(
+        select(ReviewTaskRow).where(ReviewTaskRow.state == "open"))}
+    by_id = {a.id: a for a in articles}
+    for r in results:
+        prev = states.get(r.id)
+        in_file = by_id[r.id].last_reviewed
+        # Git-based review: `last_reviewed` moved forward in the file since the last run.
+        if (prev is not None and in_file is not None and prev.reviewed_on is not None
+                and in_file > prev.reviewed_on
+                and in_file > history.recorded.get(r.id, dt.date.min)):
+            changes.append(Change(r.id, "git-review", f"last_reviewed {in_file.isoformat()}"))
+            if not dry_run:
+                session.add(ReviewActionRow(article_id=r.id, reviewer=r.owner or "git",
+                                            outcome="updated", reviewed_on=in_file, via="git",
+                                            note="last_reviewed moved forward in the file"))
+        _plan_state(session, r, prev, tasks.get(r.id), r.undated_since, today, dry_run, changes)
     for article_id, row in states.items():
-        if partial or article_id in present or not row.present:
+        if article_id in by_id or not row.present:
             continue
         changes.append(Change(article_id, "gone", "no longer in the content"))
         task = tasks.get(article_id)
@@ -214,25 +287,20 @@ def run_job(session: Session, articles: Sequence[Article], teams: TeamsConfig,
                 task.state, task.closed_on, task.close_reason = "closed", today, "removed"
     if not dry_run:
         session.commit()
+    return changes
 
-    if write_banners and content_dir is not None:
-        for r in result.articles:
-            path = content_dir / r.path
-            if path.is_file() and banners.sync_banner(
-                    path, banner_text(r) if r.banner else None, dry_run=dry_run):
-                changes.append(Change(r.id, "write-banner" if r.banner else "remove-banner",
-                                      r.path))
 
-    if notify:
-        items = _items(result.articles, teams)
-        messages = digests(items, today, public_url) + summaries(items, teams, today, public_url)
-        for message in messages:
-            for notifier in notifiers:
-                sent = _send(session, notifier, message, result.week_key, dry_run, retries,
-                             backoff, sleep)
-                if sent is not None:
-                    result.sends.append(sent)
-    return result
+def sync_banners(results: Sequence[ArticleResult], content_dir: Path, *,
+                 dry_run: bool) -> list[Change]:
+    """The "unverified" banner written into (or removed from) each article's file."""
+    changes = []
+    for r in results:
+        path = content_dir / r.path
+        if path.is_file() and banners.sync_banner(
+                path, banner_text(r) if r.banner else None, dry_run=dry_run):
+            changes.append(Change(r.id, "write-banner" if r.banner else "remove-banner",
+                                  r.path))
+    return changes
 
 
 def _plan_state(session: Session, r: ArticleResult, prev: FreshnessStateRow | None,

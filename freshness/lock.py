@@ -4,7 +4,7 @@ Usage::
 
     with job_lock(engine) as held:
         if held:
-            run_job(...)
+            job.run(...)
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Usage::
 
-    notifiers = notifiers_from_settings(settings)
-    delivery = deliver(notifiers[0], message, retries=3, backoff=0.5)
+    found = notifiers(config.channels)
+    delivery = deliver(found[0], message, retries=3, backoff=0.5)
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from email.message import EmailMessage
 from typing import Any, ClassVar
 
 import httpx
+
+from freshness.config import ChannelsConfig
 
 
 class NotifyError(RuntimeError):
@@ -199,16 +201,15 @@ def deliver(notifier: Notifier, message: Message, retries: int = 3, backoff: flo
     return Delivery(False, attempts, error)
 
 
-def notifiers_from_settings(settings: Any) -> list[Notifier]:
-    """The notifiers configured in settings (``app.settings.Settings`` or anything alike)."""
+def notifiers(channels: ChannelsConfig) -> list[Notifier]:
+    """The notifiers configured in ``channels`` (none when nothing is configured)."""
     out: list[Notifier] = []
-    if getattr(settings, "slack_webhook_url", None):
-        out.append(SlackWebhookNotifier(settings.slack_webhook_url))
-    if getattr(settings, "teams_webhook_url", None):
-        out.append(TeamsWebhookNotifier(settings.teams_webhook_url,
-                                        card=getattr(settings, "teams_card", "messagecard")))
-    if getattr(settings, "smtp_host", None):
-        out.append(SmtpNotifier(settings.smtp_host, settings.smtp_port, settings.smtp_from,
-                                settings.smtp_user, settings.smtp_password,
-                                settings.smtp_starttls))
+    if channels.slack_webhook_url:
+        out.append(SlackWebhookNotifier(channels.slack_webhook_url))
+    if channels.teams_webhook_url:
+        out.append(TeamsWebhookNotifier(channels.teams_webhook_url, card=channels.teams_card))
+    smtp = channels.smtp
+    if smtp is not None:
+        out.append(SmtpNotifier(smtp.host, smtp.port, smtp.sender, smtp.user, smtp.password,
+                                smtp.starttls))
     return out

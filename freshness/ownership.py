@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from freshness.policy import owning_team
 from indexer.article import Article
 from indexer.teams import Team, TeamsConfig
 
@@ -32,17 +33,23 @@ class Assignment:
 
 
 def resolve(article: Article, teams: TeamsConfig) -> Assignment:
-    """Owner (if a member of some team) > article's team > team of its service > default team."""
-    owner_team = teams.team_of_member(article.owner)
-    if article.owner and owner_team is not None:
-        return Assignment(article.owner, "owner", owner_team, person=True)
+    """The reviewer: the owner while a member of some team, else the owning team.
+
+    The owning team follows one rule everywhere (``policy.owning_team``: the article's `team`,
+    else its owner's team, else the team of its service), then the default team; it receives
+    the summaries and, when the owner has left, the review."""
+    team = owning_team(article, teams)
+    if team is None and teams.default_team in teams.teams:
+        team = teams.teams[teams.default_team]
+    if article.owner and teams.team_of_member(article.owner) is not None:
+        return Assignment(article.owner, "owner", team, person=True)
     why = "owner-left" if article.owner else "no-owner"
-    if article.team and article.team in teams.teams:
-        return Assignment(article.team, f"{why}:team", teams.teams[article.team], person=False)
-    by_service = teams.team_for_services(article.services)
-    if by_service is not None:
-        return Assignment(by_service.id, f"{why}:team-of-service", by_service, person=False)
-    if teams.default_team and teams.default_team in teams.teams:
-        return Assignment(teams.default_team, f"{why}:default-team",
-                          teams.teams[teams.default_team], person=False)
-    return Assignment(UNASSIGNED, f"{why}:unassigned", None, person=False)
+    if team is None:
+        return Assignment(UNASSIGNED, f"{why}:unassigned", None, person=False)
+    if article.team == team.id:
+        how = "team"
+    elif team.id == teams.default_team and teams.team_for_services(article.services) is None:
+        how = "default-team"
+    else:
+        how = "team-of-service"
+    return Assignment(team.id, f"{why}:{how}", team, person=False)

@@ -20,17 +20,18 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from freshness.job import JobResult, run_job
+from freshness.config import FreshnessConfig
+from freshness.digest import week_key
+from freshness.job import ArticleResult, Job, JobResult, assess, load_history
 from freshness.lock import job_lock
-from freshness.models import FreshnessStateRow, ReviewActionRow
-from freshness.notify import Notifier, notifiers_from_settings
-from freshness.policy import Freshness, PolicyConfig, Status, evaluate, local_date
+from freshness.models import ReviewActionRow
+from freshness.notify import Notifier, notifiers
+from freshness.policy import Freshness, evaluate, local_date
 from indexer.article import Article
 from indexer.teams import TEAMS_FILE, TeamsConfig
 
@@ -39,32 +40,24 @@ log = logging.getLogger("fieldguide.freshness")
 OUTCOMES = ("still-accurate", "updated", "retire")
 
 
-def policy_from_settings(settings: Any) -> PolicyConfig:
-    return PolicyConfig(
-        default_interval_days=getattr(settings, "freshness_default_interval_days", 90),
-        due_soon_days=getattr(settings, "freshness_due_soon_days", 14),
-        grace_days=getattr(settings, "freshness_grace_days", 14),
-        timezone=getattr(settings, "freshness_timezone", "UTC"))
-
-
-def load_teams(settings: Any) -> TeamsConfig:
-    teams, issues = TeamsConfig.load(Path(settings.content_dir) / TEAMS_FILE)
+def load_teams(config: FreshnessConfig) -> TeamsConfig:
+    teams, issues = TeamsConfig.load(Path(config.content_dir) / TEAMS_FILE)
     for issue in issues:
         log.warning("%s", issue)
     return teams
 
 
-def load_articles(settings: Any) -> list[Article]:
+def load_articles(config: FreshnessConfig) -> list[Article]:
     """Articles from the current index snapshot, else by scanning the content directory."""
     from indexer.snapshot import Snapshot, SnapshotError
 
     try:
-        return Snapshot.load(Path(settings.index_path)).articles
+        return Snapshot.load(Path(config.index_path)).articles
     except (SnapshotError, OSError):
         from indexer.content import scan_content
 
-        return scan_content(Path(settings.content_dir),
-                            default_audience=settings.default_audience).articles
+        return scan_content(Path(config.content_dir),
+                            default_audience=config.default_audience).articles
 
 
 def schema_ready(engine: Engine) -> bool:
@@ -72,26 +65,29 @@ def schema_ready(engine: Engine) -> bool:
     return {"freshness_state", "freshness_notifications"} <= tables
 
 
-def run_locked(engine: Engine, settings: Any, now: dt.datetime | dt.date, *, notify: bool,
-               articles: Sequence[Article] | None = None,
-               notifiers: Sequence[Notifier] | None = None, **kwargs: Any) -> JobResult:
+def job_for(config: FreshnessConfig, teams: TeamsConfig | None = None,
+            channels: Sequence[Notifier] | None = None) -> Job:
+    """The job as ``config`` describes it (its teams, policy, channels, links, files)."""
+    return Job(load_teams(config) if teams is None else teams, config.policy,
+               notifiers(config.channels) if channels is None else channels,
+               public_url=config.public_url, content_dir=config.content_dir,
+               retries=config.channels.retries, backoff=config.channels.backoff_seconds)
+
+
+def run_locked(engine: Engine, config: FreshnessConfig, now: dt.datetime | dt.date, *,
+               notify: bool, articles: Sequence[Article] | None = None,
+               channels: Sequence[Notifier] | None = None,
+               write_banners: bool = False) -> JobResult:
     """The job under the database lock; when another replica holds it, nothing happens."""
     with job_lock(engine) as held:
         if not held:
-            config = policy_from_settings(settings)
-            day = local_date(now, config.timezone)
-            from freshness.digest import week_key
-
+            day = local_date(now, config.policy.timezone)
             return JobResult(day, week_key(day), dry_run=False,
                              skipped="another replica holds the freshness lock")
         with Session(engine) as session:
-            return run_job(
-                session, list(articles) if articles is not None else load_articles(settings),
-                load_teams(settings), now, notify=notify,
-                notifiers=notifiers_from_settings(settings) if notifiers is None else notifiers,
-                config=policy_from_settings(settings), public_url=settings.public_url,
-                retries=getattr(settings, "notify_retries", 3),
-                backoff=getattr(settings, "notify_backoff_seconds", 2.0), **kwargs)
+            return job_for(config, channels=channels).run(
+                session, list(articles) if articles is not None else load_articles(config),
+                now, notify=notify, write_banners=write_banners)
 
 
 class Scheduler:
@@ -138,20 +134,20 @@ class ReviewOutcome:
     freshness: Freshness
 
 
-def record_review(engine: Engine, settings: Any, article: Article, outcome: str, reviewer: str,
-                  now: dt.datetime, note: str | None = None) -> ReviewOutcome:
-    """Record a review (audit trail) and bring the article's state up to date at once."""
+def record_review(engine: Engine, config: FreshnessConfig, article: Article, outcome: str,
+                  reviewer: str, now: dt.datetime, note: str | None = None,
+                  teams: TeamsConfig | None = None) -> ReviewOutcome:
+    """Record a review (the audit trail); the answer is the article's state with it."""
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r} (allowed: {', '.join(OUTCOMES)})")
-    config = policy_from_settings(settings)
+    today = local_date(now, config.policy.timezone)
     with Session(engine) as session:
         session.add(ReviewActionRow(article_id=article.id, reviewer=reviewer, outcome=outcome,
-                                    reviewed_on=local_date(now, config.timezone),
-                                    reviewed_at=now, via="api", note=note))
+                                    reviewed_on=today, reviewed_at=now, via="api", note=note))
         session.commit()
-        result = run_job(session, [article], load_teams(settings), now, config=config,
-                         public_url=settings.public_url, partial=True)
-    r = result.articles[0]
+        history = load_history(session)
+    r = assess([article], history, load_teams(config) if teams is None else teams, today,
+               config.policy)[0]
     return ReviewOutcome(article.id, outcome, reviewer, now,
                          Freshness(r.status, r.review_by, r.banner))
 
@@ -175,20 +171,19 @@ class FreshnessService:
         <Status.FRESH: 'fresh'>
     """
 
-    def __init__(self, engine: Engine, settings: Any,
+    def __init__(self, engine: Engine, config: FreshnessConfig,
                  article: Callable[[str], Article | None],
                  articles: Callable[[], Iterable[Article]],
-                 ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
-        self.settings = settings
+        self.config = config
         self.article = article
         self.articles = articles
-        self.config = policy_from_settings(settings)
-        self.ttl = ttl
+        self.ttl = config.lookup_seconds
         self.clock = clock
         self._teams: TeamsConfig | None = None
         # article id -> (the Article the answer was computed for, the answer)
-        self._memo: dict[str, tuple[Article | None, Freshness]] = {}
+        self._memo: dict[str, tuple[Article, Freshness]] = {}
         self._expires = -math.inf
         self._refreshing = threading.Lock()
         self._scheduler: Scheduler | None = None
@@ -201,11 +196,11 @@ class FreshnessService:
         if hit is not None:
             computed_for, answer = hit
             # A computed answer holds for the article it was computed from (not a newer edit).
-            if computed_for is None or article is computed_for:
+            if article is computed_for:
                 return answer
         if article is None:
             return Freshness.UNKNOWN
-        verdict = evaluate(article, self.teams(), dt.datetime.now(dt.UTC), self.config)
+        verdict = evaluate(article, self.teams(), dt.datetime.now(dt.UTC), self.config.policy)
         answer = Freshness(verdict.status, verdict.review_by, verdict.banner)
         memo[article_id] = (article, answer)
         self.refresh_soon()  # the stored state and recorded reviews follow in the background
@@ -213,7 +208,7 @@ class FreshnessService:
 
     def teams(self) -> TeamsConfig:
         if self._teams is None:
-            self._teams = load_teams(self.settings)
+            self._teams = load_teams(self.config)
         return self._teams
 
     def refresh(self) -> None:
@@ -237,22 +232,16 @@ class FreshnessService:
 
     def _rebuild(self) -> None:
         started = self.clock()
-        memo: dict[str, tuple[Article | None, Freshness]] = {}
         with Session(self.engine) as session:
-            for row in session.scalars(select(FreshnessStateRow).where(FreshnessStateRow.present)):
-                memo[row.article_id] = (None, Freshness(Status(row.status), row.review_by,
-                                                        row.banner))
-            missing = [a for a in self.articles() if a.id not in memo]
-            if missing:
-                result = run_job(session, missing, self.teams(), dt.datetime.now(dt.UTC),
-                                 config=self.config, dry_run=True, partial=True)
-                by_id = {a.id: a for a in missing}
-                for r in result.articles:
-                    memo[r.id] = (by_id[r.id], Freshness(r.status, r.review_by, r.banner))
-        self._memo = memo
+            history = load_history(session)
+        today = local_date(dt.datetime.now(dt.UTC), self.config.policy.timezone)
+        articles = {a.id: a for a in self.articles()}
+        self._memo = {r.id: (articles[r.id], Freshness(r.status, r.review_by, r.banner))
+                      for r in assess(list(articles.values()), history, self.teams(), today,
+                                      self.config.policy)}
         self._expires = started + self.ttl
 
-    def _current(self) -> dict[str, tuple[Article | None, Freshness]]:
+    def _current(self) -> dict[str, tuple[Article, Freshness]]:
         if self.clock() >= self._expires:
             self.refresh_soon()
         return self._memo
@@ -268,11 +257,11 @@ class FreshnessService:
     # -- the job, reviews, the report --------------------------------------------------
     def start(self) -> None:
         """Start the scheduled run (not when ``freshness_schedule_hours`` is 0)."""
-        hours = float(getattr(self.settings, "freshness_schedule_hours", 24.0))
+        hours = self.config.schedule_hours
         if hours <= 0 or self._scheduler is not None:
             return
-        self._scheduler = Scheduler(self.run_scheduled, hours * 3600, float(
-            getattr(self.settings, "freshness_first_run_seconds", 60.0))).start()
+        self._scheduler = Scheduler(self.run_scheduled, hours * 3600,
+                                    self.config.first_run_seconds).start()
 
     def stop(self) -> None:
         if self._scheduler is not None:
@@ -285,9 +274,8 @@ class FreshnessService:
         return self._scheduler
 
     def run_scheduled(self) -> JobResult:
-        result = run_locked(self.engine, self.settings, dt.datetime.now(dt.UTC),
-                            notify=bool(getattr(self.settings, "freshness_notify", True)),
-                            articles=list(self.articles()))
+        result = run_locked(self.engine, self.config, dt.datetime.now(dt.UTC),
+                            notify=self.config.notify, articles=list(self.articles()))
         self.refresh()  # searches show the new states at once
         if result.skipped:
             log.info("freshness run skipped: %s", result.skipped)
@@ -298,12 +286,14 @@ class FreshnessService:
 
     def review(self, article: Article, outcome: str, reviewer: str, now: dt.datetime,
                note: str | None = None) -> ReviewOutcome:
-        done = record_review(self.engine, self.settings, article, outcome, reviewer, now, note)
+        done = record_review(self.engine, self.config, article, outcome, reviewer, now, note,
+                             teams=self.teams())
         self.refresh()  # the next search shows the review
         return done
 
-    def assess(self, articles: Sequence[Article], now: dt.datetime) -> JobResult:
+    def assess(self, articles: Sequence[Article], now: dt.datetime) -> list[ArticleResult]:
         """Every given article's state now, stored reviews included; writes nothing."""
         with Session(self.engine) as session:
-            return run_job(session, list(articles), self.teams(), now, config=self.config,
-                           dry_run=True)
+            history = load_history(session)
+        return assess(articles, history, self.teams(),
+                      local_date(now, self.config.policy.timezone), self.config.policy)

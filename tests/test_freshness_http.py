@@ -19,6 +19,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -112,6 +113,12 @@ def settings(tiny_kb: tuple[Path, Path], tmp_path: Path, db_url: str) -> Setting
                     rate_limit_per_second=0, index_poll_seconds=0)
 
 
+def cli(settings: Settings, args: Any, out: Any, **kwargs: Any) -> int:
+    """``fieldguide freshness`` as app.cli calls it."""
+    return freshness_cli(settings.freshness_config(), str(settings.database_url), args, out,
+                         **kwargs)
+
+
 def cli_args(**kw: object) -> SimpleNamespace:
     base = {"now": None, "dry_run": False, "notify": False, "report": False, "json": False,
             "csv": False, "write_banners": False}
@@ -121,14 +128,14 @@ def cli_args(**kw: object) -> SimpleNamespace:
 @pytest.fixture
 def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
     out = io.StringIO()
-    assert freshness_cli(settings, cli_args(), out, migrate=upgrade) == 0
+    assert cli(settings, cli_args(), out, migrate=upgrade) == 0
     with TestClient(create_app(settings, embedder)) as c:
         yield c
 
 
 def test_cli_json_contract_and_dry_run(settings: Settings) -> None:
     out = io.StringIO()
-    assert freshness_cli(settings, cli_args(dry_run=True, json=True), out) == 0
+    assert cli(settings, cli_args(dry_run=True, json=True), out) == 0
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [set(r) for r in rows] == [{"id", "path", "status", "review_by", "assignee",
                                        "assigned_because", "banner"}] * 3
@@ -145,9 +152,9 @@ def test_cli_json_contract_and_dry_run(settings: Settings) -> None:
     # --now moves the clock; a bad date is a usage error.
     out = io.StringIO()
     later = (TODAY + dt.timedelta(days=365)).isoformat()
-    assert freshness_cli(settings, cli_args(dry_run=True, json=True, now=later), out) == 0
+    assert cli(settings, cli_args(dry_run=True, json=True, now=later), out) == 0
     assert {json.loads(x)["status"] for x in out.getvalue().splitlines()} == {"unverified"}
-    assert freshness_cli(settings, cli_args(now="yesterday"), io.StringIO()) == 2
+    assert cli(settings, cli_args(now="yesterday"), io.StringIO()) == 2
 
 
 def test_banner_shows_then_disappears_after_review(client: TestClient, settings: Settings
@@ -235,10 +242,10 @@ def test_cli_report_and_write_banners(settings: Settings, tmp_path: Path) -> Non
     local = settings.model_copy(update={"content_dir": content,
                                         "index_dir": tmp_path / "no-index"})
     out = io.StringIO()
-    assert freshness_cli(local, cli_args(write_banners=True), out, migrate=upgrade) == 0
+    assert cli(local, cli_args(write_banners=True), out, migrate=upgrade) == 0
     assert "write-banner  vpn-drops" in out.getvalue()
     assert "fieldguide:banner:start" in (content / "vpn-drops.md").read_text()
     out = io.StringIO()
-    assert freshness_cli(local, cli_args(report=True), out, migrate=upgrade) == 0
+    assert cli(local, cli_args(report=True), out, migrate=upgrade) == 0
     assert "trust 33% (target 80%)" in out.getvalue()
     assert "By team:" in out.getvalue()

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from app.db import make_engine, upgrade
 from freshness import banners
-from freshness.job import run_job
+from freshness.config import FreshnessConfig
+from freshness.job import Job
 from freshness.models import (
     FreshnessStateRow,
     NotificationRow,
@@ -73,7 +74,7 @@ def first_unverified(articles: list[Article], engine: Engine) -> str:
 
 def test_job_is_idempotent_and_tracks_tasks_and_banners(kb: ContentScan, engine: Engine) -> None:
     with Session(engine) as s:
-        first = run_job(s, kb.articles, kb.teams, NOW)
+        first = Job(kb.teams).run(s, kb.articles, NOW)
     counts = first.counts()
     assert counts["unverified"] > 0
     assert counts["stale"] > 0
@@ -86,7 +87,7 @@ def test_job_is_idempotent_and_tracks_tasks_and_banners(kb: ContentScan, engine:
     before = dump(engine)
 
     with Session(engine) as s:
-        second = run_job(s, kb.articles, kb.teams, NOW)
+        second = Job(kb.teams).run(s, kb.articles, NOW)
     assert second.changes == []
     assert dump(engine) == before
     assert [a.to_json() for a in second.articles] == [a.to_json() for a in first.articles]
@@ -95,31 +96,31 @@ def test_job_is_idempotent_and_tracks_tasks_and_banners(kb: ContentScan, engine:
 def test_dry_run_writes_nothing(kb: ContentScan, engine: Engine) -> None:
     before = dump(engine)
     with Session(engine) as s:
-        result = run_job(s, kb.articles, kb.teams, NOW, dry_run=True)
+        result = Job(kb.teams).run(s, kb.articles, NOW, dry_run=True)
     assert len([c for c in result.changes if c.action == "track"]) == len(kb.articles)
     assert any(c.action == "open-task" for c in result.changes)
     assert dump(engine) == before
     assert all(not v for v in before.values())
     # After a real run, a dry run a week later plans changes but still writes nothing.
     with Session(engine) as s:
-        run_job(s, kb.articles, kb.teams, NOW)
+        Job(kb.teams).run(s, kb.articles, NOW)
     before = dump(engine)
     with Session(engine) as s:
-        later = run_job(s, kb.articles, kb.teams, NOW + dt.timedelta(days=30), dry_run=True)
+        later = Job(kb.teams).run(s, kb.articles, NOW + dt.timedelta(days=30), dry_run=True)
     assert any(c.action == "status" for c in later.changes)
     assert dump(engine) == before
 
 
 def test_api_review_resets_review_by_and_closes_task(kb: ContentScan, engine: Engine) -> None:
     with Session(engine) as s:
-        run_job(s, kb.articles, kb.teams, NOW)
+        Job(kb.teams).run(s, kb.articles, NOW)
     target = first_unverified(kb.articles, engine)
     assert state(engine, target).banner
     with Session(engine) as s:
         s.add(ReviewActionRow(article_id=target, reviewer="ann@x.example",
                               outcome="still-accurate", reviewed_on=NOW.date(), via="api"))
         s.commit()
-        result = run_job(s, kb.articles, kb.teams, NOW)
+        result = Job(kb.teams).run(s, kb.articles, NOW)
     actions = {(c.article_id, c.action) for c in result.changes}
     assert {(target, "status"), (target, "banner-off"), (target, "close-task")} <= actions
     row = state(engine, target)
@@ -131,12 +132,12 @@ def test_api_review_resets_review_by_and_closes_task(kb: ContentScan, engine: En
 
 def test_retire_closes_the_task_without_a_banner(kb: ContentScan, engine: Engine) -> None:
     with Session(engine) as s:
-        run_job(s, kb.articles, kb.teams, NOW)
+        Job(kb.teams).run(s, kb.articles, NOW)
         target = first_unverified(kb.articles, engine)
         s.add(ReviewActionRow(article_id=target, reviewer="ann@x.example", outcome="retire",
                               reviewed_on=NOW.date(), via="api"))
         s.commit()
-        result = run_job(s, kb.articles, kb.teams, NOW + dt.timedelta(days=400))
+        result = Job(kb.teams).run(s, kb.articles, NOW + dt.timedelta(days=400))
     r = next(a for a in result.articles if a.id == target)
     assert r.retired
     assert not r.banner
@@ -145,16 +146,16 @@ def test_retire_closes_the_task_without_a_banner(kb: ContentScan, engine: Engine
 
 def test_git_review_is_honoured_and_recorded(kb: ContentScan, engine: Engine) -> None:
     with Session(engine) as s:
-        run_job(s, kb.articles, kb.teams, NOW)
+        Job(kb.teams).run(s, kb.articles, NOW)
     target = first_unverified(kb.articles, engine)
     moved = [dataclasses.replace(a, last_reviewed=dt.date(2026, 11, 30)) if a.id == target else a
              for a in kb.articles]
     with Session(engine) as s:
-        result = run_job(s, moved, kb.teams, NOW)
+        result = Job(kb.teams).run(s, moved, NOW)
         assert (target, "git-review") in {(c.article_id, c.action) for c in result.changes}
         trail = s.scalars(select(ReviewActionRow).where(ReviewActionRow.article_id == target)).all()
         assert [(t.via, t.reviewed_on) for t in trail] == [("git", dt.date(2026, 11, 30))]
-        again = run_job(s, moved, kb.teams, NOW)
+        again = Job(kb.teams).run(s, moved, NOW)
     assert again.changes == []
     assert state(engine, target).status == "fresh"
     assert target not in open_tasks(engine)
@@ -162,10 +163,10 @@ def test_git_review_is_honoured_and_recorded(kb: ContentScan, engine: Engine) ->
 
 def test_removed_article_closes_its_task(kb: ContentScan, engine: Engine) -> None:
     with Session(engine) as s:
-        run_job(s, kb.articles, kb.teams, NOW)
+        Job(kb.teams).run(s, kb.articles, NOW)
     target = first_unverified(kb.articles, engine)
     with Session(engine) as s:
-        result = run_job(s, [a for a in kb.articles if a.id != target], kb.teams, NOW)
+        result = Job(kb.teams).run(s, [a for a in kb.articles if a.id != target], NOW)
     assert (target, "gone") in {(c.article_id, c.action) for c in result.changes}
     row = state(engine, target)
     assert (row.present, row.banner) == (False, False)
@@ -180,8 +181,7 @@ def test_write_banners_is_idempotent_and_byte_exact(kb: ContentScan, tmp_path: P
     upgrade(eng)
     originals = {p: p.read_bytes() for p in content.rglob("*.md")}
     with Session(eng) as s:
-        result = run_job(s, scan.articles, scan.teams, NOW, write_banners=True,
-                         content_dir=content)
+        result = Job(scan.teams, content_dir=content).run(s, scan.articles, NOW, write_banners=True)
     flagged = {a.path for a in result.articles if a.banner}
     written = {c.detail for c in result.changes if c.action == "write-banner"}
     assert written == flagged
@@ -198,8 +198,7 @@ def test_write_banners_is_idempotent_and_byte_exact(kb: ContentScan, tmp_path: P
     rescan = scan_content(content)
     assert {a.id: a.title for a in rescan.articles} == {a.id: a.title for a in scan.articles}
     with Session(eng) as s:
-        again = run_job(s, rescan.articles, scan.teams, NOW, write_banners=True,
-                        content_dir=content)
+        again = Job(scan.teams, content_dir=content).run(s, rescan.articles, NOW, write_banners=True)
     assert [c for c in again.changes if "banner" in c.action] == []
     # A review removes the block and restores the original bytes.
     target = sorted(flagged)[0]
@@ -208,7 +207,7 @@ def test_write_banners_is_idempotent_and_byte_exact(kb: ContentScan, tmp_path: P
         s.add(ReviewActionRow(article_id=article_id, reviewer="ann@x.example",
                               outcome="still-accurate", reviewed_on=NOW.date()))
         s.commit()
-        run_job(s, rescan.articles, scan.teams, NOW, write_banners=True, content_dir=content)
+        Job(scan.teams, content_dir=content).run(s, rescan.articles, NOW, write_banners=True)
     assert (content / target).read_bytes() == originals[content / target]
     eng.dispose()
 
@@ -242,33 +241,36 @@ def test_lookup_answers_from_memory_until_its_ttl(kb: ContentScan, engine: Engin
     from freshness.service import FreshnessService
 
     by_id = {a.id: a for a in kb.articles}
-    settings = type("S", (), {"content_dir": CONTENT})()
     clock = FakeClock()
-    service = FreshnessService(engine, settings, article=by_id.get,
-                               articles=lambda: kb.articles, ttl=30.0, clock=clock)
+    service = FreshnessService(engine, FreshnessConfig(content_dir=CONTENT, lookup_seconds=30.0),
+                               article=by_id.get, articles=lambda: kb.articles, clock=clock)
     service.refresh()  # what the lifespan does before serving
     with Session(engine) as s:
-        live = {r.id: r for r in run_job(s, kb.articles, kb.teams, NOW, dry_run=True).articles}
-    some = kb.articles[0].id
+        live = {r.id: r for r in Job(kb.teams).run(s, kb.articles, NOW, dry_run=True).articles}
+    stale = [i for i, r in live.items() if r.status in (Status.STALE, Status.UNVERIFIED)]
+    some, other = stale[0], stale[1]
     # Before the job ever ran, every answer is the policy computed for the article.
     assert service.freshness(some) == Freshness(live[some].status, live[some].review_by,
                                                 live[some].banner)
     assert service.freshness("no-such-article") is Freshness.UNKNOWN
-    with Session(engine) as s:
-        s.add(FreshnessStateRow(article_id=some, status="unverified", review_by=dt.date(2020, 1, 1),
-                                banner=True, present=True, assignee="ann@x.example",
-                                assigned_because="owner"))
-        s.commit()
+
+    def review_elsewhere(article_id: str) -> None:
+        with Session(engine) as s:
+            s.add(ReviewActionRow(article_id=article_id, reviewer="ann@x.example",
+                                  outcome="still-accurate", reviewed_on=dt.date.today(),
+                                  reviewed_at=dt.datetime.now(dt.UTC), via="api"))
+            s.commit()
+
+    review_elsewhere(some)
     assert service.freshness(some).status is live[some].status  # memory, not the database
     clock.now += 31  # expired: this answer is still the old map, a rebuild starts behind it
     service.freshness(some)
     assert service.wait_idle()
-    assert service.freshness(some) == Freshness(Status.UNVERIFIED, dt.date(2020, 1, 1), True)
-    with Session(engine) as s:
-        s.get(FreshnessStateRow, some).status = "fresh"  # type: ignore[union-attr]
-        s.commit()
-    service.refresh()
     assert service.freshness(some).status is Status.FRESH
+    assert service.freshness(some).banner is False
+    review_elsewhere(other)
+    service.refresh()
+    assert service.freshness(other).status is Status.FRESH
 
 
 def test_lookup_never_waits_for_the_database(kb: ContentScan, engine: Engine) -> None:
@@ -277,7 +279,7 @@ def test_lookup_never_waits_for_the_database(kb: ContentScan, engine: Engine) ->
     from freshness.service import FreshnessService
 
     current = {a.id: a for a in kb.articles}
-    settings = type("S", (), {"content_dir": CONTENT})()
+    settings = FreshnessConfig(content_dir=CONTENT)
     service = FreshnessService(engine, settings, article=current.get, articles=lambda: [])
     service.refresh()  # an empty map
     some = kb.articles[0]
@@ -292,7 +294,7 @@ def test_lookup_recomputes_an_edited_article(kb: ContentScan, engine: Engine) ->
     from freshness.service import FreshnessService
 
     current = {a.id: a for a in kb.articles}
-    settings = type("S", (), {"content_dir": CONTENT})()
+    settings = FreshnessConfig(content_dir=CONTENT)
     service = FreshnessService(engine, settings, article=current.get,
                                articles=lambda: kb.articles)
     service.refresh()

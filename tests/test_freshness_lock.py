@@ -79,10 +79,10 @@ def test_a_held_lock_skips_the_run(engine: Engine, tmp_path: Path, db_url: str) 
     settings = settings_for(tmp_path, db_url)
     with job_lock(engine) as held:
         assert held
-        result = run_locked(engine, settings, NOW, notify=False)
+        result = run_locked(engine, settings.freshness_config(), NOW, notify=False)
     assert result.skipped
     assert result.articles == []
-    assert run_locked(engine, settings, NOW, notify=False).skipped is None
+    assert run_locked(engine, settings.freshness_config(), NOW, notify=False).skipped is None
 
 
 @pytest.mark.postgres
@@ -105,8 +105,8 @@ def test_two_replicas_send_each_digest_exactly_once(db_url: str, tmp_path: Path)
     def replica() -> None:
         engine = make_engine(db_url)  # each replica has its own engine and connections
         barrier.wait()
-        results.append(run_locked(engine, settings, NOW, notify=True, articles=articles,
-                                  notifiers=[SmtpNotifier("127.0.0.1", port)]))
+        results.append(run_locked(engine, settings.freshness_config(), NOW, notify=True, articles=articles,
+                                  channels=[SmtpNotifier("127.0.0.1", port)]))
         engine.dispose()
 
     try:
@@ -152,11 +152,13 @@ def test_scheduler_runs_and_stops(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     eng = make_engine(url)
-    off = FreshnessService(eng, settings_for(tmp_path, url, freshness_schedule_hours=0),
+    off = FreshnessService(eng, settings_for(tmp_path, url, freshness_schedule_hours=0)
+                           .freshness_config(),
                            article=lambda _id: None, articles=list)
     off.start()
     assert off.scheduler is None
-    on = FreshnessService(eng, settings_for(tmp_path, url, freshness_first_run_seconds=3600),
+    on = FreshnessService(eng, settings_for(tmp_path, url, freshness_first_run_seconds=3600)
+                          .freshness_config(),
                           article=lambda _id: None, articles=list)
     on.start()
     started = on.scheduler

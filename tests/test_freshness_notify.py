@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from freshness.digest import article_url
-from freshness.job import run_job
+from freshness.job import Job
 from freshness.models import NotificationRow
 from freshness.notify import (
     Message,
@@ -132,8 +132,8 @@ def test_digests_and_summaries_are_delivered_once_a_week(
         notifiers = [SmtpNotifier("127.0.0.1", port, sender="fg@x.example"),
                      SlackWebhookNotifier(slack.url), TeamsWebhookNotifier(teams_hook.url)]
         with Session(engine) as s:
-            result = run_job(s, kb.articles, kb.teams, NOW, notify=True, notifiers=notifiers,
-                             public_url=PUBLIC)
+            job = Job(kb.teams, notifiers=notifiers, public_url=PUBLIC)
+            result = job.run(s, kb.articles, NOW, notify=True)
         assert result.sends
         assert {x.status for x in result.sends} == {"sent"}
 
@@ -179,8 +179,8 @@ def test_digests_and_summaries_are_delivered_once_a_week(
 
         sent_mail, sent_slack = len(box.messages), len(slack.bodies)
         with Session(engine) as s:
-            again = run_job(s, kb.articles, kb.teams, NOW, notify=True, notifiers=notifiers,
-                            public_url=PUBLIC)
+            job = Job(kb.teams, notifiers=notifiers, public_url=PUBLIC)
+            again = job.run(s, kb.articles, NOW, notify=True)
             logged = s.scalars(select(NotificationRow)).all()
         assert {x.status for x in again.sends} == {"already-sent"}
         assert (len(box.messages), len(slack.bodies)) == (sent_mail, sent_slack)
@@ -193,8 +193,8 @@ def test_newly_unverified_articles_are_listed_in_the_summary(
         kb: ContentScan, engine: Engine) -> None:
     with Receiver() as slack:
         with Session(engine) as s:
-            result = run_job(s, kb.articles, kb.teams, NOW, notify=True,
-                             notifiers=[SlackWebhookNotifier(slack.url)], public_url=PUBLIC)
+            job = Job(kb.teams, notifiers=[SlackWebhookNotifier(slack.url)], public_url=PUBLIC)
+            result = job.run(s, kb.articles, NOW, notify=True)
         monday = NOW.date().toordinal() - NOW.date().weekday()
         newly = [a for a in result.articles if a.unverified_since
                  and a.unverified_since.toordinal() >= monday]
@@ -221,8 +221,9 @@ def test_a_down_notifier_does_not_stop_the_job(
         dead = TeamsWebhookNotifier(f"http://127.0.0.1:{free_port()}/nobody-listens", timeout=2)
         notifiers = [dead, SlackWebhookNotifier(slack.url), SmtpNotifier("127.0.0.1", port)]
         with Session(engine) as s:
-            result = run_job(s, kb.articles, kb.teams, NOW, notify=True, notifiers=notifiers,
-                             public_url=PUBLIC, retries=3, backoff=0.01, sleep=sleeps.append)
+            job = Job(kb.teams, notifiers=notifiers, public_url=PUBLIC, retries=3, backoff=0.01,
+                      sleep=sleeps.append)
+            result = job.run(s, kb.articles, NOW, notify=True)
             rows = s.scalars(select(NotificationRow)).all()
         by_channel = {ch: [r for r in rows if r.channel == ch] for ch in ("teams", "slack",
                                                                            "email")}
@@ -238,10 +239,10 @@ def test_a_down_notifier_does_not_stop_the_job(
         # The receiver comes back: the next run retries only what failed.
         slack.fail = False
         with Session(engine) as s:
-            retry = run_job(s, kb.articles, kb.teams, NOW, notify=True,
-                            notifiers=[SlackWebhookNotifier(slack.url),
-                                       SmtpNotifier("127.0.0.1", port)],
-                            public_url=PUBLIC, backoff=0.0, sleep=sleeps.append)
+            job = Job(kb.teams, notifiers=[SlackWebhookNotifier(slack.url),
+                                           SmtpNotifier("127.0.0.1", port)],
+                      public_url=PUBLIC, backoff=0.0, sleep=sleeps.append)
+            retry = job.run(s, kb.articles, NOW, notify=True)
         assert {x.status for x in retry.sends if x.channel == "slack"} == {"sent"}
         assert {x.status for x in retry.sends if x.channel == "email"} == {"already-sent"}
         assert len(slack.bodies) == len(by_channel["slack"])
@@ -251,8 +252,8 @@ def test_dry_run_sends_nothing(kb: ContentScan, engine: Engine,
                                mailbox: tuple[Mailbox, int]) -> None:
     box, port = mailbox
     with Session(engine) as s:
-        result = run_job(s, kb.articles, kb.teams, NOW, dry_run=True, notify=True,
-                         notifiers=[SmtpNotifier("127.0.0.1", port)], public_url=PUBLIC)
+        job = Job(kb.teams, notifiers=[SmtpNotifier("127.0.0.1", port)], public_url=PUBLIC)
+        result = job.run(s, kb.articles, NOW, dry_run=True, notify=True)
         assert s.scalars(select(NotificationRow)).all() == []
     assert {x.status for x in result.sends} == {"would-send"}
     assert box.messages == []

@@ -17,7 +17,7 @@ from app.access import EVERYONE, CallerDep, caller_of
 from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import freshness_json
-from freshness.policy import Status
+from freshness.policy import Status, local_date
 from freshness.report import build_report, report_csv
 
 router = APIRouter(tags=["freshness"])
@@ -59,8 +59,8 @@ def freshness_report(
     except ValueError as exc:
         raise ApiError("validation_error", f"status: {exc}") from None
     articles = list(services.index.searcher.articles(caller.audiences))
-    result = services.freshness.assess(articles, dt.datetime.now(dt.UTC))
-    rows = [r for r in result.articles
+    now = dt.datetime.now(dt.UTC)
+    rows = [r for r in services.freshness.assess(articles, now)
             if (wanted is None or r.status in wanted)
             and (owner is None or owner.lower() in ((r.owner or "").lower(), r.assignee.lower()))
             and (team is None or r.team == team)
@@ -70,7 +70,8 @@ def freshness_report(
                                  media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition":
                                           'attachment; filename="freshness.csv"'})
-    return build_report(rows, settings.public_url, result.today.isoformat())
+    today = local_date(now, services.freshness.config.policy.timezone)
+    return build_report(rows, settings.public_url, today.isoformat())
 
 
 @router.post("/api/articles/{article_id:path}/review")

@@ -75,8 +75,9 @@ class Services:
         compute = ComputePool(settings.compute_threads, "compute")
         vectors = ComputePool(settings.vector_threads, "vectors")
         freshness = FreshnessService(
-            engine, settings, article=lambda article_id: index.searcher.article(article_id),
-            articles=lambda: index.searcher.articles(), ttl=settings.freshness_lookup_seconds)
+            engine, settings.freshness_config(),
+            article=lambda article_id: index.searcher.article(article_id),
+            articles=lambda: index.searcher.articles())
         freshness.refresh()  # the first map: no search waits for it
         index.on_swap.append(lambda _searcher: freshness.refresh_soon())
         base = settings.public_url.rstrip("/")

@@ -18,7 +18,7 @@ def has_route(name: str) -> bool:
 def run_freshness(settings: Any) -> None:
     """Run the real freshness job on the server's database, so banners exist before it starts."""
     from app.db import engine_for, session_factory, upgrade
-    from freshness.job import run_job
+    from freshness.job import Job
     from indexer.content import scan_content
     from indexer.teams import TeamsConfig
 
@@ -28,8 +28,7 @@ def run_freshness(settings: Any) -> None:
         scan = scan_content(Path(settings.content_dir), default_audience=settings.default_audience)
         teams, _ = TeamsConfig.load(Path(settings.content_dir) / "teams.yaml")
         with session_factory(engine)() as session:
-            run_job(session, scan.articles, teams, dt.date.today(),
-                    public_url=settings.public_url)
+            Job(teams, public_url=settings.public_url).run(session, scan.articles, dt.date.today())
     finally:
         engine.dispose()
 
