@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.services.search import SearchHit, SearchPage
 from freshness.policy import Freshness
@@ -98,3 +98,257 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
                            "index_version": page.index_version}
     return body
+
+
+# -- articles ------------------------------------------------------------------------------
+class SectionPublic(BaseModel):
+    heading: str
+    level: int
+    key: str | None = Field(description="cause, diagnostics, resolution, escalation... when "
+                            "the heading is one of the template's")
+    html: str = Field(description="Rendered and sanitised.")
+
+
+class ArticlePublic(BaseModel):
+    id: str
+    path: str
+    title: str
+    url: str
+    audience: list[str]
+    symptoms: list[str]
+    error_codes: list[str]
+    alerts: list[str]
+    services: list[str]
+    tags: list[str]
+    owner: str | None
+    team: str | None
+    created: str | None
+    last_reviewed: str | None
+    review_interval_days: int | None
+    freshness: FreshnessPublic
+    index_version: str
+    sections: list[SectionPublic]
+    html: str
+
+
+# -- chat ----------------------------------------------------------------------------------
+class SourcePublic(BaseModel):
+    id: str
+    path: str
+    title: str
+    url: str
+
+
+class ReplyFreshnessPublic(FreshnessPublic):
+    text: str = Field(description="The warning shown with the answer.")
+
+
+class ReplyPublic(BaseModel):
+    kind: str = Field(description="answer, clarify, fallback, smalltalk or handoff")
+    text: str
+    sources: list[SourcePublic]
+    confidence: float | None
+    options: list[str] | None = Field(None, description="Clarify only: send one back.")
+    freshness: ReplyFreshnessPublic | None = Field(
+        None, description="Only when the source is unverified.")
+
+
+class ChatTurnPublic(BaseModel):
+    session_id: str
+    reply: ReplyPublic
+
+
+class FeedbackPublic(BaseModel):
+    session_id: str
+    recorded: bool
+    article_id: str | None
+    suggest_handoff: bool
+
+
+class RecordedPublic(BaseModel):
+    session_id: str
+    recorded: bool
+
+
+class EscalationPublic(BaseModel):
+    ticket: str = Field(description="The reference, FG-XXXXXXXX.")
+    status: str = Field(description="delivered, stored (no ticket system) or failed")
+    attempts: int
+    session_id: str
+
+
+class TicketPublic(BaseModel):
+    reference: str
+    session_id: str
+    created_at: str
+    sink: str
+    status: str
+    attempts: int
+    last_error: str | None
+    delivered_at: str | None
+    description: str | None
+    contact: str | None
+
+
+class TicketRetryPublic(TicketPublic):
+    retried_attempts: int
+
+
+class TicketListPublic(BaseModel):
+    tickets: list[TicketPublic]
+    count: int
+
+
+class OutcomesPublic(BaseModel):
+    confirmed_deflection: int
+    potential_deflection: int
+    escalated: int
+    unanswered: int
+    abandoned: int
+
+
+class DeflectionPeriodPublic(BaseModel):
+    """Confirmed and potential deflection are reported side by side, never summed."""
+
+    conversations: int
+    closed: int
+    open: int
+    outcomes: OutcomesPublic
+    confirmed_deflection_rate: float | None
+    potential_deflection_rate: float | None
+    escalation_rate: float | None
+    unanswered_rate: float | None
+    abandoned_rate: float | None
+
+
+class _PeriodName(BaseModel):
+    period: str
+
+
+class _DeflectionWindow(BaseModel):
+    since: str
+    until: str
+    days: int
+    window_hours: float
+
+
+# Bases listed last come first in the JSON: the answer keeps the keys in the order it always had.
+class DeflectionPeriodRowPublic(DeflectionPeriodPublic, _PeriodName):
+    pass
+
+
+class DeflectionPublic(DeflectionPeriodPublic, _DeflectionWindow):
+    per_day: list[DeflectionPeriodRowPublic]
+    per_week: list[DeflectionPeriodRowPublic]
+    articles: list[dict[str, Any]] = Field(description="Per article: shown, helpful, "
+                                           "not_helpful, helpfulness.")
+    top_unanswered: list[dict[str, Any]]
+    top_escalated: list[dict[str, Any]]
+    article_views: list[dict[str, Any]] = Field(description="Per article: views, "
+                                                "not_escalated, escalated, pending.")
+    tickets_failed: int
+    tickets: dict[str, Any]
+
+
+# -- search metrics, events, admin ---------------------------------------------------------
+class SearchTotalsPublic(BaseModel):
+    searches: int
+    zero_results: int
+    zero_result_rate: float | None
+    clicked_searches: int
+    ctr: float | None
+    median_ms: float | None
+    p95_ms: float | None
+
+
+class SearchTotalsClicksPublic(SearchTotalsPublic):
+    clicks: int
+
+
+class SearchDayPublic(SearchTotalsPublic):
+    date: str
+
+
+class QueryCountPublic(BaseModel):
+    query: str
+    count: int
+
+
+class SearchMetricsPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    days: int
+    from_: str = Field(alias="from")
+    to: str
+    totals: SearchTotalsClicksPublic
+    top_queries: list[QueryCountPublic]
+    top_zero_result_queries: list[QueryCountPublic]
+    per_day: list[SearchDayPublic]
+
+
+class ClickPublic(BaseModel):
+    recorded: bool
+
+
+class ReindexPublic(BaseModel):
+    running: bool
+    index_version: str | None
+    last_build: dict[str, Any] | None = Field(description="version, articles, chunks, "
+                                              "embedded, seconds, skipped; or ok: false and "
+                                              "error")
+
+
+class ReindexStartedPublic(ReindexPublic):
+    status: str
+
+
+# -- freshness -----------------------------------------------------------------------------
+class FreshnessRowPublic(BaseModel):
+    id: str
+    path: str
+    status: str
+    review_by: str | None
+    assignee: str
+    assigned_because: str
+    banner: bool
+    title: str
+    team: str | None
+    services: list[str]
+    owner: str | None
+    retired: bool
+    url: str
+
+
+class FreshnessReportPublic(BaseModel):
+    today: str | None
+    counts: dict[str, int]
+    total: int
+    retired: int
+    trust: float
+    trust_target: float
+    by_owner: dict[str, dict[str, int]]
+    by_team: dict[str, dict[str, int]]
+    by_service: dict[str, dict[str, int]]
+    articles: list[FreshnessRowPublic]
+
+
+class ReviewPublic(BaseModel):
+    id: str
+    outcome: str
+    reviewer: str
+    reviewed_at: str
+    retired: bool
+    freshness: FreshnessPublic
+
+
+# -- health --------------------------------------------------------------------------------
+class HealthPublic(BaseModel):
+    status: str
+
+
+class ReadyPublic(BaseModel):
+    status: str
+    index_version: str
+    articles: int
+    database: str
+    reindexing: bool

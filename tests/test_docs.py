@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,4 +35,31 @@ def test_every_http_route_is_documented(tmp_path: Path) -> None:
     # Parameter names may differ between code and docs ({article_id} vs {id}).
     documented = {re.sub(r"\{[^}]*\}", "{}", p) for p in re.findall(r"/[\w/{}.:-]*", README)}
     missing = [p for p in sorted(paths) if re.sub(r"\{[^}]*\}", "{}", p) not in documented]
+    assert missing == []
+
+
+def _operations(tmp_path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    spec = create_app(Settings(data_dir=tmp_path)).openapi()
+    return [(method.upper(), path, op) for path, ops in spec["paths"].items()
+            for method, op in ops.items()]
+
+
+def test_every_json_route_declares_its_response_model(tmp_path: Path) -> None:
+    """/openapi.json is the contract: each JSON answer is a named model, not a bare object."""
+    loose = []
+    for method, path, op in _operations(tmp_path):
+        ok = next(r for code, r in op["responses"].items() if code.startswith("2"))
+        schema = ok.get("content", {}).get("application/json", {}).get("schema")
+        if schema is not None and "$ref" not in schema:
+            loose.append(f"{method} {path}: {schema}")
+    assert loose == []
+
+
+def test_readme_route_table_matches_openapi(tmp_path: Path) -> None:
+    """Every operation is a row of the README's route tables, method included."""
+    rows = {re.sub(r"\{[^}]*\}", "{}", m.group(1) + " " + m.group(2).split("?")[0])
+            for m in re.finditer(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`\s]+)", README, re.M)}
+    missing = [f"{method} {path}" for method, path, _ in _operations(tmp_path)
+               if re.sub(r"\{[^}]*\}", "{}", f"{method} {path}").replace(":path", "")
+               not in rows]
     assert missing == []

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from app.access import AdminDep
 from app.deps import IndexDep
 from app.errors import ApiError
+from app.schemas import ReindexPublic, ReindexStartedPublic
 
 router = APIRouter(tags=["admin"])
 
@@ -19,7 +20,7 @@ def _status(holder: Any) -> dict[str, Any]:
             "last_build": holder.last_build}
 
 
-@router.post("/api/admin/reindex", status_code=202)
+@router.post("/api/admin/reindex", status_code=202, response_model=ReindexStartedPublic)
 def reindex(_admin: AdminDep, holder: IndexDep) -> JSONResponse:
     """Start a rebuild; searches keep using the current snapshot until the new one is live."""
     if not holder.reindex():
@@ -28,6 +29,6 @@ def reindex(_admin: AdminDep, holder: IndexDep) -> JSONResponse:
     return JSONResponse({"status": "started", **_status(holder)}, status_code=202)
 
 
-@router.get("/api/admin/reindex")
+@router.get("/api/admin/reindex", response_model=ReindexPublic)
 def reindex_status(_admin: AdminDep, holder: IndexDep) -> dict[str, Any]:
     return _status(holder)

@@ -12,7 +12,7 @@ from app.deps import ServicesDep
 from app.errors import ApiError
 from app.pages import CSP, article_page
 from app.render import article_url, render_markdown
-from app.schemas import freshness_json
+from app.schemas import ArticlePublic, freshness_json
 from indexer.article import Article, Audience
 from indexer.search import Searcher
 
@@ -58,7 +58,7 @@ def _load(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str
                         freshness_json(services.search.freshness_of(article.id)))
 
 
-@router.get("/api/articles/{article_id:path}")
+@router.get("/api/articles/{article_id:path}", response_model=ArticlePublic)
 def get_article(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str, Any]:
     return _load(caller, services, article_id)
 

@@ -15,6 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.access import AdminDep, CallerDep, RateLimitDep
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.schemas import (
+    ChatTurnPublic,
+    EscalationPublic,
+    FeedbackPublic,
+    RecordedPublic,
+    TicketListPublic,
+    TicketRetryPublic,
+)
 from chatbot.service import ChatService, UnknownSessionError
 
 log = logging.getLogger("fieldguide.chat")
@@ -59,7 +67,7 @@ def _unknown(session_id: str) -> ApiError:
     return ApiError("not_found", f"no conversation {session_id[:64]!r}")
 
 
-@router.post("/api/chat")
+@router.post("/api/chat", response_model=ChatTurnPublic, response_model_exclude_unset=True)
 def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
          ) -> dict[str, Any]:
     limit = service.config.max_message_chars
@@ -78,7 +86,7 @@ def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
         raise _unknown(body.session_id or "") from None
 
 
-@router.post("/api/chat/{session_id}/feedback")
+@router.post("/api/chat/{session_id}/feedback", response_model=FeedbackPublic)
 def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> dict[str, Any]:
     try:
         return service.feedback(session_id, body.helpful, body.comment, body.article_id)
@@ -86,7 +94,7 @@ def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> dict[str, A
         raise _unknown(session_id) from None
 
 
-@router.post("/api/chat/{session_id}/opened")
+@router.post("/api/chat/{session_id}/opened", response_model=RecordedPublic)
 def opened(session_id: str, body: OpenedIn, service: ChatDep) -> dict[str, Any]:
     try:
         service.opened(session_id, body.article_id)
@@ -95,7 +103,7 @@ def opened(session_id: str, body: OpenedIn, service: ChatDep) -> dict[str, Any]:
     return {"session_id": session_id, "recorded": True}
 
 
-@router.post("/api/chat/{session_id}/escalate")
+@router.post("/api/chat/{session_id}/escalate", response_model=EscalationPublic)
 def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: ChatDep
              ) -> dict[str, Any]:
     try:
@@ -104,7 +112,7 @@ def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: C
         raise _unknown(session_id) from None
 
 
-@router.get("/api/chat/tickets")
+@router.get("/api/chat/tickets", response_model=TicketListPublic)
 def tickets(_admin: AdminDep, service: ChatDep,
             status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
@@ -112,7 +120,7 @@ def tickets(_admin: AdminDep, service: ChatDep,
     return {"tickets": items, "count": len(items)}
 
 
-@router.post("/api/chat/tickets/{reference}/retry")
+@router.post("/api/chat/tickets/{reference}/retry", response_model=TicketRetryPublic)
 def retry(reference: str, _admin: AdminDep, service: ChatDep) -> dict[str, Any]:
     try:
         return service.retry_ticket(reference)

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 
 from app.access import AdminDep
 from app.routes.chat import ChatDep
+from app.schemas import DeflectionPublic
 from chatbot.metrics import deflection_metrics
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/api/metrics/deflection")
+@router.get("/api/metrics/deflection", response_model=DeflectionPublic)
 def metrics_deflection(
     _admin: AdminDep,
     service: ChatDep,

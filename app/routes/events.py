@@ -11,6 +11,7 @@ from app.access import CallerDep
 from app.deps import EventsDep, IndexDep
 from app.errors import ApiError
 from app.models import ClickEventRow, utcnow
+from app.schemas import ClickPublic
 
 router = APIRouter(tags=["events"])
 
@@ -25,7 +26,7 @@ class ClickCreate(BaseModel):
     query: str | None = Field(None, max_length=8192)
 
 
-@router.post("/api/events/click", status_code=202)
+@router.post("/api/events/click", status_code=202, response_model=ClickPublic)
 def click(body: ClickCreate, caller: CallerDep, holder: IndexDep, events: EventsDep
           ) -> dict[str, Any]:
     if holder.searcher.article(body.article_id, caller.audiences) is None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from app.access import EVERYONE, CallerDep, caller_of
 from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
-from app.schemas import freshness_json
+from app.schemas import FreshnessReportPublic, ReviewPublic, freshness_json
 from freshness.policy import Status, local_date
 from freshness.report import build_report, report_csv
 
@@ -44,7 +44,9 @@ async def _reviewer_token(request: Request, settings: SettingsDep) -> str:
 ReviewerDep = Annotated[str, Depends(_reviewer_token)]
 
 
-@router.get("/api/freshness", response_model=None)
+@router.get("/api/freshness", response_model=FreshnessReportPublic, responses={
+    200: {"content": {"text/csv": {}}, "description": "The report (JSON) or, with "
+          "format=csv, one row per article."}})
 def freshness_report(
     services: ServicesDep, settings: SettingsDep, caller: CallerDep,
     status: Annotated[list[str] | None, Query(description="only these states")] = None,
@@ -74,7 +76,7 @@ def freshness_report(
     return build_report(rows, settings.public_url, today.isoformat())
 
 
-@router.post("/api/articles/{article_id:path}/review")
+@router.post("/api/articles/{article_id:path}/review", response_model=ReviewPublic)
 def review_article(article_id: str, body: ReviewCreate, services: ServicesDep,
                    token_kind: ReviewerDep) -> dict[str, Any]:
     """Mark an article reviewed: resets review-by, records the audit trail, drops the banner."""

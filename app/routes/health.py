@@ -8,17 +8,18 @@ from fastapi import APIRouter, Request
 
 from app.db import ping
 from app.errors import ApiError
+from app.schemas import HealthPublic, ReadyPublic
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthPublic)
 def healthz() -> dict[str, str]:
     """The process is up (no dependency checked)."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadyPublic)
 def readyz(request: Request) -> dict[str, Any]:
     """The index is loaded and the database answers."""
     holder = getattr(request.app.state, "index", None)

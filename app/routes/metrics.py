@@ -11,11 +11,12 @@ from app.access import AdminDep
 from app.analytics import search_metrics
 from app.deps import EventsDep, SessionsDep
 from app.models import utcnow
+from app.schemas import SearchMetricsPublic
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/api/metrics/search")
+@router.get("/api/metrics/search", response_model=SearchMetricsPublic)
 def metrics_search(
     _admin: AdminDep,
     sessions: SessionsDep,
