@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from indexer.legs import LegHit
+from indexer.legs import LegHit, TagMatch
 from indexer.normalize import QueryShape
 
 
@@ -23,7 +23,7 @@ class FusionMethod(StrEnum):
 class LegDetail(NamedTuple):
     rank: int  # 1-based rank within the leg
     score: float
-    matched: tuple[str, ...] = ()
+    matched: tuple[str | TagMatch, ...] = ()
 
 
 class Fused(NamedTuple):

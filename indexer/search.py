@@ -20,15 +20,14 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
-from indexer.build import plain
 from indexer.embed import Embedder
 from indexer.fuse import Fused, FusionConfig, dense_needed, fuse, leg_weights
-from indexer.legs import LegHit, Mask
+from indexer.legs import LegHit, Mask, TagMatch
 from indexer.legs.tags import TagsLeg
-from indexer.normalize import _WORD, tokenize
+from indexer.normalize import WORD, plain, tokenize
 from indexer.query import PreparedQuery
 from indexer.snapshot import Snapshot
-from indexer.snippet import SnippetText, make_snippet
+from indexer.snippet import SnippetText, Vocabulary, make_snippet
 
 LEGS = ("tags", "lexical", "fuzzy", "dense")
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
@@ -109,6 +108,7 @@ class Searcher:
         # Snippet sources of recently returned articles: preparing one costs more than the search.
         self._sources: OrderedDict[int, SnippetText] = OrderedDict()
         self._sources_lock = threading.Lock()
+        self._snippet_words = Vocabulary()  # the snippet sources' words, this snapshot's only
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder,
@@ -224,7 +224,7 @@ class Searcher:
         cached = self._suggest_words.get(audiences)
         if cached is None:
             words = sorted({w.lower() for a in self.articles(audiences)
-                            for w in _WORD.findall(" ".join((a.title, *a.symptoms, *a.identifiers)))
+                            for w in WORD.findall(" ".join((a.title, *a.symptoms, *a.identifiers)))
                             if len(w) > 3 and w.isalpha()})
             cached = self._suggest_words[audiences] = (words, set(words))
         return cached
@@ -233,7 +233,7 @@ class Searcher:
         """A "did you mean" for queries with words the knowledge base does not know: each unknown
         word is replaced by the closest word of the titles, symptoms and identifiers the caller
         may see."""
-        words = _WORD.findall(text)
+        words = WORD.findall(text)
         vocab_list, vocab = self._vocabulary(frozenset(audiences))
         if not words or len(words) > 12 or not vocab_list:
             return None
@@ -277,7 +277,7 @@ class Searcher:
         symptom = article.section("symptom")
         parts = [plain(symptom.text)] if symptom is not None else []
         parts.append(plain(article.body))
-        source = SnippetText.prepare("\n".join(parts))
+        source = SnippetText.prepare("\n".join(parts), self._snippet_words)
         with self._sources_lock:
             self._sources[doc] = source
             while len(self._sources) > SNIPPET_CACHE_SIZE:
@@ -290,11 +290,8 @@ class Searcher:
         tag = f.legs.get("tags")
         if tag is not None:
             for item in tag.matched:
-                kind, _, label = item.partition(":")
-                key = {"error_code": "error_codes", "title_code": "error_codes", "alert": "alerts",
-                       "service": "services", "tag": "tags"}.get(kind.removesuffix("-partial"))
-                if key:
-                    matched.setdefault(key, []).append(label)
+                if isinstance(item, TagMatch) and item.field:
+                    matched.setdefault(item.field, []).append(item.label)
         fz = f.legs.get("fuzzy")
         if fz is not None and fz.matched:
             matched["fuzzy"] = fz.matched[0]
