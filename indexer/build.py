@@ -15,22 +15,12 @@ from indexer.legs.dense import DenseLeg, FaissKind
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
 from indexer.legs.tags import TagsLeg
+from indexer.normalize import plain as plain  # re-exported: chatbot/compose.py imports it here
 from indexer.normalize import tokenize
 from indexer.snapshot import FORMAT_VERSION, Snapshot, build_lock, new_version
 
 CHUNK_CHARS = 1000
 MAX_CHUNKS_PER_ARTICLE = 24
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_HTML = re.compile(r"<[^>]{1,200}>")
-
-
-def plain(markdown: str) -> str:
-    """Markdown reduced to its words: links keep their text, tags and emphasis go."""
-    text = _LINK.sub(r"\1", markdown)
-    text = _HTML.sub(" ", text)
-    text = re.sub(r"(?m)^\s{0,3}(?:#{1,6}|>|[-*+]|\d+[.)])\s+", "", text)
-    text = re.sub(r"[`*_]{1,3}|```\w*|~~~", "", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
 
 
 def chunk_article(doc: int, article: Article) -> list[Chunk]:

@@ -11,19 +11,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from indexer.legs import LegHit
+from indexer.calibrated import FusionModel, candidates, load_model
+from indexer.legs import LegHit, TagMatch
 from indexer.normalize import QueryShape
+from indexer.query import PreparedQuery
 
 
 class FusionMethod(StrEnum):
-    RRF = "rrf"  # weighted reciprocal-rank fusion (default)
+    CALIBRATED = "calibrated"  # a logistic model over every leg's evidence (default; calibrated.py)
+    RRF = "rrf"  # weighted reciprocal-rank fusion with hand-set weights (the previous default)
     BLEND = "blend"  # weighted blend of min-max normalised scores
 
 
 class LegDetail(NamedTuple):
     rank: int  # 1-based rank within the leg
     score: float
-    matched: tuple[str, ...] = ()
+    matched: tuple[str | TagMatch, ...] = ()
 
 
 class Fused(NamedTuple):
@@ -31,11 +34,13 @@ class Fused(NamedTuple):
     score: float
     pinned: bool
     legs: dict[str, LegDetail]
+    # Calibrated fusion: each leg's (and the title's, the agreement's) share of the logit.
+    evidence: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
 class FusionConfig:
-    method: FusionMethod = FusionMethod.RRF
+    method: FusionMethod = FusionMethod.CALIBRATED
     rrf_k: float = 5.0  # small: the first ranks of a confident leg should decide
     depth: int = 50  # candidates taken from each leg
     # A result found by the dense leg alone must be at least this similar to the query: below it,
@@ -101,5 +106,29 @@ def fuse(rankings: dict[str, list[LegHit]], weights: dict[str, float], pinned: s
             details.setdefault(hit.doc, {})[leg] = LegDetail(rank, hit.score, hit.matched)
     fused = [Fused(d, s, d in pinned, details[d]) for d, s in scores.items()
              if not (set(details[d]) == {"dense"} and details[d]["dense"].score < config.min_dense_only)]
+    fused.sort(key=lambda f: (not f.pinned, -f.score))
+    return fused
+
+
+def fuse_calibrated(query: PreparedQuery, rankings: dict[str, list[LegHit]], pinned: set[int],
+                    title_tokens: list[frozenset[str]], config: FusionConfig,
+                    model: FusionModel | None = None) -> list[Fused]:
+    """Rank the legs' candidates by the calibrated probability that each is relevant (pinned
+    exact identifiers first, as with RRF); the score is that probability."""
+    model = model or load_model()
+    cands = candidates(query.shape, query.tokens, rankings, pinned, title_tokens)
+    if not cands.docs:
+        return []
+    probs = model.probabilities(cands.x).tolist()
+    details: dict[int, dict[str, LegDetail]] = {d: {} for d in cands.docs}
+    for leg, hits in rankings.items():
+        for rank, hit in enumerate(hits[: config.depth], start=1):
+            details[hit.doc][leg] = LegDetail(rank, hit.score, hit.matched)
+    fused = []
+    for i, doc in enumerate(cands.docs):
+        legs = details[doc]
+        if set(legs) == {"dense"} and legs["dense"].score < config.min_dense_only:
+            continue
+        fused.append(Fused(doc, probs[i], doc in pinned, legs, model.contributions(cands.x[i])))
     fused.sort(key=lambda f: (not f.pinned, -f.score))
     return fused

@@ -1,8 +1,10 @@
 """Text normalisation: an IT-aware tokenizer and the clean-up of pasted log lines and stack traces.
 
 The tokenizer keeps identifiers whole (``0x80070005``, ``ORA-12154``, ``ERR_CONNECTION_RESET``,
-``java.lang.OutOfMemoryError``, ``KubePodCrashLooping``) *and* emits their parts, so an exact
-paste matches the rare whole token while a partial mention still matches the parts.
+``java.lang.OutOfMemoryError``, ``KubePodCrashLooping``, ``std::vector``) *and* emits their parts,
+so an exact paste matches the rare whole token while a partial mention still matches the parts.
+``plain`` and ``inline_plain`` turn Markdown into the text that is indexed and shown: the markup
+goes (as markdown-it parses it: emphasis only where it is emphasis), identifiers stay as written.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 import snowballstemmer
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 STOPWORDS = frozenset(
     (
@@ -29,8 +33,9 @@ STOPWORDS = frozenset(
     )
 )
 
-_WORD = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._\-]*[A-Za-z0-9])?")
-_JOINERS = re.compile(r"[._\-]+")
+# A word: letters and digits, joined inside by ``.``, ``_``, ``-`` or ``::`` (identifiers stay whole).
+WORD = re.compile(r"[A-Za-z0-9](?:(?:[A-Za-z0-9._\-]|::)*[A-Za-z0-9])?")
+_JOINERS = re.compile(r"(?:[._\-]|::)+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _HEX_CODE = re.compile(r"0x[0-9a-f]+")
 # Snowball stemmers keep the word being stemmed on the object: one per thread, or concurrent
@@ -54,7 +59,8 @@ _STOP_TOKENS = frozenset(_stem(w) for w in STOPWORDS)
 
 
 @lru_cache(maxsize=200_000)
-def _word_tokens(word: str) -> tuple[str, ...]:
+def word_tokens(word: str) -> tuple[str, ...]:
+    """The tokens of one ``WORD`` match (see ``tokenize``)."""
     low = word.lower()
     if low.isalpha():
         # An ordinary word, or a CamelCase identifier kept whole plus its humps.
@@ -66,7 +72,7 @@ def _word_tokens(word: str) -> tuple[str, ...]:
     parts = [p for p in _JOINERS.split(word) if p]
     if len(parts) > 1 or (len(parts) == 1 and parts[0] != word):
         for part in parts:
-            out.extend(t for t in _word_tokens(part) if t != low)
+            out.extend(t for t in word_tokens(part) if t != low)
     elif not low.isdigit() and not _HEX_CODE.fullmatch(low):
         humps = _CAMEL.findall(word)
         if len(humps) > 1:
@@ -81,9 +87,57 @@ def is_stopword_token(token: str) -> bool:
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stemmed tokens; identifiers appear whole and split into their parts."""
     out: list[str] = []
-    for word in _WORD.findall(text):
-        out.extend(_word_tokens(word))
+    for word in WORD.findall(text):
+        out.extend(word_tokens(word))
     return out
+
+
+_MD = MarkdownIt("commonmark").enable("table")
+_TAG = re.compile(r"<[^>]{1,200}>")
+_BLANKS = re.compile(r"[ \t]+")
+_LINE_ENDS = {"heading_close": "\n\n", "tr_close": "\n", "table_close": "\n",
+              "th_close": " | ", "td_close": " | "}
+
+
+def _inline_text(children: list[Token]) -> str:
+    out: list[str] = []
+    for tok in children:
+        if tok.type in ("text", "code_inline"):
+            out.append(tok.content)  # code exactly as written, without its backticks
+        elif tok.type in ("softbreak", "hardbreak"):
+            out.append("\n")
+        elif tok.type == "image":
+            out.append(_inline_text(tok.children or []))  # its alt text
+        elif tok.type == "html_inline":
+            out.append(" ")
+    return "".join(out)
+
+
+def plain(markdown: str) -> str:
+    """Markdown reduced to its text, paragraphs separated by blank lines: emphasis, link targets,
+    HTML tags and list markers go; words, link labels, code and identifiers stay as written
+    (``node_filesystem_avail_bytes``, ``count(*)``, ``std::vector``)."""
+    out: list[str] = []
+    for tok in _MD.parse(markdown):
+        if tok.type == "inline":
+            out.append(_inline_text(tok.children or []))
+        elif tok.type == "paragraph_close":
+            out.append("\n" if tok.hidden else "\n\n")  # hidden: an item of a tight list
+        elif tok.type in ("fence", "code_block"):
+            out.append(tok.content + "\n")
+        elif tok.type == "html_block":
+            out.append(_TAG.sub(" ", tok.content) + "\n")
+        elif tok.type in _LINE_ENDS:
+            out.append(_LINE_ENDS[tok.type])
+    text = _BLANKS.sub(" ", "".join(out))
+    return re.sub(r"\n(?: ?\n)+", "\n\n", "\n".join(line.strip() for line in text.split("\n"))
+                  ).strip()
+
+
+def inline_plain(text: str) -> str:
+    """One line of inline Markdown (a title, a heading) as text: emphasis and code marks go."""
+    tokens = _MD.parseInline(text)
+    return _BLANKS.sub(" ", _inline_text(tokens[0].children or []) if tokens else text).strip()
 
 
 def ident_key(text: str) -> str:
@@ -158,7 +212,7 @@ class QueryShape:
 
 
 def query_shape(raw: str, normalized: str) -> QueryShape:
-    words = len(_WORD.findall(normalized))
+    words = len(WORD.findall(normalized))
     idents = len(_IDENTIFIER.findall(normalized))
     question = bool(_QUESTION.match(normalized)) or normalized.rstrip().endswith("?")
     return QueryShape(words, idents, question)

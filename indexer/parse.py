@@ -28,6 +28,7 @@ from indexer.article import (
     Section,
     Severity,
 )
+from indexer.normalize import inline_plain
 
 MAX_ARTICLE_BYTES = 2 * 1024 * 1024
 
@@ -280,11 +281,8 @@ def _date(value: Any, key: str, rel: str, line: int, issues: list[LintIssue]) ->
         return None
 
 
-_INLINE_NOISE = re.compile(r"[`*_]{1,3}(?=\S)|(?<=\S)[`*_]{1,3}")
-
-
 def _clean_inline(text: str) -> str:
-    return _INLINE_NOISE.sub("", text).strip()
+    return inline_plain(text)  # emphasis and code marks go, identifiers stay (issue 12)
 
 
 def _sections(body: str, tokens: list[Token], offset: int) -> list[Section]:

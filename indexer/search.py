@@ -20,19 +20,29 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
-from indexer.build import plain
 from indexer.embed import Embedder
-from indexer.fuse import Fused, FusionConfig, dense_needed, fuse, leg_weights
-from indexer.legs import LegHit, Mask
+from indexer.fuse import (
+    Fused,
+    FusionConfig,
+    FusionMethod,
+    dense_needed,
+    fuse,
+    fuse_calibrated,
+    leg_weights,
+)
+from indexer.legs import LegHit, Mask, TagMatch
 from indexer.legs.tags import TagsLeg
-from indexer.normalize import _WORD, tokenize
+from indexer.normalize import WORD, plain, tokenize
 from indexer.query import PreparedQuery
 from indexer.snapshot import Snapshot
-from indexer.snippet import SnippetText, make_snippet
+from indexer.snippet import SnippetText, Vocabulary, make_snippet
 
 LEGS = ("tags", "lexical", "fuzzy", "dense")
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
 ALL_AUDIENCES = frozenset(Audience)
+# Below this calibrated probability the best result is a weak match (chosen on the LOCO curve by
+# bench/train_fusion.py: see bench/README.md).
+WEAK_MATCH = 0.2
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,10 @@ class SearchResult:
     score: float
     snippet: str  # HTML-safe, matched terms in <mark>
     matched: dict[str, Any]
-    legs: dict[str, dict[str, Any]]  # per-leg rank and score (for explain)
+    legs: dict[str, dict[str, Any]]  # per-leg rank, score and share of the logit (for explain)
     pinned: bool = False
+    # Calibrated fusion: the logit's terms per leg, "title" and "agreement" (for explain).
+    evidence: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -84,8 +96,12 @@ class SearchResponse:
     took_ms: float
     total: int
     results: list[SearchResult]
+    # RRF: the per-leg weights; calibrated fusion: the top result's logit terms per leg.
     weights: dict[str, float] = field(default_factory=dict)
     suggestion: str | None = None
+    # The best result's calibrated probability is below WEAK_MATCH (or there is none): the
+    # page should say the knowledge base may not answer this (issue 17 item 5).
+    weak_match: bool = False
 
 
 # How code outside the HTTP layer searches (the chatbot, alert intake, ChatOps): the service passes
@@ -109,6 +125,8 @@ class Searcher:
         # Snippet sources of recently returned articles: preparing one costs more than the search.
         self._sources: OrderedDict[int, SnippetText] = OrderedDict()
         self._sources_lock = threading.Lock()
+        self._title_tokens = [frozenset(tokenize(a.title)) for a in arts]
+        self._snippet_words = Vocabulary()  # the snippet sources' words, this snapshot's only
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder,
@@ -118,6 +136,11 @@ class Searcher:
     @property
     def version(self) -> str:
         return self.snapshot.version
+
+    @property
+    def title_tokens(self) -> list[frozenset[str]]:
+        """Each article's title tokens (evidence for the calibrated fusion)."""
+        return self._title_tokens
 
     def article(self, article_id: str, audiences: Collection[Audience] = ALL_AUDIENCES
                 ) -> Article | None:
@@ -182,10 +205,16 @@ class Searcher:
         """The second half: the legs' rankings fused, the page of results built."""
         self.add_dense(plan)  # a caller that did not run it elsewhere
         query, rankings = plan.query, plan.rankings
-        w = leg_weights(query.shape, rankings)
-        if len(rankings) == 1:
-            w = {k: 1.0 for k in rankings}
-        fused = fuse(rankings, w, plan.pinned, self.fusion)
+        if self.fusion.method is FusionMethod.CALIBRATED and len(rankings) > 1:
+            fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens, self.fusion)
+            w = {k: round(v, 4) for k, v in (fused[0].evidence or {}).items()} if fused else {}
+            weak = not fused or fused[0].score < WEAK_MATCH
+        else:
+            w = leg_weights(query.shape, rankings)
+            if len(rankings) == 1:
+                w = {k: 1.0 for k in rankings}
+            fused = fuse(rankings, w, plan.pinned, self.fusion)
+            weak = not fused
         terms = set(query.tokens)
         results = []
         for f in fused[offset: offset + limit]:
@@ -195,15 +224,16 @@ class Searcher:
                 score=round(f.score, 6),
                 snippet=make_snippet(self._snippet_text(f.doc), terms) if snippets else "",
                 matched=self._matched(f, terms, article),
-                legs={leg: {"rank": d.rank, "score": round(d.score, 4)} for leg, d in f.legs.items()},
+                legs=self._legs(f),
                 pinned=f.pinned,
+                evidence={k: round(v, 4) for k, v in (f.evidence or {}).items()},
             ))
         suggestion = (self.suggest(query.normalized, plan.audiences)
                       if len(query.normalized) <= 200 else None)
         took = (time.perf_counter() - plan.started) * 1000
         return SearchResponse(query=plan.text, normalized=query.normalized,
                               took_ms=round(took, 2), total=len(fused), results=results,
-                              weights=w, suggestion=suggestion)
+                              weights=w, suggestion=suggestion, weak_match=weak)
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0,
                audiences: Collection[Audience] = ALL_AUDIENCES, services: Collection[str] = (),
@@ -224,7 +254,7 @@ class Searcher:
         cached = self._suggest_words.get(audiences)
         if cached is None:
             words = sorted({w.lower() for a in self.articles(audiences)
-                            for w in _WORD.findall(" ".join((a.title, *a.symptoms, *a.identifiers)))
+                            for w in WORD.findall(" ".join((a.title, *a.symptoms, *a.identifiers)))
                             if len(w) > 3 and w.isalpha()})
             cached = self._suggest_words[audiences] = (words, set(words))
         return cached
@@ -233,7 +263,7 @@ class Searcher:
         """A "did you mean" for queries with words the knowledge base does not know: each unknown
         word is replaced by the closest word of the titles, symptoms and identifiers the caller
         may see."""
-        words = _WORD.findall(text)
+        words = WORD.findall(text)
         vocab_list, vocab = self._vocabulary(frozenset(audiences))
         if not words or len(words) > 12 or not vocab_list:
             return None
@@ -277,7 +307,7 @@ class Searcher:
         symptom = article.section("symptom")
         parts = [plain(symptom.text)] if symptom is not None else []
         parts.append(plain(article.body))
-        source = SnippetText.prepare("\n".join(parts))
+        source = SnippetText.prepare("\n".join(parts), self._snippet_words)
         with self._sources_lock:
             self._sources[doc] = source
             while len(self._sources) > SNIPPET_CACHE_SIZE:
@@ -285,16 +315,22 @@ class Searcher:
         return source
 
     @staticmethod
+    def _legs(f: Fused) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for leg, d in f.legs.items():
+            out[leg] = {"rank": d.rank, "score": round(d.score, 4)}
+            if f.evidence is not None and leg in f.evidence:
+                out[leg]["logit"] = round(f.evidence[leg], 4)
+        return out
+
+    @staticmethod
     def _matched(f: Fused, terms: set[str], article: Article) -> dict[str, Any]:
         matched: dict[str, Any] = {"legs": sorted(f.legs)}
         tag = f.legs.get("tags")
         if tag is not None:
             for item in tag.matched:
-                kind, _, label = item.partition(":")
-                key = {"error_code": "error_codes", "title_code": "error_codes", "alert": "alerts",
-                       "service": "services", "tag": "tags"}.get(kind.removesuffix("-partial"))
-                if key:
-                    matched.setdefault(key, []).append(label)
+                if isinstance(item, TagMatch) and item.field:
+                    matched.setdefault(item.field, []).append(item.label)
         fz = f.legs.get("fuzzy")
         if fz is not None and fz.matched:
             matched["fuzzy"] = fz.matched[0]

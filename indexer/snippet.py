@@ -12,17 +12,18 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from indexer.normalize import _WORD, _word_tokens, is_stopword_token
+from indexer.normalize import WORD, is_stopword_token, word_tokens
 
 SNIPPET_CHARS = 220
 _SENTENCE_START = re.compile(r"(?:^|(?<=[.!?])\s+|\n+)(?=\S)")
 # The entities html.escape writes, or a word.
-_MARKABLE = re.compile(r"&(?:amp|lt|gt|quot|#x27);|" + _WORD.pattern)
+_MARKABLE = re.compile(r"&(?:amp|lt|gt|quot|#x27);|" + WORD.pattern)
 _MATCH_CACHE = 64  # queries whose matching words are kept (one search's snippets share one)
 
 
-class _Vocabulary:
-    """Every word of the prepared texts, numbered once per process, and which carry each token.
+class Vocabulary:
+    """Every word of the prepared texts, numbered once, and which carry each token. One per
+    searcher (so per snapshot: a swap starts a fresh one instead of growing a process-wide one).
 
     Stemming is most of the cost of preparing a text and a knowledge base repeats its words, so
     the tokens of each distinct word are computed once; the inverse (which words carry a token)
@@ -42,7 +43,7 @@ class _Vocabulary:
         found = self.ids.get(word)
         if found is not None:
             return found
-        tokens = _word_tokens(word)
+        tokens = word_tokens(word)
         with self.lock:
             found = self.ids.get(word)
             if found is None:
@@ -70,14 +71,12 @@ class _Vocabulary:
             return table
 
 
-_VOCABULARY = _Vocabulary()
-
-
 @dataclass(frozen=True, eq=False)
 class SnippetText:
     """An article's text prepared once, compactly enough to keep every article in memory: per
-    word occurrence, the word's number in the process-wide vocabulary and its offset."""
+    word occurrence, the word's number in its vocabulary and its offset."""
 
+    vocabulary: Vocabulary
     text: str
     at: npt.NDArray[np.int32]  # per occurrence: the word's number
     offsets: npt.NDArray[np.int32]  # per occurrence: character offset in ``text``
@@ -85,15 +84,16 @@ class SnippetText:
     blank: bool  # nothing but white space (asked per snippet: not worth a copy of the text)
 
     @classmethod
-    def prepare(cls, text: str) -> SnippetText:
-        id_of = _VOCABULARY.id_of
+    def prepare(cls, text: str, vocabulary: Vocabulary | None = None) -> SnippetText:
+        vocabulary = vocabulary if vocabulary is not None else Vocabulary()
+        id_of = vocabulary.id_of
         at: list[int] = []
         offsets: list[int] = []
-        for m in _WORD.finditer(text):
+        for m in WORD.finditer(text):
             at.append(id_of(m.group().lower()))
             offsets.append(m.start())
         starts = sorted({m.end() for m in _SENTENCE_START.finditer(text)} | {0})
-        return cls(text, np.array(at, dtype=np.int32), np.array(offsets, dtype=np.int32),
+        return cls(vocabulary, text, np.array(at, dtype=np.int32), np.array(offsets, dtype=np.int32),
                    np.array(starts, dtype=np.int32), not text.strip())
 
 
@@ -138,22 +138,10 @@ def _passage_end(text: str, start: int, width: int) -> tuple[int, bool]:
     return start + len(text[start:end].rstrip(" ,;:")), True
 
 
-def best_passage(source: SnippetText, terms: Collection[str],
-                 width: int = SNIPPET_CHARS) -> tuple[str, int]:
-    """The passage of about ``width`` characters, starting at a sentence, with the most distinct
-    matching words (earlier wins ties), as plain text; returns it and its offset in the text."""
-    text = source.text
-    if source.blank:
-        return "", 0
-    start = _best_start(source, _VOCABULARY.matching(frozenset(terms))[source.at], width)
-    end, cut = _passage_end(text, start, width)
-    return " ".join((text[start:end] + (" …" if cut else "")).split()), start
-
-
-def mark(text: str, terms: Collection[str]) -> str:
+def mark(text: str, terms: Collection[str], vocabulary: Vocabulary) -> str:
     """HTML-escape ``text`` and wrap the words that match ``terms`` in ``<mark>``."""
-    table = _VOCABULARY.matching(frozenset(terms))
-    known = _VOCABULARY.ids
+    table = vocabulary.matching(frozenset(terms))
+    known = vocabulary.ids
 
     def word_or_mark(m: re.Match[str]) -> str:
         word = m.group()
@@ -163,7 +151,7 @@ def mark(text: str, terms: Collection[str]) -> str:
         # A word cut short at the end of a passage may be unknown (and one registered since the
         # table was built is past its end): its tokens decide.
         hit = bool(table[i]) if i is not None and i < len(table) else _hit(
-            _word_tokens(word.lower()), terms)
+            word_tokens(word.lower()), terms)
         return f"<mark>{word}</mark>" if hit else word
 
     # Escaping first is safe: no escaped character is part of a word, so the words are the same.
@@ -178,7 +166,8 @@ def make_snippet(source: SnippetText | str, terms: Collection[str],
     text = source.text
     if source.blank:
         return ""
-    table = _VOCABULARY.matching(frozenset(terms))  # registered after the text: covers it
+    vocabulary = source.vocabulary
+    table = vocabulary.matching(frozenset(terms))  # registered after the text: covers it
     hits = table[source.at]
     start = _best_start(source, hits, width)
     end, cut = _passage_end(text, start, width)
@@ -187,7 +176,7 @@ def make_snippet(source: SnippetText | str, terms: Collection[str],
     offsets = source.offsets[lo:hi].tolist()
     ids = source.at[lo:hi].tolist()
     hit = hits[lo:hi].tolist()
-    words = _VOCABULARY.words
+    words = vocabulary.words
     tail = end
     if offsets and offsets[-1] + len(words[ids[-1]]) > end:
         tail = offsets.pop()  # a word the cut went through is judged as the fragment left of it
@@ -195,13 +184,13 @@ def make_snippet(source: SnippetText | str, terms: Collection[str],
     last = start
     for at, word, matched in zip(offsets, ids, hit, strict=False):
         if matched:
-            stop = at + len(words[word])  # _WORD is ASCII: lower() keeps the length
+            stop = at + len(words[word])  # WORD is ASCII: lower() keeps the length
             out.append(html.escape(text[last:at]))
             out.append(f"<mark>{text[at:stop]}</mark>")
             last = stop
     out.append(html.escape(text[last:tail]))
     if tail < end:
-        out.append(mark(text[tail:end], terms))
+        out.append(mark(text[tail:end], terms, vocabulary))
     if cut:
         out.append(" …")
     # Collapsing white space after marking is the same as before: tags and escapes have none.

@@ -4,7 +4,8 @@ Properties proved:
 1. The passage is the one a brute-force scan picks (most distinct matching words in a window
    that starts at a sentence, earlier wins ties), on real articles and many queries.
 2. Matching follows the index's tokens (stems, identifier parts), never stop words.
-3. A word first met in an article prepared after a search already ran is still matched.
+3. A word first met in an article prepared after a search already ran is still matched; each
+   searcher (each snapshot) numbers its own words, so a swap does not grow the old one's.
 4. Everything is HTML-escaped; only <mark> is added.
 5. Snippet sources prepared ahead (as a server does after a load) change no snippet.
 6. The snippet marked from the prepared occurrences is the one the obvious way gives (cut the
@@ -21,14 +22,14 @@ from pathlib import Path
 
 from indexer.content import scan_content
 from indexer.embed import Embedder
-from indexer.normalize import _WORD, _word_tokens, is_stopword_token
+from indexer.normalize import WORD, is_stopword_token, word_tokens
 from indexer.query import PreparedQuery
 from indexer.search import Searcher
 from indexer.snippet import (
     _SENTENCE_START,
     SNIPPET_CHARS,
     SnippetText,
-    best_passage,
+    Vocabulary,
     make_snippet,
 )
 from tests.conftest import CONTENT
@@ -37,9 +38,9 @@ from tests.conftest import CONTENT
 def reference_start(text: str, terms: set[str], width: int = SNIPPET_CHARS) -> int:
     """The obvious quadratic version: score every sentence start."""
     def hit(word: str) -> bool:
-        return any(t in terms and not is_stopword_token(t) for t in _word_tokens(word.lower()))
+        return any(t in terms and not is_stopword_token(t) for t in word_tokens(word.lower()))
 
-    hits = [(m.start(), m.group().lower()) for m in _WORD.finditer(text) if hit(m.group())]
+    hits = [(m.start(), m.group().lower()) for m in WORD.finditer(text) if hit(m.group())]
     starts = sorted({0} | {m.end() for m in _SENTENCE_START.finditer(text)})
     best, best_score = 0, 0
     for s in starts:
@@ -57,9 +58,9 @@ def reference_snippet(text: str, terms: set[str], width: int) -> str:
         passage = passage[: cut if cut > width // 2 else width].rstrip(" ,;:") + " …"
     passage = " ".join(passage.split())
     out, last = [], 0
-    for m in _WORD.finditer(passage):
+    for m in WORD.finditer(passage):
         word = m.group()
-        hit = any(t in terms and not is_stopword_token(t) for t in _word_tokens(word.lower()))
+        hit = any(t in terms and not is_stopword_token(t) for t in word_tokens(word.lower()))
         out += [html.escape(passage[last:m.start()]), f"<mark>{word}</mark>" if hit else word]
         last = m.end()
     return "".join([*out, html.escape(passage[last:])])
@@ -72,7 +73,7 @@ def test_snippets_match_the_obvious_construction() -> None:
     for article in articles:
         text = article.body + ' Then "A&B" <failed>: connections.'
         source = SnippetText.prepare(text)
-        words = _WORD.findall(text)
+        words = WORD.findall(text)
         for width in (15, 37, 80, 220, 4000):
             query = " ".join(rng.sample(words, min(4, len(words))))
             terms = set(PreparedQuery.from_text(query).tokens)
@@ -86,14 +87,15 @@ def test_snippets_match_the_obvious_construction() -> None:
 def test_passage_matches_brute_force_on_the_sample_kb() -> None:
     articles = scan_content(CONTENT).articles
     rng = random.Random(7)
-    vocabulary = sorted({w for a in articles for w in _WORD.findall(a.body)})
+    vocabulary = sorted({w for a in articles for w in WORD.findall(a.body)})
     checked = 0
     for article, _ in itertools.product(articles, range(3)):
         text = article.body
         source = SnippetText.prepare(text)
         query = " ".join([*rng.sample(vocabulary, 4), rng.choice(article.title.split())])
         terms = set(PreparedQuery.from_text(query).tokens)
-        assert best_passage(source, terms)[1] == reference_start(text, terms), (article.id, query)
+        got = make_snippet(source, terms)
+        assert got == reference_snippet(text, terms, SNIPPET_CHARS), (article.id, query)
         checked += 1
     assert checked >= 90
 
@@ -110,10 +112,21 @@ def test_stems_identifiers_and_stop_words() -> None:
 
 def test_word_met_after_a_search_is_still_matched() -> None:
     terms = set(PreparedQuery.from_text("zorblaxification").tokens)
-    first = SnippetText.prepare("The zorblaxification step failed.")
+    vocabulary = Vocabulary()
+    first = SnippetText.prepare("The zorblaxification step failed.", vocabulary)
     assert "<mark>zorblaxification</mark>" in make_snippet(first, terms)
-    later = SnippetText.prepare("Every zorblaxifications run retries.")  # a new word, same stem
+    later = SnippetText.prepare("Every zorblaxifications run retries.", vocabulary)  # same stem
     assert "<mark>zorblaxifications</mark>" in make_snippet(later, terms)
+
+
+def test_each_searcher_numbers_its_own_words(kb_index: Path, embedder: Embedder) -> None:
+    old, new = Searcher.open(kb_index, embedder), Searcher.open(kb_index, embedder)
+    old.prepare_snippets()
+    size = len(old._snippet_words.words)
+    assert size > 100
+    new.prepare_snippets()
+    assert len(old._snippet_words.words) == size  # the new snapshot's searcher grew its own
+    assert old._snippet_words is not new._snippet_words
 
 
 def test_output_is_escaped() -> None:

@@ -10,13 +10,31 @@ import numpy.typing as npt
 Mask = npt.NDArray[np.bool_]
 
 
+class TagMatch(NamedTuple):
+    """What the tags leg matched: the kind of handle (``error_code``, ``alert``, ``service``,
+    ``tag``, ``title_code``, ``alias``, ``mention``; ``-partial`` when a weak handle is only part
+    of the query) and the handle as the article writes it."""
+
+    kind: str
+    label: str
+
+    @property
+    def field(self) -> str | None:
+        """The ``matched`` key of a search result this match is reported under, if any."""
+        return _MATCHED_FIELD.get(self.kind.removesuffix("-partial"))
+
+
+_MATCHED_FIELD = {"error_code": "error_codes", "title_code": "error_codes", "alert": "alerts",
+                  "service": "services", "tag": "tags"}
+
+
 class LegHit(NamedTuple):
     """One document a leg found. (A NamedTuple, like the fusion's values: hundreds are made per
     search, and one is built in half the time of a frozen dataclass.)"""
 
     doc: int  # row in the snapshot's article table
     score: float
-    matched: tuple[str, ...] = ()  # what matched: identifiers, terms, the fuzzy string...
+    matched: tuple[str | TagMatch, ...] = ()  # what matched: tag handles, the fuzzy string
 
 
 def ranges(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -12,8 +12,6 @@ import numpy.typing as npt
 from indexer.legs import LegHit, Mask, top_k
 from indexer.query import PreparedQuery
 
-NAME = "dense"
-
 
 class FaissKind(StrEnum):
     FLAT = "flat"
@@ -23,7 +21,7 @@ class FaissKind(StrEnum):
 class DenseLeg:
     """Chunk vectors in faiss; an article scores the best cosine of any of its chunks."""
 
-    name = NAME
+    name = "dense"
 
     def __init__(self, index: faiss.Index, owners: npt.NDArray[np.int64], n_docs: int) -> None:
         self.index = index

@@ -16,7 +16,6 @@ from indexer.legs import LegHit, Mask, top_k
 from indexer.legs.qgrams import QGramIndex, TokenIndex, partial_ratio_possible, ratio_possible
 from indexer.query import PreparedQuery
 
-NAME = "fuzzy"
 _SYMPTOM_HEADING = re.compile(r"(?i)symptom|problem|error|meaning|issue")
 _QUOTED = re.compile(r"\"([^\"\n]{12,300})\"|“([^”\n]{12,300})”")
 _ADMONITION = re.compile(r"^\[!\w+\]")
@@ -52,7 +51,7 @@ def fuzzy_strings(article: Article) -> list[str]:
 
 
 class FuzzyLeg:
-    name = NAME
+    name = "fuzzy"
 
     def __init__(self, strings: list[str], owners: list[int], n_docs: int,
                  cutoff: float = 80.0, long_cutoff: float = 95.0) -> None:

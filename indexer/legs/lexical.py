@@ -15,13 +15,11 @@ from indexer.legs import LegHit, Mask, ranges, top_k
 from indexer.normalize import is_stopword_token
 from indexer.query import PreparedQuery
 
-NAME = "lexical"
-
 
 class LexicalLeg:
     """Okapi BM25 with eagerly computed term weights: a query is a sum of sparse rows."""
 
-    name = NAME
+    name = "lexical"
 
     def __init__(self, vocab: dict[str, int], weights: sparse.csr_matrix) -> None:
         self.vocab = vocab

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.article import Article
-from indexer.legs import LegHit, Mask
+from indexer.legs import LegHit, Mask, TagMatch
 from indexer.normalize import ident_key
 from indexer.query import PreparedQuery
 
-NAME = "tags"
 STRONG_KINDS = frozenset({"error_code", "alert"})
 _MAX_NGRAM = 6
 # An identifier-like name: CamelCase with two humps or more (KubePodCrashLooping), no spaces.
@@ -81,7 +80,7 @@ def initialisms(name: str) -> list[str]:
 
 
 class TagsLeg:
-    name = NAME
+    name = "tags"
 
     def __init__(self, entries: list[TagEntry]) -> None:
         self.entries = entries
@@ -136,7 +135,7 @@ class TagsLeg:
             return score
 
         ranked = sorted(per_doc.items(), key=lambda item: -strength(item[1]))[:k]
-        return [LegHit(d, strength(es), tuple(f"{e.kind}:{e.label}" for e in es))
+        return [LegHit(d, strength(es), tuple(TagMatch(e.kind, e.label) for e in es))
                 for d, es in ranked]
 
     @staticmethod

@@ -1,0 +1,197 @@
+"""Calibrated fusion: a logistic model over per-(query, article) evidence from every leg.
+
+Each candidate article (any leg's hit) is described by what the legs said about it — its rank and
+score in each leg, the score relative to the leg's top, the leg's margin between its first and
+second hit, whether its title holds the query's words — and by the query's shape. A logistic
+model maps that to a probability of relevance; results are ranked by it, and its per-leg terms
+explain the rank. The model is a small versioned JSON file (``fusion-model.json`` beside this
+module) trained leave-one-corpus-out by ``bench/train_fusion.py``; scoring is numpy only.
+
+No feature names a corpus, a path or a query set: the same evidence is computed for any
+knowledge base.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from indexer.legs import LegHit
+from indexer.normalize import QueryShape, is_stopword_token
+
+MODEL_PATH = Path(__file__).with_name("fusion-model.json")
+MODEL_FORMAT = 1
+DEPTH = 50  # candidates per leg (FusionConfig.depth)
+
+# (name, leg it explains): "query" terms are the query's shape alone, constant across candidates.
+FEATURES: tuple[tuple[str, str], ...] = (
+    ("lex_in", "lexical"), ("lex_rr", "lexical"), ("lex_rel", "lexical"),
+    ("lex_top", "lexical"), ("lex_margin_top", "lexical"), ("lex_log_score", "lexical"),
+    ("lex_margin_top_ident", "lexical"), ("lex_margin_top_plain", "lexical"),
+    ("lex_rr_question", "lexical"), ("lex_rr_ident", "lexical"), ("lex_rr_words", "lexical"),
+    ("den_in", "dense"), ("den_rr", "dense"), ("den_cos", "dense"), ("den_gap", "dense"),
+    ("den_top_margin", "dense"), ("den_missing", "dense"), ("den_rr_question", "dense"),
+    ("den_rr_ident", "dense"), ("den_rr_words", "dense"), ("den_cos_plain", "dense"),
+    ("fz_in", "fuzzy"), ("fz_rr", "fuzzy"), ("fz_score", "fuzzy"), ("fz_rr_question", "fuzzy"),
+    ("fz_score_words", "fuzzy"),
+    ("tag_in", "tags"), ("tag_strong", "tags"), ("tag_log", "tags"), ("pinned", "tags"),
+    ("title_overlap", "title"), ("title_all", "title"),
+    ("agree_lex_den", "agreement"), ("agree_legs", "agreement"),
+)
+NAMES = tuple(n for n, _ in FEATURES)
+_COL = {n: i for i, n in enumerate(NAMES)}
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The candidate articles of one query and their evidence, one row per article."""
+
+    docs: list[int]
+    x: npt.NDArray[np.float64]  # (len(docs), len(FEATURES))
+
+
+def _margin(hits: list[LegHit], relative: bool) -> float:
+    if len(hits) < 2:
+        return 1.0 if hits else 0.0
+    top, second = hits[0].score, hits[1].score
+    if relative:
+        return max(0.0, 1.0 - second / top) if top > 0 else 0.0
+    return max(0.0, top - second)
+
+
+def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, list[LegHit]],
+               pinned: set[int], title_tokens: list[frozenset[str]]) -> Candidates:
+    """Every leg's hits (down to ``DEPTH``) as rows of evidence."""
+    rows: dict[int, int] = {}
+    for hits in rankings.values():
+        for hit in hits[:DEPTH]:
+            rows.setdefault(hit.doc, len(rows))
+    docs = list(rows)
+    x = np.zeros((len(docs), len(NAMES)), dtype=np.float64)
+    question = 1.0 if shape.question else 0.0
+    ident = 1.0 if shape.identifiers >= 1 else 0.0
+    words = math.log1p(shape.words)
+    col = _COL
+
+    lex = rankings.get("lexical") or []
+    lex_margin = _margin(lex, relative=True)
+    for rank, hit in enumerate(lex[:DEPTH], 1):
+        r = x[rows[hit.doc]]
+        rr = 1.0 / rank
+        r[col["lex_in"]] = 1.0
+        r[col["lex_rr"]] = rr
+        r[col["lex_rel"]] = hit.score / lex[0].score if lex[0].score > 0 else 0.0
+        r[col["lex_log_score"]] = math.log1p(max(hit.score, 0.0))
+        if rank == 1:
+            r[col["lex_top"]] = 1.0
+            r[col["lex_margin_top"]] = lex_margin
+            r[col["lex_margin_top_ident"]] = lex_margin * ident
+            r[col["lex_margin_top_plain"]] = lex_margin * (1.0 - ident)
+        r[col["lex_rr_question"]] = rr * question
+        r[col["lex_rr_ident"]] = rr * ident
+        r[col["lex_rr_words"]] = rr * words
+
+    den = rankings.get("dense")
+    if den is not None:
+        top = den[0].score if den else 0.0
+        den_margin = _margin(den, relative=False)
+        x[:, col["den_missing"]] = 1.0
+        for rank, hit in enumerate(den[:DEPTH], 1):
+            r = x[rows[hit.doc]]
+            rr = 1.0 / rank
+            r[col["den_in"]] = 1.0
+            r[col["den_missing"]] = 0.0
+            r[col["den_rr"]] = rr
+            r[col["den_cos"]] = hit.score
+            r[col["den_gap"]] = top - hit.score
+            if rank == 1:
+                r[col["den_top_margin"]] = den_margin
+            r[col["den_rr_question"]] = rr * question
+            r[col["den_rr_ident"]] = rr * ident
+            r[col["den_rr_words"]] = rr * words
+            r[col["den_cos_plain"]] = hit.score * (1.0 - ident)
+
+    for rank, hit in enumerate((rankings.get("fuzzy") or [])[:DEPTH], 1):
+        r = x[rows[hit.doc]]
+        rr = 1.0 / rank
+        r[col["fz_in"]] = 1.0
+        r[col["fz_rr"]] = rr
+        r[col["fz_score"]] = hit.score / 100.0
+        r[col["fz_rr_question"]] = rr * question
+        r[col["fz_score_words"]] = hit.score / 100.0 * words
+
+    for hit in (rankings.get("tags") or [])[:DEPTH]:
+        r = x[rows[hit.doc]]
+        r[col["tag_in"]] = 1.0
+        r[col["tag_strong"]] = 1.0 if hit.score >= 10.0 else 0.0
+        r[col["tag_log"]] = math.log1p(hit.score)
+
+    content = {t for t in tokens if not is_stopword_token(t)}
+    for doc, i in rows.items():
+        r = x[i]
+        r[col["pinned"]] = 1.0 if doc in pinned else 0.0
+        if content:
+            shared = len(content & title_tokens[doc])
+            r[col["title_overlap"]] = shared / len(content)
+            r[col["title_all"]] = 1.0 if shared == len(content) else 0.0
+        r[col["agree_lex_den"]] = r[col["lex_in"]] * r[col["den_in"]]
+        r[col["agree_legs"]] = (r[col["lex_in"]] + r[col["den_in"]] + r[col["fz_in"]]
+                                + r[col["tag_in"]])
+    return Candidates(docs, x)
+
+
+@dataclass(frozen=True)
+class FusionModel:
+    """A logistic model over standardised evidence: ``p = sigmoid(bias + w . (x - mean) / scale)``."""
+
+    version: str
+    names: tuple[str, ...]
+    mean: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    weights: npt.NDArray[np.float64]
+    bias: float
+
+    def logits(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return self.bias + ((x - self.mean) / self.scale) @ self.weights
+
+    def probabilities(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return 1.0 / (1.0 + np.exp(-self.logits(x)))
+
+    def contributions(self, row: npt.NDArray[np.float64]) -> dict[str, float]:
+        """Each leg's share of one candidate's logit (its features' terms summed), for explain."""
+        terms = (row - self.mean) / self.scale * self.weights
+        out: dict[str, float] = {}
+        for (name, leg), term in zip(FEATURES, terms.tolist(), strict=True):
+            if name in self.names:
+                out[leg] = out.get(leg, 0.0) + term
+        return out
+
+    def to_json(self, **extra: object) -> str:
+        return json.dumps({"format": MODEL_FORMAT, "version": self.version,
+                           "features": list(self.names), "mean": self.mean.round(6).tolist(),
+                           "scale": self.scale.round(6).tolist(),
+                           "weights": self.weights.round(6).tolist(),
+                           "bias": round(self.bias, 6), **extra}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> FusionModel:
+        data = json.loads(text)
+        if data.get("format") != MODEL_FORMAT or tuple(data["features"]) != NAMES:
+            raise ValueError(f"fusion model: format {data.get('format')} with features "
+                             f"{data.get('features')} does not match this code's {NAMES}; "
+                             "retrain with bench/train_fusion.py")
+        return cls(str(data["version"]), tuple(data["features"]),
+                   np.asarray(data["mean"], dtype=np.float64),
+                   np.asarray(data["scale"], dtype=np.float64),
+                   np.asarray(data["weights"], dtype=np.float64), float(data["bias"]))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_PATH) -> FusionModel:
+    return FusionModel.from_json(path.read_text())
