@@ -90,7 +90,9 @@ class Settings(BaseSettings):
     default_audience: Audience = Field(
         Audience.ENGINEER, description="Audience of articles that declare none or an unknown one.")
     faiss_index: FaissKind = Field(FaissKind.FLAT, description="Dense index kind: flat or hnsw.")
-    fusion: FusionMethod = Field(FusionMethod.RRF, description="Fusion: rrf or blend.")
+    fusion: FusionMethod = Field(
+        FusionMethod.CALIBRATED, description="Fusion: calibrated (a logistic model over every "
+        "leg's evidence, trained leave-one-corpus-out), rrf or blend.")
     admin_token: str | None = Field(None, description="Bearer token for admin routes.")
     engineer_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys (or sha256:<hex> hashes) that "

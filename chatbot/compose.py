@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from indexer.article import Article, Section
-from indexer.build import plain
+from indexer.normalize import plain
 
 MAX_STEPS = 8
 

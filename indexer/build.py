@@ -15,8 +15,7 @@ from indexer.legs.dense import DenseLeg, FaissKind
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
 from indexer.legs.tags import TagsLeg
-from indexer.normalize import plain as plain  # re-exported: chatbot/compose.py imports it here
-from indexer.normalize import tokenize
+from indexer.normalize import plain, tokenize
 from indexer.snapshot import FORMAT_VERSION, Snapshot, build_lock, new_version
 
 CHUNK_CHARS = 1000
