@@ -99,7 +99,9 @@ _LINE_ENDS = {"heading_close": "\n\n", "tr_close": "\n", "table_close": "\n",
               "th_close": " | ", "td_close": " | "}
 
 
-def _inline_text(children: list[Token]) -> str:
+def _inline_text(children: list[Token], keep_html: bool = False) -> str:
+    """The text of inline tokens; ``keep_html`` keeps inline HTML as literal text (a title is
+    shown as written and escaped where it is rendered, never interpreted)."""
     out: list[str] = []
     for tok in children:
         if tok.type in ("text", "code_inline"):
@@ -109,7 +111,7 @@ def _inline_text(children: list[Token]) -> str:
         elif tok.type == "image":
             out.append(_inline_text(tok.children or []))  # its alt text
         elif tok.type == "html_inline":
-            out.append(" ")
+            out.append(tok.content if keep_html else " ")
     return "".join(out)
 
 
@@ -137,7 +139,8 @@ def plain(markdown: str) -> str:
 def inline_plain(text: str) -> str:
     """One line of inline Markdown (a title, a heading) as text: emphasis and code marks go."""
     tokens = _MD.parseInline(text)
-    return _BLANKS.sub(" ", _inline_text(tokens[0].children or []) if tokens else text).strip()
+    found = _inline_text(tokens[0].children or [], keep_html=True) if tokens else text
+    return _BLANKS.sub(" ", found).strip()
 
 
 def ident_key(text: str) -> str:
