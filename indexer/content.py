@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.article import Article, Audience, LintIssue, Severity
+from indexer.article import Article, Audience, LintIssue
 from indexer.lint import lint_article, lint_duplicates, lint_links
 from indexer.parse import MAX_ARTICLE_BYTES, parse_file
 from indexer.teams import TEAMS_FILE, TeamsConfig
@@ -20,10 +20,6 @@ class ContentScan:
     skipped: list[str] = field(default_factory=list)  # paths that could not be indexed
     teams: TeamsConfig = field(default_factory=TeamsConfig)
     files: int = 0
-
-    @property
-    def errors(self) -> list[LintIssue]:
-        return [i for i in self.issues if i.severity is Severity.ERROR]
 
 
 def markdown_files(root: Path) -> list[Path]:
