@@ -54,8 +54,10 @@ def all_metadata() -> tuple[MetaData, ...]:
     import app.models
     import chatbot.models
     import freshness.models
+    import incidents.models
 
-    return (app.models.Base.metadata, chatbot.models.Base.metadata, freshness.models.Base.metadata)
+    return (app.models.Base.metadata, chatbot.models.Base.metadata, freshness.models.Base.metadata,
+            incidents.models.Base.metadata)
 
 
 def engine_for(settings: Settings) -> Engine:
