@@ -124,12 +124,14 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     query = " ".join(args.query)
     resp = searcher.search(query, **kwargs)
     if args.json:
+        from indexer.search import explain_legs
+
         payload = {
             "query": resp.query, "normalized": resp.normalized, "took_ms": resp.took_ms,
             "suggestion": resp.suggestion,
             "results": [{"id": r.article.id, "path": r.article.path, "title": r.article.title,
                          "score": r.score, "snippet": r.snippet, "matched": r.matched,
-                         **({"explain": r.legs} if args.explain else {})}
+                         **({"explain": explain_legs(r.legs)} if args.explain else {})}
                         for r in resp.results]}
         if args.explain:
             payload["weights"] = resp.weights
@@ -147,7 +149,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
         snippet = html.unescape(re.sub(r"</?mark>", "*", r.snippet))
         print(f"    {snippet}", file=out)
         if args.explain:
-            legs = ", ".join(f"{k} #{v['rank']} ({v['score']})" for k, v in r.legs.items())
+            legs = ", ".join(f"{k} #{v.rank} ({v.score})" for k, v in r.legs.items())
             print(f"    legs: {legs}; matched: {r.matched}", file=out)
     if args.explain:
         print(f"weights: {resp.weights}; normalized query: {resp.normalized!r}", file=out)

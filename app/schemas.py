@@ -12,7 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.services.search import SearchHit, SearchPage
+from chatbot.engine import Reply
+from chatbot.service import Escalation, FeedbackResult, Retried, Ticket, Turn
 from freshness.policy import Freshness
+from indexer.search import explain_legs
 
 
 class FreshnessPublic(BaseModel):
@@ -81,7 +84,7 @@ def search_hit_json(hit: SearchHit, explain: bool) -> dict[str, Any]:
         "tags": list(a.tags), "freshness": freshness_json(hit.freshness),
     }
     if explain:
-        item["explain"] = {"legs": r.legs, "pinned": r.pinned}
+        item["explain"] = {"legs": explain_legs(r.legs), "pinned": r.pinned}
     return item
 
 
@@ -158,11 +161,34 @@ class ChatTurnPublic(BaseModel):
     reply: ReplyPublic
 
 
+def reply_json(reply: Reply) -> dict[str, Any]:
+    """``ReplyPublic`` as a dict; ``options`` and ``freshness`` only when they apply (the route
+    answers with ``response_model_exclude_unset``)."""
+    out: dict[str, Any] = {"kind": reply.kind.value, "text": reply.text,
+                           "sources": [s.to_dict() for s in reply.sources],
+                           "confidence": reply.confidence}
+    if reply.options:
+        out["options"] = list(reply.options)
+    if reply.freshness is not None and reply.banner:
+        out["freshness"] = {**freshness_json(reply.freshness), "banner": True,
+                            "text": reply.banner}
+    return out
+
+
+def chat_turn_json(turn: Turn) -> dict[str, Any]:
+    return {"session_id": turn.session_id, "reply": reply_json(turn.reply)}
+
+
 class FeedbackPublic(BaseModel):
     session_id: str
     recorded: bool
     article_id: str | None
     suggest_handoff: bool
+
+    @classmethod
+    def of(cls, result: FeedbackResult) -> FeedbackPublic:
+        return cls(session_id=result.session_id, recorded=True, article_id=result.article_id,
+                   suggest_handoff=result.suggest_handoff)
 
 
 class RecordedPublic(BaseModel):
@@ -175,6 +201,10 @@ class EscalationPublic(BaseModel):
     status: str = Field(description="delivered, stored (no ticket system) or failed")
     attempts: int
     session_id: str
+
+    @classmethod
+    def of(cls, e: Escalation) -> EscalationPublic:
+        return cls(ticket=e.ticket, status=e.status, attempts=e.attempts, session_id=e.session_id)
 
 
 class TicketPublic(BaseModel):
@@ -189,9 +219,25 @@ class TicketPublic(BaseModel):
     description: str | None
     contact: str | None
 
+    @staticmethod
+    def fields_of(t: Ticket) -> dict[str, Any]:
+        return {"reference": t.reference, "session_id": t.session_id,
+                "created_at": t.created_at.isoformat(), "sink": t.sink, "status": t.status,
+                "attempts": t.attempts, "last_error": t.last_error,
+                "delivered_at": t.delivered_at.isoformat() if t.delivered_at else None,
+                "description": t.description, "contact": t.contact}
+
+    @classmethod
+    def of(cls, t: Ticket) -> TicketPublic:
+        return cls(**cls.fields_of(t))
+
 
 class TicketRetryPublic(TicketPublic):
     retried_attempts: int
+
+    @classmethod
+    def of_retry(cls, r: Retried) -> TicketRetryPublic:
+        return cls(**TicketPublic.fields_of(r.ticket), retried_attempts=r.attempts)
 
 
 class TicketListPublic(BaseModel):

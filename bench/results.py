@@ -27,12 +27,18 @@ DEFAULT_SETS = "alerts-prometheus,alerts-openshift,officedocs-errors,stackfaq"
 FIELDS = ("ranking", "score", "snippet", "matched", "legs", "suggestion", "total")
 
 
+def _legs(legs: dict[str, Any]) -> dict[str, Any]:
+    """Each leg's explain form, from typed evidence or (older trees, for a before/after
+    comparison) from the dicts they carried."""
+    return {k: v.explain() if hasattr(v, "explain") else v for k, v in legs.items()}
+
+
 def _answer(searcher: Any, text: str) -> dict[str, Any]:
     resp = searcher.search(text, limit=10)
     return {
         "total": resp.total, "suggestion": resp.suggestion,
         "results": [{"id": r.article.id, "score": r.score, "snippet": r.snippet,
-                     "matched": r.matched, "legs": r.legs, "pinned": r.pinned}
+                     "matched": r.matched, "legs": _legs(r.legs), "pinned": r.pinned}
                     for r in resp.results]}
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer.article import Article
+from indexer.legs.dense import Chunks
 from indexer.search import SearchResult
 
 SECOND_WEIGHT = 0.3
@@ -41,8 +42,10 @@ class Candidate:
     fused_rank: int | None
 
 
-def score_candidate(doc: int, article: Article, sims: npt.NDArray[np.float32],
+def score_candidate(doc: int, article: Article, chunks: Chunks, vector: npt.NDArray[np.float32],
                     result: SearchResult | None, fused_rank: int | None) -> Candidate:
+    """The candidate ``article`` (row ``doc``) for a question embedded as ``vector``."""
+    sims = chunks.similarities(vector)
     if sims.size:
         order = np.argsort(-sims)
         best = float(sims[order[0]])
@@ -55,7 +58,7 @@ def score_candidate(doc: int, article: Article, sims: npt.NDArray[np.float32],
     pinned = False
     if result is not None:
         lex = result.legs.get("lexical")
-        lexical_rank = int(lex["rank"]) if lex else None
+        lexical_rank = lex.rank if lex else None
         pinned = result.pinned
     score = (best + SECOND_WEIGHT * second) / (1 + SECOND_WEIGHT)
     if lexical_rank:

@@ -27,7 +27,6 @@ from chatbot.compose import answer_text
 from chatbot.confidence import Candidate, score_candidate
 from chatbot.config import ChatConfig
 from chatbot.intents import Intent, IntentDetector, IntentName
-from chatbot.vectors import ArticleVectors
 from freshness.policy import Freshness, FreshnessSource
 from indexer.article import Article, Audience
 from indexer.embed import Embedder
@@ -67,19 +66,6 @@ class Reply:
     freshness: Freshness | None = None  # an unverified source's freshness...
     banner: str | None = None  # ...and the warning shown with it
     intent: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind.value, "text": self.text,
-                               "sources": [s.to_dict() for s in self.sources],
-                               "confidence": self.confidence}
-        if self.options:
-            out["options"] = list(self.options)
-        if self.freshness is not None and self.banner:
-            f = self.freshness
-            out["freshness"] = {"status": f.status.value if f.status else None,
-                                "review_by": f.review_by.isoformat() if f.review_by else None,
-                                "banner": True, "text": self.banner}
-        return out
 
 
 @dataclass
@@ -151,7 +137,6 @@ class ChatEngine:
         self.freshness_source = freshness
         self.intents = IntentDetector(embedder, cosine_threshold=self.config.intent_threshold,
                                       fuzzy_threshold=self.config.intent_fuzzy_threshold)
-        self._vectors: ArticleVectors | None = None
 
     @property
     def searcher(self) -> Searcher:
@@ -160,34 +145,27 @@ class ChatEngine:
 
     def warm_up(self) -> None:
         self.intents.warm_up()
-        self.vectors()
-
-    def vectors(self) -> ArticleVectors:
-        searcher = self.searcher
-        if self._vectors is None or self._vectors.version != searcher.version:
-            self._vectors = ArticleVectors.from_searcher(searcher)
-        return self._vectors
 
     # -- ranking ---------------------------------------------------------------------------
     def candidates(self, text: str, audiences: Collection[Audience] = ANONYMOUS
                    ) -> list[Candidate]:
         """Candidate articles for a question, best first, within ``audiences``."""
         searcher = self.searcher
-        vectors = self.vectors()
         k = self.config.candidates
         request = SearchRequest(text, frozenset(audiences), limit=k, snippets=False)
         resp = self._search(request) if self._search is not None else searcher.run(request)
-        vector = self.embedder.encode_query(resp.normalized)
+        # The search's own query embedding when its dense leg ran (the same normalised text).
+        vector = resp.vector if resp.vector is not None else \
+            self.embedder.encode_query(resp.normalized)
         found: dict[int, tuple[SearchResult | None, int | None]] = {}
         for rank, r in enumerate(resp.results, 1):
-            doc = vectors.ids.get(r.article.id)
+            doc = searcher.row(r.article.id)
             if doc is not None:
                 found[doc] = (r, rank)
-        allowed = searcher.mask(audiences)
-        for doc, _ in searcher.snapshot.dense.article_scores(vector, k, allowed):
+        for doc, _ in searcher.dense_scores(vector, k, audiences):
             found.setdefault(doc, (None, None))
         arts = searcher.snapshot.articles
-        out = [score_candidate(doc, arts[doc], vectors.similarities(doc, vector), r, rank)
+        out = [score_candidate(doc, arts[doc], searcher.chunks(doc), vector, r, rank)
                for doc, (r, rank) in found.items()
                if arts[doc].visible_to(frozenset(audiences))]
         out.sort(key=lambda c: -c.score)
@@ -246,8 +224,8 @@ class ChatEngine:
 
     def _distinct(self, a: Candidate, b: Candidate) -> bool:
         """True when two articles are about different things (their heads are far apart)."""
-        vectors = self.vectors()
-        ra, rb = vectors.rows[a.doc], vectors.rows[b.doc]
+        searcher = self.searcher
+        ra, rb = searcher.chunks(a.doc).vectors, searcher.chunks(b.doc).vectors
         if ra.size == 0 or rb.size == 0:
             return True
         return float(np.dot(ra[0], rb[0])) < self.config.clarify_distinct
@@ -277,15 +255,17 @@ class ChatEngine:
         article = searcher.article(state.options[choice], audiences)  # access re-checked
         if article is None:
             return None
-        doc = self.vectors().ids[article.id]
+        doc = searcher.row(article.id)
+        if doc is None:
+            return None
         vector = self.embedder.encode_query(self.intents.normalize(text))
-        return score_candidate(doc, article, self.vectors().similarities(doc, vector), None, None)
+        return score_candidate(doc, article, searcher.chunks(doc), vector, None, None)
 
     def _answer(self, cand: Candidate, state: ConversationState,
                 picked_confidence: float | None) -> Reply:
         article = cand.article
-        kinds = self.vectors().kinds[cand.doc]
-        label = kinds[cand.best_chunk] if cand.best_chunk < len(kinds) else None
+        labels = self.searcher.chunks(cand.doc).labels
+        label = (labels[cand.best_chunk] or None) if cand.best_chunk < len(labels) else None
         body = answer_text(article, label, self.config.max_answer_chars)
         freshness = self._freshness(article.id)
         banner = banner_text(article, freshness)

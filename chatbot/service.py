@@ -1,8 +1,8 @@
 """Conversations in the database: turns, feedback, opened sources, escalations and outcomes.
 
     >>> service = ChatService(engine, sessions, sink=WebhookSink(url))
-    >>> out = service.chat(None, "vpn keeps disconnecting")      # a new conversation
-    >>> service.feedback(out["session_id"], helpful=True)
+    >>> turn = service.chat(None, "vpn keeps disconnecting")     # a new conversation
+    >>> service.feedback(turn.session_id, helpful=True)
     >>> service.sweep()                                          # closes idle conversations
 
 Outcomes (exactly one per closed conversation): ``confirmed_deflection`` (said it helped, did
@@ -10,6 +10,9 @@ not escalate), ``potential_deflection`` (an answer was shown, no feedback, no re
 escalation within ``potential_window``), ``escalated``, ``unanswered`` (questions asked but no
 answer that helped: only fallbacks/clarifications, or answers marked unhelpful) and
 ``abandoned`` (nothing but smalltalk). A message to a closed conversation reopens it.
+
+Every call returns a typed value (``Turn``, ``FeedbackResult``, ``Escalation``, ``Ticket``,
+``Retried``); the HTTP layer maps them to its response models (``app/schemas.py``).
 """
 
 from __future__ import annotations
@@ -18,13 +21,14 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.config import ChatConfig
-from chatbot.engine import ChatEngine, ConversationState, ReplyKind, clean_message
+from chatbot.engine import ChatEngine, ConversationState, Reply, ReplyKind, clean_message
 from chatbot.handoff import DeliveryResult, RetryPolicy, TicketSink, deliver
 from chatbot.models import (
     ChatFeedbackRow,
@@ -43,6 +47,57 @@ Clock = Callable[[], dt.datetime]
 
 class UnknownSessionError(LookupError):
     """No conversation with that id."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One answered message: the conversation it belongs to (new or continued) and the reply."""
+
+    session_id: str
+    reply: Reply
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    session_id: str
+    article_id: str | None  # the article the verdict is about (the last answer's, by default)
+    suggest_handoff: bool  # twice "did not help": offer a person
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A hand-off: the ticket's reference and what happened to its first delivery."""
+
+    ticket: str
+    status: str  # delivered | stored (no ticket system configured) | failed
+    attempts: int
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Ticket:
+    reference: str
+    session_id: str
+    created_at: dt.datetime
+    sink: str  # the ticket system's name, "none" without one
+    status: str  # pending | delivered | failed
+    attempts: int
+    last_error: str | None
+    delivered_at: dt.datetime | None
+    description: str | None
+    contact: str | None
+
+    @classmethod
+    def from_row(cls, t: ChatTicketRow) -> Ticket:
+        return cls(t.reference, t.session_id, _aware(t.created_at), t.sink, t.status, t.attempts,
+                   t.last_error, _aware(t.delivered_at) if t.delivered_at else None,
+                   t.description, t.contact)
+
+
+@dataclass(frozen=True)
+class Retried:
+    ticket: Ticket  # as it stands after the new attempts
+    attempts: int  # made by this retry
 
 
 class ChatService:
@@ -68,7 +123,7 @@ class ChatService:
 
     # -- turns -----------------------------------------------------------------------------
     def chat(self, session_id: str | None, message: str, engineer: bool = False,
-             client: str = "") -> dict[str, Any]:
+             client: str = "") -> Turn:
         now = self.now()
         audiences = frozenset(Audience) if engineer else frozenset({Audience.END_USER})
         with self.sessions.begin() as db:
@@ -96,10 +151,10 @@ class ChatService:
                                confidence=reply.confidence))
             row.state = state.to_dict()
             row.last_activity = now
-            return {"session_id": row.id, "reply": reply.to_dict()}
+            return Turn(row.id, reply)
 
     def feedback(self, session_id: str, helpful: bool, comment: str | None = None,
-                 article_id: str | None = None) -> dict[str, Any]:
+                 article_id: str | None = None) -> FeedbackResult:
         now = self.now()
         with self.sessions.begin() as db:
             row = self._require(db, session_id)
@@ -119,8 +174,7 @@ class ChatService:
             if row.closed and row.outcome != "escalated":
                 self._reopen(db, row)
             handoff = not helpful and state.negative >= 2
-        return {"session_id": session_id, "recorded": True, "article_id": article_id,
-                "suggest_handoff": handoff}
+        return FeedbackResult(session_id, article_id, handoff)
 
     def opened(self, session_id: str, article_id: str) -> None:
         with self.sessions.begin() as db:
@@ -129,7 +183,7 @@ class ChatService:
 
     # -- hand-off --------------------------------------------------------------------------
     def escalate(self, session_id: str, description: str | None = None,
-                 contact: str | None = None) -> dict[str, Any]:
+                 contact: str | None = None) -> Escalation:
         now = self.now()
         reference = "FG-" + secrets.token_hex(4).upper()
         with self.sessions.begin() as db:
@@ -144,9 +198,8 @@ class ChatService:
             self._close(db, row, "escalated", now)
         # Delivered outside the transaction: the ticket is stored before the first attempt.
         result = self._deliver(reference)
-        return {"ticket": reference, "status": "delivered" if result.delivered else
-                ("stored" if self.sink is None else "failed"),
-                "attempts": result.attempts, "session_id": session_id}
+        status = "delivered" if result.delivered else ("stored" if self.sink is None else "failed")
+        return Escalation(reference, status, result.attempts, session_id)
 
     def _deliver(self, reference: str) -> DeliveryResult:
         with self.sessions() as db:
@@ -167,24 +220,25 @@ class ChatService:
                 ticket.delivered_at = self.now()
         return result
 
-    def retry_ticket(self, reference: str) -> dict[str, Any]:
+    def retry_ticket(self, reference: str) -> Retried:
+        self.ticket(reference)  # UnknownSessionError (a 404) for a reference never issued
         result = self._deliver(reference)
-        return self.ticket(reference) | {"retried_attempts": result.attempts}
+        return Retried(self.ticket(reference), result.attempts)
 
-    def ticket(self, reference: str) -> dict[str, Any]:
+    def ticket(self, reference: str) -> Ticket:
         with self.sessions() as db:
             t = db.scalars(select(ChatTicketRow).where(
                 ChatTicketRow.reference == reference)).first()
             if t is None:
                 raise UnknownSessionError(reference)
-            return _ticket_dict(t)
+            return Ticket.from_row(t)
 
-    def tickets(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    def tickets(self, status: str | None = None, limit: int = 100) -> list[Ticket]:
         with self.sessions() as db:
             q = select(ChatTicketRow).order_by(ChatTicketRow.id.desc()).limit(limit)
             if status:
                 q = q.where(ChatTicketRow.status == status)
-            return [_ticket_dict(t) for t in db.scalars(q)]
+            return [Ticket.from_row(t) for t in db.scalars(q)]
 
     def packet(self, db: Session, row: ChatSessionRow, reference: str,
                description: str | None, contact: str | None) -> dict[str, Any]:
@@ -298,11 +352,3 @@ class ChatService:
 def _aware(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes: they were stored as UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _ticket_dict(t: ChatTicketRow) -> dict[str, Any]:
-    return {"reference": t.reference, "session_id": t.session_id,
-            "created_at": _aware(t.created_at).isoformat(), "sink": t.sink, "status": t.status,
-            "attempts": t.attempts, "last_error": t.last_error,
-            "delivered_at": _aware(t.delivered_at).isoformat() if t.delivered_at else None,
-            "description": t.description, "contact": t.contact}

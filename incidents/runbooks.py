@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from incidents.payloads import Alert
 from indexer.article import Article, Audience
-from indexer.search import SearchFn, SearchRequest
+from indexer.search import LegEvidence, SearchFn, SearchRequest
 from indexer.teams import Team, TeamsConfig
 
 # Prometheus/Go template expressions in rule annotations (`{{ $labels.pod }}`, `{{ $value }}`).
@@ -183,15 +183,15 @@ class RunbookResolver:
         return Runbook(top.article, How.SEARCH, round(confidence, 4))
 
 
-def search_confidence(pinned: bool, legs: dict[str, dict[str, float]]) -> float:
+def search_confidence(pinned: bool, legs: dict[str, LegEvidence]) -> float:
     """How sure a searched runbook is: an exact identifier hit is certain; a near-verbatim
     fuzzy match of the article's own text is nearly so; otherwise the dense leg's cosine (the
     one score on a fixed scale; fused scores are rank-based and say nothing across queries)."""
     if pinned:
         return 1.0
-    fuzzy = legs.get("fuzzy", {}).get("score", 0.0)
-    dense = legs.get("dense", {}).get("score", 0.0)
-    return max(float(dense), 0.95 if fuzzy >= 95.0 else 0.0)
+    fuzzy = legs["fuzzy"].score if "fuzzy" in legs else 0.0
+    dense = legs["dense"].score if "dense" in legs else 0.0
+    return max(dense, 0.95 if fuzzy >= 95.0 else 0.0)
 
 
 @dataclass(frozen=True)

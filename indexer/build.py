@@ -111,10 +111,13 @@ def build_snapshot(articles: Sequence[Article], embedder: Embedder,
                   "chunks": len(chunks), "faiss": faiss_kind.value,
                   "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         articles=arts,
-        tags=TagsLeg.build(arts),
-        lexical=LexicalLeg.build([lexical_tokens(a) for a in arts]),
-        fuzzy=FuzzyLeg.build(arts),
-        dense=DenseLeg.build(vectors, [c.article for c in chunks], len(arts), faiss_kind),
+        legs={
+            TagsLeg.name: TagsLeg.build(arts),
+            LexicalLeg.name: LexicalLeg.build([lexical_tokens(a) for a in arts]),
+            FuzzyLeg.name: FuzzyLeg.build(arts),
+            DenseLeg.name: DenseLeg.build(vectors, [c.article for c in chunks], len(arts),
+                                          faiss_kind, labels=[c.kind for c in chunks]),
+        },
     )
     return snapshot, len(chunks), embedded
 

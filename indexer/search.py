@@ -14,9 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
@@ -31,13 +32,14 @@ from indexer.fuse import (
     leg_weights,
 )
 from indexer.legs import LegHit, Mask, TagMatch
+from indexer.legs.dense import Chunks, DenseLeg
 from indexer.legs.tags import TagsLeg
 from indexer.normalize import WORD, plain, tokenize
 from indexer.query import PreparedQuery
-from indexer.snapshot import Snapshot
+from indexer.snapshot import LEG_NAMES, Snapshot
 from indexer.snippet import SnippetText, Vocabulary, make_snippet
 
-LEGS = ("tags", "lexical", "fuzzy", "dense")
+LEGS = LEG_NAMES
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
 ALL_AUDIENCES = frozenset(Audience)
 # Below this calibrated probability the best result is a weak match (chosen on the LOCO curve by
@@ -62,13 +64,33 @@ class SearchRequest:
     legs: tuple[str, ...] = LEGS
 
 
+class LegEvidence(NamedTuple):
+    """What one leg said about a result: its rank there (1-based), its score, and under the
+    calibrated fusion its share of the logit."""
+
+    rank: int
+    score: float
+    logit: float | None = None
+
+    def explain(self) -> dict[str, float | int]:
+        """The ``explain`` form (the HTTP and CLI contract): rank, score and logit if any."""
+        out: dict[str, float | int] = {"rank": self.rank, "score": self.score}
+        if self.logit is not None:
+            out["logit"] = self.logit
+        return out
+
+
+def explain_legs(legs: dict[str, LegEvidence]) -> dict[str, dict[str, float | int]]:
+    return {name: leg.explain() for name, leg in legs.items()}
+
+
 @dataclass(frozen=True)
 class SearchResult:
     article: Article
     score: float
     snippet: str  # HTML-safe, matched terms in <mark>
     matched: dict[str, Any]
-    legs: dict[str, dict[str, Any]]  # per-leg rank, score and share of the logit (for explain)
+    legs: dict[str, LegEvidence]  # the legs that found it (for explain, the chatbot, alerts)
     pinned: bool = False
     # Calibrated fusion: the logit's terms per leg, "title" and "agreement" (for explain).
     evidence: dict[str, float] = field(default_factory=dict)
@@ -102,6 +124,8 @@ class SearchResponse:
     # The best result's calibrated probability is below WEAK_MATCH (or there is none): the
     # page should say the knowledge base may not answer this (issue 17 item 5).
     weak_match: bool = False
+    # The query's embedding when the dense leg ran (callers that score chunks reuse it).
+    vector: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
 # How code outside the HTTP layer searches (the chatbot, alert intake, ChatOps): the service passes
@@ -150,6 +174,20 @@ class Searcher:
         a = self.snapshot.articles[i]
         return a if any(x in audiences for x in a.audience) else None
 
+    def row(self, article_id: str) -> int | None:
+        """The article's row in this snapshot (what ``chunks`` and ``dense_scores`` speak)."""
+        return self._by_id.get(article_id)
+
+    def chunks(self, doc: int) -> Chunks:
+        """Article row ``doc``'s chunk vectors and section labels, as indexed."""
+        return self.snapshot.dense.chunks(doc)
+
+    def dense_scores(self, vector: npt.NDArray[np.float32], k: int,
+                     audiences: Collection[Audience] = ALL_AUDIENCES) -> list[tuple[int, float]]:
+        """The ``k`` article rows whose best chunk is closest to ``vector``, within
+        ``audiences``: (row, cosine), best first."""
+        return self.snapshot.dense.article_scores(vector, k, self.mask(audiences))
+
     def articles(self, audiences: Collection[Audience] = ALL_AUDIENCES) -> Iterable[Article]:
         return (a for a in self.snapshot.articles if any(x in audiences for x in a.audience))
 
@@ -178,14 +216,10 @@ class Searcher:
         query = PreparedQuery.from_text(text)
         allowed = self.mask(audiences, services, tags)
         depth = self.fusion.depth
-        snap = self.snapshot
         rankings: dict[str, list[LegHit]] = {}
-        if "tags" in legs:
-            rankings["tags"] = snap.tags.search(query, depth, allowed)
-        if "lexical" in legs:
-            rankings["lexical"] = snap.lexical.search(query, depth, allowed)
-        if "fuzzy" in legs:
-            rankings["fuzzy"] = snap.fuzzy.search(query, depth, allowed)
+        for name, leg in self.snapshot.legs.items():  # the exact legs, in the registry's order
+            if name in legs and name != DenseLeg.name:
+                rankings[name] = leg.search(query, depth, allowed)
         pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
         needs = "dense" in legs and (len(legs) == 1 or dense_needed(query.shape, rankings, pinned))
         return SearchPlan(text, query, frozenset(audiences), allowed, rankings, pinned, needs,
@@ -196,9 +230,9 @@ class Searcher:
         code (ONNX Runtime, BLAS) that releases the GIL, so a server runs it on a thread of its
         own while its search thread goes on with other requests."""
         if plan.needs_vector and "dense" not in plan.rankings:
-            vector = self.embedder.encode_query(plan.query.normalized)
+            plan.query = plan.query.with_vector(self.embedder.encode_query(plan.query.normalized))
             plan.rankings["dense"] = self.snapshot.dense.search(
-                plan.query, self.fusion.depth, plan.allowed, vector=vector)
+                plan.query, self.fusion.depth, plan.allowed)
 
     def finish(self, plan: SearchPlan, *, limit: int = 10, offset: int = 0,
                snippets: bool = True) -> SearchResponse:
@@ -233,7 +267,8 @@ class Searcher:
         took = (time.perf_counter() - plan.started) * 1000
         return SearchResponse(query=plan.text, normalized=query.normalized,
                               took_ms=round(took, 2), total=len(fused), results=results,
-                              weights=w, suggestion=suggestion, weak_match=weak)
+                              weights=w, suggestion=suggestion, weak_match=weak,
+                              vector=query.vector)
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0,
                audiences: Collection[Audience] = ALL_AUDIENCES, services: Collection[str] = (),
@@ -315,13 +350,11 @@ class Searcher:
         return source
 
     @staticmethod
-    def _legs(f: Fused) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for leg, d in f.legs.items():
-            out[leg] = {"rank": d.rank, "score": round(d.score, 4)}
-            if f.evidence is not None and leg in f.evidence:
-                out[leg]["logit"] = round(f.evidence[leg], 4)
-        return out
+    def _legs(f: Fused) -> dict[str, LegEvidence]:
+        logits = f.evidence or {}
+        return {leg: LegEvidence(d.rank, round(d.score, 4),
+                                 round(logits[leg], 4) if leg in logits else None)
+                for leg, d in f.legs.items()}
 
     @staticmethod
     def _matched(f: Fused, terms: set[str], article: Article) -> dict[str, Any]:

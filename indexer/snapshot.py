@@ -19,9 +19,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from indexer.article import Article, Audience, Link, Section
+from indexer.legs import Leg
 from indexer.legs.dense import DenseLeg
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
@@ -29,6 +30,14 @@ from indexer.legs.tags import TagsLeg
 
 FORMAT_VERSION = 1
 KEEP_VERSIONS = 3
+
+# The legs a snapshot holds, in the order a search runs them (the exact legs first, the dense leg,
+# which needs the query embedded, last). A new leg is one class here and one feature set in the
+# fusion model.
+LEG_TYPES: tuple[type[Leg], ...] = (TagsLeg, LexicalLeg, FuzzyLeg, DenseLeg)
+LEG_NAMES: tuple[str, ...] = tuple(t.name for t in LEG_TYPES)
+
+L = TypeVar("L", bound=Leg)
 
 
 class SnapshotError(RuntimeError):
@@ -58,15 +67,32 @@ def article_from_dict(d: dict[str, Any]) -> Article:
 
 @dataclass
 class Snapshot:
-    """Everything a searcher needs, loaded into memory."""
+    """Everything a searcher needs, loaded into memory: the articles and each leg by name."""
 
     version: str
     manifest: dict[str, Any]
     articles: list[Article]
-    tags: TagsLeg
-    lexical: LexicalLeg
-    fuzzy: FuzzyLeg
-    dense: DenseLeg
+    legs: dict[str, Leg]
+
+    def __post_init__(self) -> None:
+        missing = [n for n in LEG_NAMES if n not in self.legs]
+        if missing:
+            raise ValueError(f"a snapshot needs every leg; missing: {', '.join(missing)}")
+
+    def leg(self, kind: type[L]) -> L:
+        """The leg of class ``kind`` (typed access for the few callers that need its own API)."""
+        found = self.legs[kind.name]
+        if not isinstance(found, kind):
+            raise TypeError(f"leg {kind.name!r} is a {type(found).__name__}, not {kind.__name__}")
+        return found
+
+    @property
+    def lexical(self) -> LexicalLeg:
+        return self.leg(LexicalLeg)
+
+    @property
+    def dense(self) -> DenseLeg:
+        return self.leg(DenseLeg)
 
     def save(self, index_dir: Path) -> Path:
         """Write this snapshot as a new version and make it current; returns its directory."""
@@ -77,10 +103,8 @@ class Snapshot:
             shutil.rmtree(tmp)
         tmp.mkdir()
         (tmp / "articles.json").write_text(json.dumps([article_to_dict(a) for a in self.articles]))
-        self.tags.save(tmp)
-        self.lexical.save(tmp)
-        self.fuzzy.save(tmp)
-        self.dense.save(tmp)
+        for name in LEG_NAMES:
+            self.legs[name].save(tmp)
         # The manifest goes last: a version directory without one is incomplete and never used.
         (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=1))
         final = versions / self.version
@@ -106,15 +130,8 @@ class Snapshot:
                                 f"expected {FORMAT_VERSION}: rebuild it with `fieldguide index`")
         articles = [article_from_dict(d)
                     for d in json.loads((directory / "articles.json").read_text())]
-        return cls(
-            version=version,
-            manifest=manifest,
-            articles=articles,
-            tags=TagsLeg.load(directory),
-            lexical=LexicalLeg.load(directory),
-            fuzzy=FuzzyLeg.load(directory),
-            dense=DenseLeg.load(directory, len(articles)),
-        )
+        legs: dict[str, Leg] = {t.name: t.load(directory, len(articles)) for t in LEG_TYPES}
+        return cls(version=version, manifest=manifest, articles=articles, legs=legs)
 
 
 def current_version(index_dir: Path) -> str | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from app.schemas import reply_json
 from chatbot.cli import run
 from chatbot.config import ChatConfig
 from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, ReplyKind
@@ -47,7 +48,7 @@ def test_answer_gives_resolution_steps_and_the_source(engine: ChatEngine) -> Non
     assert reply.confidence >= engine.config.confidence_threshold
     # The Resolution section's numbered steps, not the symptom text.
     assert "\n1. " in reply.text and "\n2. " in reply.text
-    assert set(reply.to_dict()) == {"kind", "text", "sources", "confidence"}
+    assert set(reply_json(reply)) == {"kind", "text", "sources", "confidence"}
 
 
 def test_fallback_never_shows_a_weak_match(engine: ChatEngine) -> None:
@@ -140,7 +141,7 @@ def test_unverified_banner_is_carried_with_the_answer(searcher: Searcher,
     assert seen == ["printer-offline"]
     assert reply.text.startswith("Note: This article has not been reviewed since")
     assert reply.freshness is not None and reply.freshness.banner is True
-    assert reply.to_dict()["freshness"] == {"status": "unverified", "review_by": "2024-01-01",
+    assert reply_json(reply)["freshness"] == {"status": "unverified", "review_by": "2024-01-01",
                                             "banner": True, "text": reply.banner}
 
 

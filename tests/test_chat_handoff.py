@@ -88,7 +88,7 @@ def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
 
 
 def converse(service: ChatService) -> str:
-    sid = service.chat(None, "hello")["session_id"]
+    sid = service.chat(None, "hello").session_id
     service.chat(sid, "my vpn keeps disconnecting every few minutes")
     service.opened(sid, "vpn-keeps-disconnecting")
     service.feedback(sid, helpful=False, comment="drops anyway")
@@ -103,9 +103,9 @@ def test_webhook_packet_has_the_full_context(chat_engine: ChatEngine,
     sid = converse(service)
     result = service.escalate(sid, description="Restarted the router and the laptop",
                               contact="ana@example.com")
-    assert result["status"] == "delivered" and result["attempts"] == 1
+    assert result.status == "delivered" and result.attempts == 1
     [packet] = receiver.bodies
-    assert packet["reference"] == result["ticket"]
+    assert packet["reference"] == result.ticket
     assert packet["questions"] == ["my vpn keeps disconnecting every few minutes",
                                    "printer shows offline"]
     shown = {a["id"]: a for a in packet["articles_shown"]}
@@ -119,7 +119,7 @@ def test_webhook_packet_has_the_full_context(chat_engine: ChatEngine,
     assert packet["contact"] == "ana@example.com"
     assert packet["transcript"][0]["message"] == "hello"
     assert len(packet["transcript"]) == 3
-    assert service.tickets()[0]["status"] == "delivered"
+    assert service.tickets()[0].status == "delivered"
 
 
 def test_receiver_down_retries_then_keeps_the_ticket_failed(
@@ -130,16 +130,16 @@ def test_receiver_down_retries_then_keeps_the_ticket_failed(
     receiver.fail = True
     sid = converse(service)
     result = service.escalate(sid, description="tried everything")
-    assert result["status"] == "failed" and result["attempts"] == 3
+    assert result.status == "failed" and result.attempts == 3
     assert receiver.hits == 3
     assert waits == [0.5, 1.0]  # exponential backoff, bounded
     [failed] = service.tickets("failed")
-    assert failed["reference"] == result["ticket"]
-    assert "503" in failed["last_error"]
+    assert failed.reference == result.ticket
+    assert "503" in failed.last_error
     # Back up: the kept ticket goes out on retry, with the same packet.
     receiver.fail = False
-    again = service.retry_ticket(result["ticket"])
-    assert again["status"] == "delivered" and again["attempts"] == 4
+    again = service.retry_ticket(result.ticket)
+    assert again.ticket.status == "delivered" and again.ticket.attempts == 4
     assert receiver.bodies[0]["description"] == "tried everything"
 
 
@@ -151,11 +151,11 @@ def test_unreachable_receiver_is_failed_not_lost(chat_engine: ChatEngine,
     service = ChatService(chat_engine, sessions,
                           sink=WebhookSink(f"http://127.0.0.1:{port}/x", timeout=2),
                           retry=RetryPolicy(attempts=2, backoff=0), sleep=lambda _: None)
-    sid = service.chat(None, "printer shows offline")["session_id"]
+    sid = service.chat(None, "printer shows offline").session_id
     result = service.escalate(sid)
-    assert result["status"] == "failed"
+    assert result.status == "failed"
     [ticket] = service.tickets("failed")
-    assert ticket["attempts"] == 2 and "Connect" in ticket["last_error"]
+    assert ticket.attempts == 2 and "Connect" in ticket.last_error
 
 
 def test_email_sink_over_real_smtp(chat_engine: ChatEngine,
@@ -171,12 +171,12 @@ def test_email_sink_over_real_smtp(chat_engine: ChatEngine,
             "127.0.0.1", port, "bot@example.com", "helpdesk@example.com"))
         sid = converse(service)
         result = service.escalate(sid, description="Restarted the router", contact="+44 20 0000")
-        assert result["status"] == "delivered"
+        assert result.status == "delivered"
     finally:
         controller.stop()
     [raw] = mailbox.messages
     msg = message_from_bytes(raw)
-    assert result["ticket"] in msg["Subject"]
+    assert result.ticket in msg["Subject"]
     assert msg["To"] == "helpdesk@example.com"
     parts = list(msg.walk())
     body = next(p for p in parts if p.get_content_type() == "text/plain").get_payload(decode=True)
@@ -184,7 +184,7 @@ def test_email_sink_over_real_smtp(chat_engine: ChatEngine,
     assert "Restarted the router" in text and "+44 20 0000" in text
     assert "VPN keeps disconnecting" in text and "opened: yes" in text
     attached = next(p for p in parts if p.get_content_type() == "application/json")
-    assert json.loads(attached.get_payload(decode=True))["reference"] == result["ticket"]
+    assert json.loads(attached.get_payload(decode=True))["reference"] == result.ticket
 
 
 def test_sink_from_settings() -> None:

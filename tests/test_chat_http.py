@@ -95,6 +95,12 @@ def test_deflection_metrics_need_admin(client: TestClient) -> None:
     assert client.get("/api/chat/tickets", headers=ADMIN).json()["count"] >= 0
 
 
+def test_retrying_an_unknown_ticket_is_a_404(client: TestClient) -> None:
+    # It was a 500 (the delivery looked the ticket up before anything checked it existed).
+    assert_error(client.post("/api/chat/tickets/FG-1/retry", headers=ADMIN), 404, "not_found")
+    assert client.get("/healthz").status_code == 200  # the same connection still serves
+
+
 def test_anonymous_cannot_get_engineer_articles(client: TestClient) -> None:
     question = "HikariPool-1 - Connection is not available, request timed out after 30000ms"
     anon = client.post("/api/chat", json={"message": question}).json()["reply"]

@@ -65,7 +65,7 @@ def outcome(service: ChatService, session_id: str) -> str | None:
 
 
 def test_confirmed_deflection(service: ChatService, clock: Clock) -> None:
-    sid = service.chat(None, "printer shows offline")["session_id"]
+    sid = service.chat(None, "printer shows offline").session_id
     service.feedback(sid, helpful=True)
     clock.advance(minutes=31)
     assert service.sweep()["confirmed_deflection"] == 1
@@ -74,7 +74,7 @@ def test_confirmed_deflection(service: ChatService, clock: Clock) -> None:
 
 def test_potential_deflection_only_after_the_whole_window(service: ChatService,
                                                          clock: Clock) -> None:
-    sid = service.chat(None, "printer shows offline")["session_id"]
+    sid = service.chat(None, "printer shows offline").session_id
     clock.advance(hours=2)
     assert sum(service.sweep().values()) == 0  # idle, but the 24 h window is still open
     assert outcome(service, sid) is None
@@ -88,7 +88,7 @@ def test_potential_deflection_only_after_the_whole_window(service: ChatService,
 
 def test_returning_after_potential_deflection_reopens(service: ChatService,
                                                       clock: Clock) -> None:
-    sid = service.chat(None, "printer shows offline")["session_id"]
+    sid = service.chat(None, "printer shows offline").session_id
     clock.advance(hours=25)
     service.sweep()
     assert outcome(service, sid) == "potential_deflection"
@@ -102,22 +102,22 @@ def test_returning_after_potential_deflection_reopens(service: ChatService,
 
 
 def test_escalated(service: ChatService, clock: Clock) -> None:
-    sid = service.chat(None, "printer shows offline")["session_id"]
+    sid = service.chat(None, "printer shows offline").session_id
     service.feedback(sid, helpful=False)
     result = service.escalate(sid, description="turned it off and on", contact="ana@example.com")
-    assert result["ticket"].startswith("FG-")
-    assert result["status"] == "stored"  # no sink configured: kept, visible, not lost
+    assert result.ticket.startswith("FG-")
+    assert result.status == "stored"  # no sink configured: kept, visible, not lost
     assert outcome(service, sid) == "escalated"
     clock.advance(days=3)
     service.sweep()
     assert outcome(service, sid) == "escalated"
-    assert [t["reference"] for t in service.tickets()] == [result["ticket"]]
+    assert [t.reference for t in service.tickets()] == [result.ticket]
 
 
 def test_unanswered_and_abandoned(service: ChatService, clock: Clock) -> None:
-    unanswered = service.chat(None, "how do I bake sourdough bread")["session_id"]
+    unanswered = service.chat(None, "how do I bake sourdough bread").session_id
     service.chat(unanswered, "what is the best pizza dough recipe")
-    abandoned = service.chat(None, "hello")["session_id"]
+    abandoned = service.chat(None, "hello").session_id
     service.chat(abandoned, "are you a bot?")
     clock.advance(minutes=45)
     closed = service.sweep()
@@ -134,7 +134,7 @@ def test_unknown_session(service: ChatService) -> None:
 
 
 def test_metrics_keep_confirmed_and_potential_apart(service: ChatService, clock: Clock) -> None:
-    confirmed = service.chat(None, "printer shows offline")["session_id"]
+    confirmed = service.chat(None, "printer shows offline").session_id
     service.feedback(confirmed, helpful=True)
     service.chat(None, "my vpn keeps disconnecting")  # becomes potential
     service.chat(None, "how do I bake sourdough bread")  # unanswered

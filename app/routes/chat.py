@@ -21,7 +21,9 @@ from app.schemas import (
     FeedbackPublic,
     RecordedPublic,
     TicketListPublic,
+    TicketPublic,
     TicketRetryPublic,
+    chat_turn_json,
 )
 from chatbot.service import ChatService, UnknownSessionError
 
@@ -80,16 +82,17 @@ def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
     # A turn also reads and writes the conversation in the database: it stays on Starlette's
     # thread pool, where a database wait does not hold up the searches' compute thread.
     try:
-        return service.chat(body.session_id, body.message, engineer=caller.engineer,
-                            client=caller.client)
+        return chat_turn_json(service.chat(body.session_id, body.message,
+                                           engineer=caller.engineer, client=caller.client))
     except UnknownSessionError:
         raise _unknown(body.session_id or "") from None
 
 
 @router.post("/api/chat/{session_id}/feedback", response_model=FeedbackPublic)
-def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> dict[str, Any]:
+def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> FeedbackPublic:
     try:
-        return service.feedback(session_id, body.helpful, body.comment, body.article_id)
+        return FeedbackPublic.of(service.feedback(session_id, body.helpful, body.comment,
+                                                  body.article_id))
     except UnknownSessionError:
         raise _unknown(session_id) from None
 
@@ -105,9 +108,9 @@ def opened(session_id: str, body: OpenedIn, service: ChatDep) -> dict[str, Any]:
 
 @router.post("/api/chat/{session_id}/escalate", response_model=EscalationPublic)
 def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: ChatDep
-             ) -> dict[str, Any]:
+             ) -> EscalationPublic:
     try:
-        return service.escalate(session_id, body.description, body.contact)
+        return EscalationPublic.of(service.escalate(session_id, body.description, body.contact))
     except UnknownSessionError:
         raise _unknown(session_id) from None
 
@@ -115,14 +118,14 @@ def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: C
 @router.get("/api/chat/tickets", response_model=TicketListPublic)
 def tickets(_admin: AdminDep, service: ChatDep,
             status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
-            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    items = service.tickets(status, limit)
-    return {"tickets": items, "count": len(items)}
+            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> TicketListPublic:
+    items = [TicketPublic.of(t) for t in service.tickets(status, limit)]
+    return TicketListPublic(tickets=items, count=len(items))
 
 
 @router.post("/api/chat/tickets/{reference}/retry", response_model=TicketRetryPublic)
-def retry(reference: str, _admin: AdminDep, service: ChatDep) -> dict[str, Any]:
+def retry(reference: str, _admin: AdminDep, service: ChatDep) -> TicketRetryPublic:
     try:
-        return service.retry_ticket(reference)
+        return TicketRetryPublic.of_retry(service.retry_ticket(reference))
     except UnknownSessionError:
         raise ApiError("not_found", f"no ticket {reference[:64]!r}") from None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.access import AdminDep
 from app.routes.chat import ChatDep
-from app.schemas import DeflectionPublic
+from app.schemas import DeflectionPublic, TicketPublic
 from chatbot.metrics import deflection_metrics
 
 router = APIRouter(tags=["metrics"])
@@ -23,5 +23,6 @@ def metrics_deflection(
 ) -> dict[str, Any]:
     with service.sessions() as db:
         result = deflection_metrics(db, service.now(), days, service.config.potential_window, top)
-    result["tickets"] = {"failed": service.tickets("failed", 100)}
+    failed = service.tickets("failed", 100)
+    result["tickets"] = {"failed": [TicketPublic.fields_of(t) for t in failed]}
     return result

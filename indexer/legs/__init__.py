@@ -1,11 +1,21 @@
-"""The search legs. Each has a stable ``name`` used in ``explain`` output and the ablation table."""
+"""The search legs and the contract they share (``Leg``).
+
+Each leg has a stable ``name`` (used in ``explain`` output, the fusion model's features and the
+ablation table), answers a ``PreparedQuery`` with its best documents, and saves itself into and
+loads itself from a snapshot's version directory. The snapshot keeps them by name
+(``indexer.snapshot.LEG_TYPES`` is the registry, in the order a search runs them).
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from indexer.query import PreparedQuery
 
 Mask = npt.NDArray[np.bool_]
 
@@ -57,3 +67,22 @@ def top_k(scores: npt.NDArray[np.float32], k: int, allowed: Mask | None,
     idx = idx[np.argsort(-scores[idx], kind="stable")]
     idx = idx[scores[idx] > minimum]
     return list(zip(idx.tolist(), scores[idx].tolist(), strict=True))
+
+
+class Leg(Protocol):
+    """What the searcher and the snapshot need of a leg."""
+
+    name: ClassVar[str]
+
+    def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
+        """The ``k`` best documents among the ``allowed`` ones (None: all), best first."""
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write the leg's files into a snapshot's version directory."""
+        ...
+
+    @classmethod
+    def load(cls, directory: Path, n_docs: int) -> Self:
+        """The leg saved in ``directory``, for a snapshot of ``n_docs`` articles."""
+        ...

@@ -1,9 +1,15 @@
-"""The ``dense`` leg: faiss over chunk embeddings (flat by default, HNSW by setting)."""
+"""The ``dense`` leg: faiss over chunk embeddings (flat by default, HNSW by setting).
+
+It also keeps what each chunk is (its section label, ``head`` first), so that the chatbot can ask
+which part of an article matched a question (``chunks``) without re-chunking the article.
+"""
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 import faiss
 import numpy as np
@@ -18,15 +24,39 @@ class FaissKind(StrEnum):
     HNSW = "hnsw"
 
 
+Matrix = npt.NDArray[np.float32]
+
+
+class Chunks(NamedTuple):
+    """One article's chunks: their vectors (rows, normalised) and section labels, in order."""
+
+    vectors: Matrix
+    labels: tuple[str, ...]
+
+    def similarities(self, vector: Matrix) -> Matrix:
+        """Cosine of ``vector`` with each chunk."""
+        if self.vectors.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self.vectors @ vector
+
+
 class DenseLeg:
     """Chunk vectors in faiss; an article scores the best cosine of any of its chunks."""
 
-    name = "dense"
+    name: ClassVar[str] = "dense"
 
-    def __init__(self, index: faiss.Index, owners: npt.NDArray[np.int64], n_docs: int) -> None:
+    def __init__(self, index: faiss.Index, owners: npt.NDArray[np.int64], n_docs: int,
+                 labels: list[str] | None = None) -> None:
         self.index = index
         self.owners = owners
         self.n_docs = n_docs
+        # Section label per chunk. An index saved before labels were stored has none: "" each.
+        self.labels = labels if labels is not None and len(labels) == len(owners) else \
+            [""] * len(owners)
+        # Each article's chunks, as positions in the index: chunks are added article by article,
+        # so these are runs; the stable sort keeps them right even if they were not.
+        self._order = np.argsort(owners, kind="stable")
+        self._starts = np.searchsorted(owners[self._order], np.arange(n_docs + 1))
         # A flat index is an exact dot product: numpy does it over all chunks in about a
         # millisecond and then filters by audience and takes each article's best chunk without a
         # Python loop. HNSW keeps faiss's approximate search.
@@ -36,7 +66,7 @@ class DenseLeg:
 
     @classmethod
     def build(cls, vectors: npt.NDArray[np.float32], owners: list[int], n_docs: int,
-              kind: FaissKind = FaissKind.FLAT) -> DenseLeg:
+              kind: FaissKind = FaissKind.FLAT, labels: list[str] | None = None) -> DenseLeg:
         dim = vectors.shape[1]
         index: faiss.Index
         if kind is FaissKind.HNSW:
@@ -46,7 +76,20 @@ class DenseLeg:
             index = faiss.IndexFlatIP(dim)
         if len(vectors):
             index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index, np.asarray(owners, dtype=np.int64), n_docs)
+        return cls(index, np.asarray(owners, dtype=np.int64), n_docs, labels)
+
+    def chunks(self, doc: int) -> Chunks:
+        """Article ``doc``'s chunk vectors and labels (read back from the index: flat and HNSW
+        indexes both store the vectors)."""
+        ids = self._order[self._starts[doc]: self._starts[doc + 1]]
+        labels = tuple(self.labels[i] for i in ids.tolist())
+        if self._matrix is not None:
+            return Chunks(self._matrix[ids], labels)
+        dim = int(self.index.d)
+        if not len(ids):
+            return Chunks(np.zeros((0, dim), dtype=np.float32), labels)
+        return Chunks(np.stack([self.index.reconstruct(int(i)) for i in ids]).astype(np.float32),
+                      labels)
 
     def article_scores(self, vector: npt.NDArray[np.float32], k: int,
                        allowed: Mask | None) -> list[tuple[int, float]]:
@@ -78,18 +121,20 @@ class DenseLeg:
                 return sorted(best.items(), key=lambda kv: -kv[1])[:k]
             fetch = min(total, fetch * 4)
 
-    def search(self, query: PreparedQuery, k: int, allowed: Mask | None,
-               vector: npt.NDArray[np.float32] | None = None) -> list[LegHit]:
-        if vector is None:
-            raise ValueError("the dense leg needs the query vector")
-        return [LegHit(d, s) for d, s in self.article_scores(vector, k, allowed)]
+    def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
+        if query.vector is None:
+            raise ValueError("the dense leg needs the query vector (PreparedQuery.with_vector)")
+        return [LegHit(d, s) for d, s in self.article_scores(query.vector, k, allowed)]
 
     def save(self, directory: Path) -> None:
         faiss.write_index(self.index, str(directory / "dense.faiss"))
         np.save(directory / "dense-owners.npy", self.owners)
+        (directory / "dense-chunks.json").write_text(json.dumps(self.labels))
 
     @classmethod
     def load(cls, directory: Path, n_docs: int) -> DenseLeg:
         index = faiss.read_index(str(directory / "dense.faiss"))
         owners = np.load(directory / "dense-owners.npy")
-        return cls(index, owners, n_docs)
+        labels_file = directory / "dense-chunks.json"
+        labels = json.loads(labels_file.read_text()) if labels_file.is_file() else None
+        return cls(index, owners, n_docs, labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -51,7 +51,7 @@ def fuzzy_strings(article: Article) -> list[str]:
 
 
 class FuzzyLeg:
-    name = "fuzzy"
+    name: ClassVar[str] = "fuzzy"
 
     def __init__(self, strings: list[str], owners: list[int], n_docs: int,
                  cutoff: float = 80.0, long_cutoff: float = 95.0) -> None:
@@ -151,6 +151,6 @@ class FuzzyLeg:
         (directory / "fuzzy.json").write_text(json.dumps(data))
 
     @classmethod
-    def load(cls, directory: Path) -> FuzzyLeg:
+    def load(cls, directory: Path, n_docs: int) -> FuzzyLeg:
         data = json.loads((directory / "fuzzy.json").read_text())
         return cls(data["strings"], data["owners"], data["n_docs"], data["cutoff"])

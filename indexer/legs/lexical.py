@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +20,7 @@ from indexer.query import PreparedQuery
 class LexicalLeg:
     """Okapi BM25 with eagerly computed term weights: a query is a sum of sparse rows."""
 
-    name = "lexical"
+    name: ClassVar[str] = "lexical"
 
     def __init__(self, vocab: dict[str, int], weights: sparse.csr_matrix) -> None:
         self.vocab = vocab
@@ -91,7 +92,7 @@ class LexicalLeg:
         (directory / "lexical-vocab.json").write_text(json.dumps(self.vocab))
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalLeg:
+    def load(cls, directory: Path, n_docs: int) -> LexicalLeg:
         vocab = json.loads((directory / "lexical-vocab.json").read_text())
         weights = sparse.load_npz(directory / "lexical.npz").tocsr()
         return cls(vocab, weights)

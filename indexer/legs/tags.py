@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from indexer.article import Article
 from indexer.legs import LegHit, Mask, TagMatch
@@ -80,7 +81,7 @@ def initialisms(name: str) -> list[str]:
 
 
 class TagsLeg:
-    name = "tags"
+    name: ClassVar[str] = "tags"
 
     def __init__(self, entries: list[TagEntry]) -> None:
         self.entries = entries
@@ -148,6 +149,6 @@ class TagsLeg:
         (directory / "tags.json").write_text(json.dumps(rows))
 
     @classmethod
-    def load(cls, directory: Path) -> TagsLeg:
+    def load(cls, directory: Path, n_docs: int) -> TagsLeg:
         rows = json.loads((directory / "tags.json").read_text())
         return cls([TagEntry(k, int(d), kind, label) for k, d, kind, label in rows])
