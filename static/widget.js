@@ -6,6 +6,12 @@
  * Works under a strict Content-Security-Policy: styles are a constructable stylesheet adopted
  * by the shadow root (no <style> element, no style attribute), no eval, and server data is only
  * ever placed in the DOM through textContent / text nodes, never innerHTML.
+ *
+ * Inside, four parts: `Api` (every request, and how its errors read), `SearchController` (the
+ * search state: debounce, stale answers, clicks, recent searches), `ChatController` (the
+ * conversation: turns, feedback, escalation) and the element, which builds the chrome and maps
+ * each state to one screen in render(). The controllers change state and ask the element to
+ * render; only the element touches the DOM.
  */
 (() => {
   "use strict";
@@ -292,6 +298,283 @@
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || node.isContentEditable;
   }
 
+  /* ---- the API client: the HTTP contract is /openapi.json ---- */
+
+  class Api {
+    /** base(): the endpoint URL (no trailing slash); strings(): the current UI strings. */
+    constructor(base, strings) {
+      this._base = base;
+      this._strings = strings;
+    }
+
+    url(path) { return `${this._base()}${path}`; }
+
+    async search(params, signal) {
+      const res = await fetch(this.url(`/api/search?${params}`), {
+        signal, headers: { Accept: "application/json" }, mode: "cors", credentials: "omit",
+      });
+      return this._read(res);
+    }
+
+    /** A result click, for search analytics: fire and forget, and it survives navigation. */
+    click(event) {
+      fetch(this.url("/api/events/click"), { method: "POST", body: JSON.stringify(event),
+        keepalive: true, mode: "cors", credentials: "omit",
+        headers: { "Content-Type": "application/json" } })
+        .catch(() => {}); // analytics must never disturb the user
+    }
+
+    chat(sessionId, message, signal) {
+      const payload = sessionId ? { session_id: sessionId, message } : { message };
+      return this._post("/api/chat", payload, signal);
+    }
+
+    feedback(sessionId, helpful) {
+      return this._post(`/api/chat/${encodeURIComponent(sessionId)}/feedback`, { helpful });
+    }
+
+    escalate(sessionId, description, contact) {
+      const body = {};
+      if (description) body.description = description;
+      if (contact) body.contact = contact;
+      return this._post(`/api/chat/${encodeURIComponent(sessionId)}/escalate`, body);
+    }
+
+    async _post(path, payload, signal) {
+      const res = await fetch(this.url(path), { method: "POST", signal, mode: "cors",
+        credentials: "omit", body: JSON.stringify(payload),
+        headers: { "Content-Type": "application/json", Accept: "application/json" } });
+      return this._read(res);
+    }
+
+    /** The JSON body of a 2xx answer ({} when there is none); otherwise an Error whose
+     * message is the server's own error message (every 4xx/5xx carries one). */
+    async _read(res) {
+      let data = null;
+      try { data = await res.json(); } catch (_) { data = null; }
+      if (!res.ok) throw new Error(this._message(res, data));
+      return data || {};
+    }
+
+    _message(res, data) {
+      const t = this._strings();
+      if (res.status === 429) return t.rateLimited;
+      const msg = data && data.error && data.error.message;
+      return msg ? String(msg) : `${t.errorTitle} (HTTP ${res.status})`;
+    }
+  }
+
+  /* ---- search: the state behind the search tab ---- */
+
+  class SearchController {
+    /** host: the element (its attributes scope the search; render() shows the state). */
+    constructor(host, api, state) {
+      this.host = host;
+      this.api = api;
+      this.state = state;
+      this._timer = 0;
+      this._seq = 0;
+      this._controller = null;
+    }
+
+    /** The box changed: search after the debounce, or back to idle when it is empty. */
+    input(q) {
+      const s = this.state;
+      s.query = q;
+      window.clearTimeout(this._timer);
+      if (!q.trim()) {
+        this.cancel();
+        Object.assign(s, { status: "idle", results: [], selected: -1, error: "" });
+        this.host.render();
+        return;
+      }
+      const wait = Number(this.host.getAttribute("debounce") || 150);
+      this._timer = window.setTimeout(() => this.search(q), Number.isFinite(wait) ? wait : 150);
+    }
+
+    cancel() {
+      window.clearTimeout(this._timer);
+      if (this._controller) this._controller.abort();
+      this._controller = null;
+    }
+
+    async search(q) {
+      const s = this.state;
+      const host = this.host;
+      const query = String(q || "").trim();
+      this.cancel();
+      if (!query) return;
+      if (host._endpoint().problem) { host.render(); return; }
+      const controller = new AbortController();
+      this._controller = controller;
+      const seq = ++this._seq;
+      Object.assign(s, { status: "loading", error: "", selected: -1 });
+      host.render();
+      const limit = Number(host.getAttribute("limit") || 8);
+      const params = new URLSearchParams({ q: query, limit: String(limit) });
+      // service="vpn,wifi" / tag="..." scope a wiki page's box to its own topic.
+      for (const name of ["service", "tag"]) {
+        for (const value of (host.getAttribute(name) || "").split(",")) {
+          if (value.trim()) params.append(name, value.trim());
+        }
+      }
+      try {
+        const data = await this.api.search(params, controller.signal);
+        if (seq !== this._seq) return; // a newer search owns the screen
+        const results = Array.isArray(data.results) ? data.results : [];
+        Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null,
+          searchId: (typeof data.search_id === "string" && data.search_id) || null,
+          status: results.length ? "results" : "empty" });
+      } catch (err) {
+        if (err && err.name === "AbortError") return;
+        if (seq !== this._seq) return;
+        Object.assign(s, { status: "error", results: [], error: err && err.message ? err.message : "" });
+      } finally {
+        if (this._controller === controller) this._controller = null;
+      }
+      host.render();
+    }
+
+    /** Result ``i`` was opened: record the click and keep the query among the recent ones. */
+    opened(i) {
+      this.recordClick(i);
+      this.remember(this.state.query);
+    }
+
+    recordClick(i) {
+      const s = this.state;
+      const r = s.results[i];
+      if (!r) return;
+      const event = { query: s.query, article_id: r.id, rank: i + 1 };
+      if (s.searchId) event.search_id = s.searchId;
+      this.api.click(event);
+    }
+
+    /* recent searches (localStorage, per endpoint; storage may be blocked in iframes) */
+
+    _recentKey() { return `fieldguide:recent:${this.host._endpoint().url}`; }
+
+    recent() {
+      try {
+        const list = JSON.parse(window.localStorage.getItem(this._recentKey()) || "[]");
+        return Array.isArray(list) ? list.filter((q) => typeof q === "string").slice(0, 5) : [];
+      } catch (_) {
+        return [];
+      }
+    }
+
+    saveRecent(list) {
+      try { window.localStorage.setItem(this._recentKey(), JSON.stringify(list)); } catch (_) { /* blocked */ }
+    }
+
+    remember(q) {
+      const query = String(q || "").trim();
+      if (!query) return;
+      this.saveRecent([query, ...this.recent().filter((x) => x !== query)].slice(0, 5));
+    }
+  }
+
+  /* ---- ask: the conversation with the chatbot ---- */
+
+  class ChatController {
+    constructor(host, api, state) {
+      this.host = host;
+      this.api = api;
+      this.state = state;
+      this._controller = null;
+    }
+
+    abort() {
+      if (this._controller) this._controller.abort();
+    }
+
+    /** Send a message; resolves to "answered", "error", "aborted" or "ignored". */
+    async ask(message) {
+      const chat = this.state;
+      const host = this.host;
+      const text = String(message || "").trim();
+      if (!text || chat.pending) return "ignored";
+      if (host._endpoint().problem) {
+        chat.turns.push({ role: "error", text: host.strings.errorConfig });
+        host.render();
+        return "error";
+      }
+      chat.turns.push({ role: "user", text });
+      chat.pending = true;
+      host.render();
+      this._controller = new AbortController();
+      let outcome = "answered";
+      try {
+        const data = await this.api.chat(chat.sessionId, text, this._controller.signal);
+        if (data.session_id) chat.sessionId = String(data.session_id);
+        chat.turns.push({ role: "bot", reply: data.reply || {}, feedback: null });
+      } catch (err) {
+        if (err && err.name === "AbortError") return "aborted";
+        outcome = "error";
+        chat.turns.push({ role: "error",
+          text: `${host.strings.chatError} ${err && err.message ? err.message : ""}`.trim() });
+      } finally {
+        chat.pending = false;
+      }
+      host.render();
+      return outcome;
+    }
+
+    async feedback(index, helpful) {
+      const chat = this.state;
+      const turn = chat.turns[index];
+      if (!turn || !chat.sessionId) return;
+      turn.feedback = "sending";
+      this.host.render();
+      try {
+        await this.api.feedback(chat.sessionId, helpful);
+        turn.feedback = helpful ? "yes" : "no";
+      } catch (_) {
+        turn.feedback = "error";
+      }
+      this.host.render();
+    }
+
+    openEscalation() {
+      const esc = this.state.escalation;
+      esc.open = true;
+      esc.status = "idle";
+      if (!esc.description) {
+        // Pre-fill with what the user asked: support should never start from zero.
+        esc.description = this.state.turns.filter((x) => x.role === "user")
+          .map((x) => x.text).join("\n");
+      }
+      this.host.render();
+    }
+
+    cancelEscalation() {
+      this.state.escalation.open = false;
+      this.host.render();
+    }
+
+    async escalate(description, contact) {
+      const chat = this.state;
+      const esc = chat.escalation;
+      Object.assign(esc, { description, contact, status: "sending", error: "" });
+      this.host.render();
+      try {
+        if (!chat.sessionId) {
+          // Escalating before any question: open a session with the description itself.
+          const started = await this.api.chat(null, description || "help");
+          chat.sessionId = String(started.session_id);
+        }
+        const data = await this.api.escalate(chat.sessionId, description, contact);
+        Object.assign(esc, { status: "done", open: false, ticket: String(data.ticket || "") });
+      } catch (err) {
+        Object.assign(esc, { status: "error",
+          error: `${this.host.strings.escalateError} ${err.message || ""}`.trim() });
+      }
+      this.host.render();
+    }
+  }
+
+  /* ---- the element ---- */
+
   let UID = 0;
 
   class FieldguideSearch extends HTMLElement {
@@ -302,10 +585,6 @@
       this._uid = `fg${++UID}`;
       this._root = this.attachShadow({ mode: "open" });
       this._stringsProp = null;
-      this._timer = 0;
-      this._seq = 0;
-      this._controller = null;
-      this._chatController = null;
       this._built = false;
       this._destroyed = false;
       this._reportedEndpoint = null;
@@ -316,6 +595,9 @@
         chat: { sessionId: null, turns: [], pending: false,
                 escalation: { open: false, status: "idle", ticket: "", error: "" } },
       };
+      const api = new Api(() => this._endpoint().url, () => this.strings);
+      this._search = new SearchController(this, api, this._s);
+      this._chat = new ChatController(this, api, this._s.chat);
     }
 
     /* ---- public API ---- */
@@ -361,14 +643,14 @@
     close() {
       if (!this._dialog || !this._dialog.open) return;
       this._dialog.close();
-      this._cancelSearch();
+      this._search.cancel();
       this.dispatchEvent(new CustomEvent("fieldguide-close", { bubbles: true, composed: true }));
       if (this._trigger) this._trigger.focus();
     }
 
     destroy() {
-      this._cancelSearch();
-      if (this._chatController) this._chatController.abort();
+      this._search.cancel();
+      this._chat.abort();
       document.removeEventListener("keydown", this._onDocKey, true);
       const wasOpen = Boolean(this._dialog && this._dialog.open);
       if (wasOpen) this._dialog.close();
@@ -388,7 +670,7 @@
         const q = this.getAttribute("query");
         if (q) this._s.query = q;
         this._build();
-        if (this._s.query) this._search(this._s.query);
+        if (this._s.query) this._search.search(this._s.query);
       }
       if (this.getAttribute("hotkeys") !== "off") {
         document.addEventListener("keydown", this._onDocKey, true);
@@ -426,8 +708,6 @@
       return { url, problem };
     }
 
-    _api(path) { return `${this._endpoint().url}${path}`; }
-
     /* ---- skeleton (static chrome); everything state-dependent is in render() ---- */
 
     _build() {
@@ -443,7 +723,8 @@
         "aria-expanded": "false", "aria-controls": id("listbox"), "aria-label": t.inputLabel,
         placeholder: t.placeholder, autocomplete: "off", spellcheck: "false",
         enterkeyhint: "search",
-        oninput: () => this._onInput(), onkeydown: (e) => this._onInputKey(e),
+        oninput: () => this._search.input(this._input.value),
+        onkeydown: (e) => this._onInputKey(e),
       });
       this._input.value = this._s.query;
       this._listbox = h("ul", { role: "listbox", id: id("listbox"), "aria-label": t.resultsLabel });
@@ -558,7 +839,8 @@
               h("p", { text: t.errorTitle }), error && error !== t.errorTitle
                 ? h("p", { className: "detail", text: error }) : null),
             problem ? null : h("div", { className: "actions" }, h("button", { type: "button",
-              className: "secondary", text: t.errorRetry, onclick: () => this._search(s.query) })));
+              className: "secondary", text: t.errorRetry,
+              onclick: () => this._search.search(s.query) })));
           announce = error || t.errorTitle;
       }
       this._screen.replaceChildren(...(screen ? [screen] : []));
@@ -573,12 +855,12 @@
     }
 
     _idleScreen(t) {
-      const recent = this._recent();
+      const recent = this._search.recent();
       if (!recent.length) return h("div", { className: "screen idle" }, h("p", { text: t.idleHint }));
       return h("div", { className: "screen idle" },
         h("h3", {}, h("span", { text: t.recentTitle }), h("button", { type: "button",
           className: "linklike", text: t.recentClear,
-          onclick: () => { this._saveRecent([]); this.render(); } })),
+          onclick: () => { this._search.saveRecent([]); this.render(); } })),
         h("ul", { className: "recent", "aria-label": t.recentTitle },
           recent.map((q) => h("li", {}, h("button", { type: "button", text: q,
             onclick: () => this._setQuery(q) })))));
@@ -615,7 +897,10 @@
           onclick: (e) => {
             // Let modified clicks on the link open a new tab natively, but still record them.
             const modified = e.ctrlKey || e.metaKey || e.shiftKey || e.button === 1;
-            if (modified && e.target.closest && e.target.closest("a")) { this._recordClick(i); return; }
+            if (modified && e.target.closest && e.target.closest("a")) {
+              this._search.recordClick(i);
+              return;
+            }
             e.preventDefault();
             this._openResult(i);
           },
@@ -664,7 +949,7 @@
             h("button", { type: "submit", className: "primary", disabled: esc.status === "sending",
               text: esc.status === "sending" ? t.escalateSending : t.escalateSubmit }),
             h("button", { type: "button", className: "secondary", text: t.escalateCancel,
-              onclick: () => { esc.open = false; this.render(); } })));
+              onclick: () => this._chat.cancelEscalation() })));
       } else if (chat.sessionId) {
         handoff = h("button", { type: "button", className: "linklike talk-to-human",
           text: t.talkToHuman, onclick: () => this._openEscalation() });
@@ -716,7 +1001,7 @@
         if (turn.feedback === "yes" || turn.feedback === "no") {
           row = h("div", { className: "feedback", role: "status", text: t.feedbackThanks });
         } else {
-          const send = (helpful) => this._feedback(index, helpful);
+          const send = (helpful) => this._chat.feedback(index, helpful);
           row = h("div", { className: "feedback" }, h("span", { text: t.helpfulPrompt }),
             h("button", { type: "button", className: "secondary", text: t.helpfulYes,
               disabled: turn.feedback === "sending", onclick: () => send(true) }),
@@ -772,79 +1057,7 @@
       this._s.query = q;
       this._input.value = q;
       this._input.focus();
-      this._search(q);
-    }
-
-    _onInput() {
-      const q = this._input.value;
-      this._s.query = q;
-      window.clearTimeout(this._timer);
-      if (!q.trim()) {
-        this._cancelSearch();
-        Object.assign(this._s, { status: "idle", results: [], selected: -1, error: "" });
-        this.render();
-        return;
-      }
-      const wait = Number(this.getAttribute("debounce") || 150);
-      this._timer = window.setTimeout(() => this._search(q), Number.isFinite(wait) ? wait : 150);
-    }
-
-    _cancelSearch() {
-      window.clearTimeout(this._timer);
-      if (this._controller) this._controller.abort();
-      this._controller = null;
-    }
-
-    async _search(q) {
-      const s = this._s;
-      const query = String(q || "").trim();
-      this._cancelSearch();
-      if (!query) return;
-      if (this._endpoint().problem) { this.render(); return; }
-      const controller = new AbortController();
-      this._controller = controller;
-      const seq = ++this._seq;
-      Object.assign(s, { status: "loading", error: "", selected: -1 });
-      this.render();
-      const limit = Number(this.getAttribute("limit") || 8);
-      const params = new URLSearchParams({ q: query, limit: String(limit) });
-      // service="vpn,wifi" / tag="..." scope a wiki page's box to its own topic.
-      for (const name of ["service", "tag"]) {
-        for (const value of (this.getAttribute(name) || "").split(",")) {
-          if (value.trim()) params.append(name, value.trim());
-        }
-      }
-      try {
-        const res = await fetch(this._api(`/api/search?${params}`), {
-          signal: controller.signal, headers: { Accept: "application/json" }, mode: "cors",
-          credentials: "omit",
-        });
-        const data = await this._json(res);
-        if (seq !== this._seq) return; // a newer search owns the screen
-        if (!res.ok) throw new Error(this._errorMessage(res, data));
-        const results = Array.isArray(data && data.results) ? data.results : [];
-        Object.assign(s, { results, selected: -1, suggestion: (data && data.suggestion) || null,
-          searchId: (data && typeof data.search_id === "string" && data.search_id) || null,
-          status: results.length ? "results" : "empty" });
-      } catch (err) {
-        if (err && err.name === "AbortError") return;
-        if (seq !== this._seq) return;
-        Object.assign(s, { status: "error", results: [], error: err && err.message ? err.message : "" });
-      } finally {
-        if (this._controller === controller) this._controller = null;
-      }
-      this.render();
-    }
-
-    async _json(res) {
-      try { return await res.json(); } catch (_) { return null; }
-    }
-
-    _errorMessage(res, data) {
-      const t = this.strings;
-      if (res.status === 429) return t.rateLimited;
-      const msg = data && data.error && data.error.message;
-      return msg ? String(msg) : `${t.errorTitle} (HTTP ${res.status})`;
+      this._search.search(q);
     }
 
     _onInputKey(e) {
@@ -866,12 +1079,12 @@
         case "Enter":
           e.preventDefault();
           if (n) this._openResult(s.selected >= 0 ? s.selected : 0);
-          else if (s.query.trim() && s.status !== "loading") this._search(s.query);
+          else if (s.query.trim() && s.status !== "loading") this._search.search(s.query);
           break;
         case "Escape":
           e.preventDefault();
           if (this._dialog) this.close();
-          else if (this._input.value) { this._input.value = ""; this._onInput(); }
+          else if (this._input.value) { this._input.value = ""; this._search.input(""); }
           break;
         default:
       }
@@ -913,8 +1126,7 @@
       if (!r) return;
       s.selected = i;
       this._updateSelection(false);
-      this._recordClick(i);
-      this._remember(s.query);
+      this._search.opened(i);
       const url = safeUrl(r.url, `${this._endpoint().url}/`);
       const event = new CustomEvent("fieldguide-select", { bubbles: true, composed: true,
         cancelable: true, detail: { query: s.query, rank: i + 1, result: r, url } });
@@ -926,134 +1138,25 @@
       a.remove();
     }
 
-    _recordClick(i) {
-      const r = this._s.results[i];
-      if (!r) return;
-      const event = { query: this._s.query, article_id: r.id, rank: i + 1 };
-      if (this._s.searchId) event.search_id = this._s.searchId;
-      const body = JSON.stringify(event);
-      // keepalive: the page may be navigating away as we send.
-      fetch(this._api("/api/events/click"), { method: "POST", body, keepalive: true,
-        mode: "cors", credentials: "omit", headers: { "Content-Type": "application/json" } })
-        .catch(() => {}); // analytics must never disturb the user
-    }
-
-    /* ---- recent searches (localStorage, per endpoint; storage may be blocked in iframes) ---- */
-
-    _recentKey() { return `fieldguide:recent:${this._endpoint().url}`; }
-
-    _recent() {
-      try {
-        const list = JSON.parse(window.localStorage.getItem(this._recentKey()) || "[]");
-        return Array.isArray(list) ? list.filter((q) => typeof q === "string").slice(0, 5) : [];
-      } catch (_) {
-        return [];
-      }
-    }
-
-    _saveRecent(list) {
-      try { window.localStorage.setItem(this._recentKey(), JSON.stringify(list)); } catch (_) { /* blocked */ }
-    }
-
-    _remember(q) {
-      const query = String(q || "").trim();
-      if (!query) return;
-      this._saveRecent([query, ...this._recent().filter((x) => x !== query)].slice(0, 5));
-    }
-
-    /* ---- ask (the chatbot) ---- */
-
-    async _post(path, payload, signal) {
-      const res = await fetch(this._api(path), { method: "POST", signal, mode: "cors",
-        credentials: "omit", body: JSON.stringify(payload),
-        headers: { "Content-Type": "application/json", Accept: "application/json" } });
-      const data = await this._json(res);
-      if (!res.ok) throw new Error(this._errorMessage(res, data));
-      return data || {};
-    }
+    /* ---- ask: the element's side (focus and announcements) ---- */
 
     async _ask(message) {
-      const chat = this._s.chat;
-      const text = String(message || "").trim();
-      if (!text || chat.pending) return;
-      if (this._endpoint().problem) {
-        chat.turns.push({ role: "error", text: this.strings.errorConfig });
-        this.render();
-        return;
+      const outcome = await this._chat.ask(message);
+      if (outcome === "ignored" || outcome === "aborted") return;
+      if (outcome === "answered" && this._s.tab === "ask") {
+        this._status.textContent = this.strings.answerReceived;
       }
-      chat.turns.push({ role: "user", text });
-      chat.pending = true;
-      this.render();
-      this._chatController = new AbortController();
-      try {
-        const payload = chat.sessionId ? { session_id: chat.sessionId, message: text } : { message: text };
-        const data = await this._post("/api/chat", payload, this._chatController.signal);
-        if (data.session_id) chat.sessionId = String(data.session_id);
-        chat.turns.push({ role: "bot", reply: data.reply || {}, feedback: null });
-        if (this._s.tab === "ask") this._status.textContent = this.strings.answerReceived;
-      } catch (err) {
-        if (err && err.name === "AbortError") return;
-        chat.turns.push({ role: "error",
-          text: `${this.strings.chatError} ${err && err.message ? err.message : ""}`.trim() });
-      } finally {
-        chat.pending = false;
-      }
-      this.render();
       if (this._s.tab === "ask" && this._askInput) this._askInput.focus();
     }
 
-    async _feedback(index, helpful) {
-      const chat = this._s.chat;
-      const turn = chat.turns[index];
-      if (!turn || !chat.sessionId) return;
-      turn.feedback = "sending";
-      this.render();
-      try {
-        await this._post(`/api/chat/${encodeURIComponent(chat.sessionId)}/feedback`, { helpful });
-        turn.feedback = helpful ? "yes" : "no";
-      } catch (_) {
-        turn.feedback = "error";
-      }
-      this.render();
-    }
-
     _openEscalation() {
-      const esc = this._s.chat.escalation;
-      esc.open = true;
-      esc.status = "idle";
-      if (!esc.description) {
-        // Pre-fill with what the user asked: support should never start from zero.
-        esc.description = this._s.chat.turns.filter((x) => x.role === "user")
-          .map((x) => x.text).join("\n");
-      }
-      this.render();
+      this._chat.openEscalation();
       const field = this._handoff.querySelector("textarea");
       if (field) field.focus();
     }
 
-    async _escalate(description, contact) {
-      const chat = this._s.chat;
-      const esc = chat.escalation;
-      Object.assign(esc, { description, contact, status: "sending", error: "" });
-      this.render();
-      try {
-        if (!chat.sessionId) {
-          // Escalating before any question: open a session with the description itself.
-          const started = await this._post("/api/chat", { message: description || "help" });
-          chat.sessionId = String(started.session_id);
-        }
-        const body = {};
-        if (description) body.description = description;
-        if (contact) body.contact = contact;
-        const data = await this._post(`/api/chat/${encodeURIComponent(chat.sessionId)}/escalate`, body);
-        const ticket = data.ticket && typeof data.ticket === "object"
-          ? (data.ticket.reference || data.ticket.id) : data.ticket;
-        Object.assign(esc, { status: "done", open: false,
-          ticket: String(ticket || data.reference || data.ticket_id || data.id || "") });
-      } catch (err) {
-        Object.assign(esc, { status: "error", error: `${this.strings.escalateError} ${err.message || ""}`.trim() });
-      }
-      this.render();
+    _escalate(description, contact) {
+      return this._chat.escalate(description, contact);
     }
   }
 
