@@ -10,6 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from indexer.files import read_regular, write_atomic
+from indexer.parse import MAX_ARTICLE_BYTES
+
 START = "<!-- fieldguide:banner:start (written by `fieldguide freshness --write-banners`) -->"
 END = "<!-- fieldguide:banner:end -->"
 _BLOCK = re.compile(
@@ -47,13 +50,15 @@ def add_banner(data: bytes, text: str) -> bytes:
 
 
 def sync_banner(path: Path, text: str | None, dry_run: bool = False) -> bool:
-    """Make the file carry the banner (``text``) or none (None); True when it changed."""
-    data = path.read_bytes()
+    """Make the file carry the banner (``text``) or none (None); True when it changed.
+
+    Only a regular file is edited (a symbolic link is refused, never replaced by a file); the
+    new content is written beside it, flushed to disk and renamed over it, so a crash leaves
+    either the old file or the new one."""
+    data = read_regular(path, MAX_ARTICLE_BYTES)
     new = add_banner(data, text) if text is not None else remove_banner(data)
     if new == data:
         return False
     if not dry_run:
-        tmp = path.with_name(f".{path.name}.fieldguide-tmp")
-        tmp.write_bytes(new)
-        tmp.replace(path)
+        write_atomic(path, new)
     return True

@@ -9,6 +9,7 @@ report, the lookup and a review's answer call only ``assess``; ``Job.run`` chain
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +27,10 @@ from freshness.notify import Message, Notifier, deliver
 from freshness.ownership import resolve
 from freshness.policy import PolicyConfig, Status, evaluate, local_date
 from indexer.article import Article
+from indexer.files import RefusedFile
 from indexer.teams import TeamsConfig
+
+log = logging.getLogger("fieldguide.freshness")
 
 # A "sending" claim older than this is taken as a crashed run and may be retried.
 STALE_CLAIM = dt.timedelta(hours=1)
@@ -296,8 +300,16 @@ def sync_banners(results: Sequence[ArticleResult], content_dir: Path, *,
     changes = []
     for r in results:
         path = content_dir / r.path
-        if path.is_file() and banners.sync_banner(
-                path, banner_text(r) if r.banner else None, dry_run=dry_run):
+        if not path.exists():
+            continue
+        try:
+            changed = banners.sync_banner(path, banner_text(r) if r.banner else None,
+                                          dry_run=dry_run)
+        except (RefusedFile, OSError) as exc:
+            # Never edit through a symlink or a file that changed under us: say so and go on.
+            log.warning("banner not written to %s: %s", r.path, exc)
+            continue
+        if changed:
             changes.append(Change(r.id, "write-banner" if r.banner else "remove-banner",
                                   r.path))
     return changes

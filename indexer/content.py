@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.article import Article, Audience, LintIssue
+from indexer.files import RefusedFile, walk
 from indexer.lint import lint_article, lint_duplicates, lint_links
 from indexer.parse import MAX_ARTICLE_BYTES, parse_file
 from indexer.teams import TEAMS_FILE, TeamsConfig
@@ -22,15 +23,15 @@ class ContentScan:
     files: int = 0
 
 
-def markdown_files(root: Path) -> list[Path]:
-    """Every ``*.md`` under ``root``, skipping hidden folders, sorted for stable ids."""
-    out = []
-    for path in root.rglob("*.md"):
-        rel = path.relative_to(root).parts
-        if any(part.startswith(".") for part in rel) or not path.is_file():
-            continue
-        out.append(path)
-    return sorted(out)
+def markdown_files(root: Path, refused: list[LintIssue] | None = None) -> list[Path]:
+    """Every ``*.md`` under ``root``, skipping hidden folders, sorted for stable ids. Symbolic
+    links are never followed; each is reported into ``refused``."""
+
+    def report(path: Path, why: RefusedFile) -> None:
+        if refused is not None:
+            refused.append(LintIssue(path.relative_to(root).as_posix(), 1, why.code, why.message))
+
+    return sorted(walk(root, ".md", report))
 
 
 def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
@@ -41,7 +42,11 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
     scan.teams, team_issues = TeamsConfig.load(root / TEAMS_FILE)
     scan.issues.extend(team_issues)
     parsed: list[Article] = []
-    for path in markdown_files(root):
+    refused: list[LintIssue] = []
+    files = markdown_files(root, refused)
+    scan.issues.extend(refused)
+    scan.skipped.extend(i.path for i in refused)
+    for path in files:
         scan.files += 1
         result = parse_file(path, root, max_bytes=max_bytes)
         scan.issues.extend(result.issues)

@@ -89,17 +89,32 @@ def lint_links(article: Article, known_paths: set[str]) -> Iterable[LintIssue]:
             yield LintIssue(article.path, line, "broken-link", f"link to {href!r}: no such article")
 
 
+def owns_id(article: Article) -> bool:
+    """The file is named after the id it claims (``.../tls-certificate-expired.md`` for
+    ``tls-certificate-expired``, or the id is its path)."""
+    stem = article.path.rsplit("/", 1)[-1].removesuffix(".md")
+    return article.id in (stem, article.path.removesuffix(".md"))
+
+
 def lint_duplicates(articles: Iterable[Article]) -> tuple[list[Article], list[LintIssue]]:
-    """Keep the first article of each id; report the others (they are not indexed)."""
-    seen: dict[str, Article] = {}
+    """One article per id; the others are reported and not indexed.
+
+    The file named after the id keeps it, whatever the path order: another file that claims the
+    id (a copy that kept its front matter, or an end-user page claiming a runbook's id) must not
+    shadow it. Among files that are not named after it, the first by path keeps it."""
+    items = list(articles)
+    claims: dict[str, list[Article]] = {}
+    for a in items:
+        claims.setdefault(a.id, []).append(a)
+    winner = {aid: next((a for a in group if owns_id(a)), group[0])
+              for aid, group in claims.items()}
     kept: list[Article] = []
     issues: list[LintIssue] = []
-    for a in articles:
-        first = seen.get(a.id)
-        if first is not None:
+    for a in items:
+        first = winner[a.id]
+        if first is not a:
             issues.append(LintIssue(a.path, 1, "duplicate-id",
                                     f"id {a.id!r} is already used by {first.path}; not indexed"))
             continue
-        seen[a.id] = a
         kept.append(a)
     return kept, issues

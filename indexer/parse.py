@@ -28,9 +28,12 @@ from indexer.article import (
     Section,
     Severity,
 )
+from indexer.files import RefusedFile, SafeYamlLoader, read_regular
 from indexer.normalize import inline_plain
 
 MAX_ARTICLE_BYTES = 2 * 1024 * 1024
+# Front matter is metadata: a few hundred bytes in practice.
+MAX_FRONT_MATTER_BYTES = 64 * 1024
 
 FIELDGUIDE_KEYS = frozenset(
     {"symptoms", "error_codes", "alerts", "services", "owner", "team", "last_reviewed",
@@ -43,7 +46,7 @@ _FM_TOML = re.compile(r"\A\+\+\+[ \t]*\r?\n(.*?)^\+\+\+[ \t]*$\r?\n?", re.S | re
 _MD = MarkdownIt("commonmark").enable("table")
 
 
-class _FrontMatterLoader(yaml.SafeLoader):
+class _FrontMatterLoader(SafeYamlLoader):
     """Safe YAML that leaves dates as text: ``_date`` validates them and reports bad ones."""
 
 
@@ -103,10 +106,9 @@ def _looks_binary(text: str) -> bool:
 def parse_file(path: Path, root: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> ParseResult:
     rel = path.relative_to(root).as_posix()
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return _fatal(rel, 1, "too-large", f"file is {size:,} bytes (limit {max_bytes:,})")
-        raw = path.read_bytes()
+        raw = read_regular(path, max_bytes)
+    except RefusedFile as refused:
+        return _fatal(rel, 1, refused.code, refused.message)
     except OSError as exc:
         return _fatal(rel, 1, "unreadable", f"cannot read file: {exc.strerror or exc}")
     text = decode(raw)
@@ -127,6 +129,9 @@ def parse_text(text: str, rel: str, content_hash: str = "") -> ParseResult:
         block = m.group(1)
         offset = text[: m.end()].count("\n")
         body = text[m.end():]
+        if len(block.encode()) > MAX_FRONT_MATTER_BYTES:
+            return _fatal(rel, 2, "bad-front-matter", f"front matter is longer than "
+                          f"{MAX_FRONT_MATTER_BYTES // 1024} KiB; keep it to metadata")
         try:
             loaded = (tomllib.loads(block) if text.startswith("+++")
                       else yaml.load(block, Loader=_FrontMatterLoader))  # noqa: S506

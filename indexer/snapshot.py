@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from indexer.article import Article, Audience, Link, Section
+from indexer.files import fsync_path, write_atomic
 from indexer.legs import Leg
 from indexer.legs.dense import DenseLeg
 from indexer.legs.fuzzy import FuzzyLeg
@@ -102,14 +103,25 @@ class Snapshot:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
-        (tmp / "articles.json").write_text(json.dumps([article_to_dict(a) for a in self.articles]))
-        for name in LEG_NAMES:
-            self.legs[name].save(tmp)
-        # The manifest goes last: a version directory without one is incomplete and never used.
-        (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=1))
+        try:
+            (tmp / "articles.json").write_text(
+                json.dumps([article_to_dict(a) for a in self.articles]))
+            for name in LEG_NAMES:
+                self.legs[name].save(tmp)
+            # The manifest goes last: a version directory without one is incomplete, never used.
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=1))
+            # On disk before the rename: a power cut must not leave a named but empty version.
+            for f in tmp.iterdir():
+                fsync_path(f)
+            fsync_path(tmp)
+        except BaseException:
+            # A failed build (a full disk) must not leave its half-written files behind.
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         final = versions / self.version
         os.replace(tmp, final)
-        _write_atomic(index_dir / "CURRENT", self.version)
+        fsync_path(versions)
+        write_atomic(index_dir / "CURRENT", self.version.encode())
         _prune(versions, keep={self.version})
         return final
 
@@ -158,10 +170,6 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _prune(versions: Path, keep: set[str]) -> None:

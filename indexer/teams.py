@@ -9,8 +9,10 @@ from typing import Any
 import yaml
 
 from indexer.article import LintIssue
+from indexer.files import RefusedFile, SafeYamlLoader, read_regular
 
 TEAMS_FILE = "teams.yaml"
+MAX_TEAMS_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,16 @@ class TeamsConfig:
     @classmethod
     def load(cls, path: Path) -> tuple[TeamsConfig, list[LintIssue]]:
         """Read ``teams.yaml``; a missing file is an empty config, a broken one is reported."""
-        if not path.is_file():
+        if not path.is_file() and not path.is_symlink():
             return cls(), []
         rel = path.name
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            text = read_regular(path, MAX_TEAMS_BYTES).decode("utf-8")
+            data = yaml.load(text, Loader=SafeYamlLoader) or {}  # noqa: S506 (safe, no aliases)
+        except RefusedFile as refused:
+            return cls(), [LintIssue(rel, 1, refused.code, refused.message)]
+        except OSError as exc:
+            return cls(), [LintIssue(rel, 1, "unreadable", f"cannot read file: {exc.strerror}")]
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 1

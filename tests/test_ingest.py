@@ -197,6 +197,8 @@ def test_interrupted_build_leaves_the_previous_snapshot_in_service(
     with pytest.raises(OSError, match="disk full"):
         build_index(small_kb, index, emb)
     assert current_version(index) == good.version
+    # The failed build's half-written files are gone (a full disk must not stay full).
+    assert [p.name for p in (index / "versions").iterdir()] == [good.version]
     searcher = Searcher.open(index, embedder)
     assert searcher.version == good.version
     assert searcher.search("printer offline").results[0].article.path == "a0.md"
