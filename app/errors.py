@@ -25,6 +25,7 @@ log = logging.getLogger("fieldguide.errors")
 ERRORS: dict[str, int] = {
     "bad_request": 400,
     "invalid_encoding": 400,
+    "bad_host": 400,
     "unauthorized": 401,
     "invalid_api_key": 401,
     "forbidden": 403,

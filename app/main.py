@@ -31,6 +31,7 @@ from app.routes import (
     pages,
     search,
 )
+from app.security import SecurityHeaders, allowed_hosts
 from app.services import Services
 from app.settings import Settings
 from indexer.embed import Embedder
@@ -68,6 +69,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
+    app.add_middleware(SecurityHeaders,
+                       hosts=allowed_hosts(settings.allowed_hosts, settings.public_url))
     if settings.cors_origins:
         # Added last so it is outermost: error responses carry CORS headers too.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

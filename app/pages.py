@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
-       "base-uri 'none'; form-action 'none'")
+       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Comma-separated origins allowed to call the API "
         "(the wikis embedding the widget).")
     public_url: str = Field("http://localhost:8000", description="Base URL used in links.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated host names requests may carry in "
+        "Host (default: the public URL's host and localhost; * for any, behind a proxy that "
+        "checks it). Others are refused with 400 bad_host.")
     smtp_host: str | None = Field(None, description="SMTP server for email notifications.")
     smtp_port: int = Field(_SMTP.port, description="SMTP port.")
     smtp_from: str = Field(_SMTP.sender, description="Sender address.")
@@ -195,7 +199,7 @@ class Settings(BaseSettings):
         0.5, ge=0, le=60, description="Seconds before the second ticket delivery attempt "
         "(doubles each time).")
 
-    @field_validator("engineer_keys", "cors_origins", mode="before")
+    @field_validator("engineer_keys", "cors_origins", "allowed_hosts", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split(value)

@@ -61,14 +61,18 @@ def main() -> int:
     snap = searcher.snapshot
     spent: dict[str, list[float]] = defaultdict(list)
     # Per-stage wrappers on this searcher's own objects.
-    for leg in ("tags", "lexical", "fuzzy", "dense"):
-        obj = getattr(snap, leg)
+    # (Trees from before the leg registry kept the legs as attributes: a before/after run
+    # times both.)
+    legs = getattr(snap, "legs", None) or {n: getattr(snap, n)
+                                           for n in ("tags", "lexical", "fuzzy", "dense")}
+    for leg, obj in legs.items():
         obj.search = timed(spent, f"leg:{leg}", obj.search)
     embedder.encode_query = timed(spent, "embed query", embedder.encode_query)  # type: ignore[method-assign]
     searcher.suggest = timed(spent, "suggest", searcher.suggest)  # type: ignore[method-assign]
     searcher.mask = timed(spent, "mask", searcher.mask)  # type: ignore[method-assign]
     search_module.make_snippet = timed(spent, "snippets", search_module.make_snippet)
     search_module.fuse = timed(spent, "fuse", search_module.fuse)
+    search_module.fuse_calibrated = timed(spent, "fuse", search_module.fuse_calibrated)
     search_module.PreparedQuery.from_text = timed(  # type: ignore[method-assign]
         spent, "prepare query", search_module.PreparedQuery.from_text)
     totals: list[float] = []

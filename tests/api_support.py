@@ -36,6 +36,7 @@ def settings_for(data_dir: Path, index_dir: Path, content_dir: Path = CONTENT,
 @contextmanager
 def client_for(settings: Settings, embedder: Embedder, **kwargs: Any) -> Iterator[TestClient]:
     app = create_app(settings, embedder=embedder)
+    kwargs.setdefault("base_url", "http://localhost")  # a Host the server answers for
     with TestClient(app, **kwargs) as client:
         yield client
 

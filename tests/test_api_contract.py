@@ -212,7 +212,7 @@ def test_post_search_takes_a_json_body(client: TestClient) -> None:
 def raw_get(port: int, target: bytes) -> tuple[int, str, bytes]:
     """A GET written by hand (HTTP clients refuse URLs this long): status, content type, body."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
-        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         data = b""
         while chunk := s.recv(65536):
             data += chunk
@@ -292,7 +292,7 @@ def test_unhandled_errors_hide_the_traceback(client: TestClient) -> None:
             raise RuntimeError("secret internal detail")
 
     search.index = Broken()
-    quiet = TestClient(client.app, raise_server_exceptions=False)
+    quiet = TestClient(client.app, raise_server_exceptions=False, base_url="http://localhost")
     try:
         r = quiet.get("/api/search", params={"q": "password expired"})
     finally:

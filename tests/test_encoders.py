@@ -102,7 +102,7 @@ from app.main import create_app
 from app.settings import Settings
 settings = Settings(data_dir={str(tmp_path)!r}, index_dir={str(kb_index)!r},
                     content_dir={str(CONTENT)!r}, engineer_keys=["k" * 20])
-with TestClient(create_app(settings)) as client:
+with TestClient(create_app(settings), base_url="http://localhost") as client:
     r = client.get("/api/search", params={{"q": "my vpn keeps disconnecting"}},
                    headers={{"Authorization": "Bearer " + "k" * 20}})
     assert r.status_code == 200 and r.json()["results"], r.text

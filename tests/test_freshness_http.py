@@ -129,7 +129,7 @@ def cli_args(**kw: object) -> SimpleNamespace:
 def client(settings: Settings, embedder: Embedder) -> Iterator[TestClient]:
     out = io.StringIO()
     assert cli(settings, cli_args(), out, migrate=upgrade) == 0
-    with TestClient(create_app(settings, embedder)) as c:
+    with TestClient(create_app(settings, embedder), base_url="http://localhost") as c:
         yield c
 
 

@@ -27,7 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, kb_index: Path,
     settings = Settings(data_dir=tmp, content_dir=ROOT / "content", index_dir=kb_index,
                         database_url=f"sqlite:///{tmp / 'fg.db'}", cors_origins=[WIKI],
                         index_poll_seconds=0)
-    with TestClient(create_app(settings, embedder)) as c:
+    with TestClient(create_app(settings, embedder), base_url="http://localhost") as c:
         yield c
 
 
