@@ -18,13 +18,14 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.policy import Freshness
@@ -44,6 +45,7 @@ from indexer.teams import TeamsConfig
 
 log = logging.getLogger("fieldguide.incidents.intake")
 CHANNELS = ("slack", "teams")  # the notifiers a post can go through (incident_posts.notifier)
+RECORD_ATTEMPTS = 5
 
 
 class Decision(StrEnum):
@@ -163,18 +165,21 @@ class Intake:
     # -- the transaction ---------------------------------------------------------------------
     def receive(self, group: AlertGroup, *, source: str = "alertmanager",
                 delivery_key: str | None = None) -> IntakeResult:
-        """Resolve, then record and decide in one transaction (retried once when another
-        replica created the same group at the same moment)."""
+        """Resolve, then record and decide in one transaction, taken again when another replica
+        wrote the same group at the same moment (PostgreSQL: a unique key; SQLite: the file
+        was locked or our snapshot overtaken)."""
         outcomes = self.resolve(group)
-        for attempt in (1, 2):
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
                 with self._lock, self.sessions.begin() as session:
                     decision, posts = self._record(session, group, outcomes, source, delivery_key)
                 break
-            except IntegrityError:
-                if attempt == 2:
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == RECORD_ATTEMPTS:
                     raise
-                log.info("group %s was written concurrently; deciding again", group.group_key)
+                log.info("group %s was written concurrently (%s); deciding again",
+                         _hash(group.group_key)[:12], exc.__class__.__name__)
+                time.sleep(0.01 * attempt)
         log.info("alert group %s (%s, %d alert(s), %d rejected): %s, %d post(s)",
                  _hash(group.group_key)[:12], source, len(outcomes), len(group.rejected),
                  decision.value, len(posts))

@@ -143,7 +143,8 @@ def _slack_escape(text: str) -> str:
 
 def _link(url: str, title: str, flavor: str) -> str:
     if flavor == "slack":
-        return f"<{url.replace('>', '%3E').replace('|', '%7C')}|{_slack_escape(title).replace('|', '¦')}>"
+        safe = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+        return f"<{safe}|{_slack_escape(title).replace('|', '¦')}>"
     return f"[{title.replace(']', ')').replace('[', '(')}]({url.replace(')', '%29')})"
 
 

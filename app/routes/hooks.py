@@ -88,8 +88,7 @@ async def pagerduty(request: Request, services: ServicesDep) -> HookIntakePublic
     """A PagerDuty V3 webhook event, verified with ``X-PagerDuty-Signature``; a redelivered
     event (same id) changes nothing."""
     hooks = services.incidents
-    if not hooks.config.pagerduty_secret:  # refuse before reading the body
-        await _guarded(lambda: hooks.pagerduty(None, b""))
+    await _guarded(hooks.check_pagerduty)  # refuse before reading the body
     body = await _body(request, hooks.config.max_body_bytes)
     signature = request.headers.get("x-pagerduty-signature")
     result = await _guarded(lambda: hooks.pagerduty(signature, body))

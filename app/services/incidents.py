@@ -100,9 +100,14 @@ class IncidentService:
         return self._posted(self.intake.receive(group, source="alertmanager"))
 
     # -- PagerDuty --------------------------------------------------------------------------
-    def pagerduty(self, signature: str | None, body: bytes) -> IntakeResult:
+    def check_pagerduty(self) -> None:
+        """Before the body is read: PagerDuty intake configured."""
         if not self.config.pagerduty_secret:
             raise IntakeDisabled("PagerDuty intake", "FIELDGUIDE_PAGERDUTY_SECRET")
+
+    def pagerduty(self, signature: str | None, body: bytes) -> IntakeResult:
+        """A PagerDuty V3 event, verified against the raw body, then as a group of one."""
+        self.check_pagerduty()
         verify_pagerduty(self.config.pagerduty_secret, signature, body)
         event = parse_pagerduty(body, max_bytes=self.config.max_body_bytes)
         if event.resource_type != "incident":  # pagey.ping, services...: acknowledged, no post
