@@ -148,6 +148,10 @@ def _link(url: str, title: str, flavor: str) -> str:
     return f"[{title.replace(']', ')').replace('[', '(')}]({url.replace(')', '%29')})"
 
 
+def _bold(text: str, flavor: str) -> str:
+    return f"*{text}*" if flavor == "slack" else f"**{text}**"  # Slack mrkdwn; Markdown
+
+
 def _text(text: str, flavor: str) -> str:
     return _slack_escape(text) if flavor == "slack" else text
 
@@ -158,13 +162,14 @@ def _freshness_line(view: RunbookView, flavor: str) -> str:
     if view.freshness.review_by:
         line += f" (review by {view.freshness.review_by.isoformat()})"
     if view.unverified:
-        line += " ⚠️ *Unverified*: not reviewed in time, check each step before acting on it"
+        line += (f" ⚠️ {_bold('Unverified', flavor)}: not reviewed in time, check each step "
+                 "before acting on it")
     return line
 
 
 def _alert_lines(alert: AlertView, flavor: str) -> list[str]:
     sev = f" [{alert.severity}]" if alert.severity else ""
-    head = f"*{_text(alert.alertname, flavor)}*{_text(sev, flavor)} ({alert.status})"
+    head = f"{_bold(_text(alert.alertname, flavor), flavor)}{_text(sev, flavor)} ({alert.status})"
     if alert.generator_url:
         head += " " + _link(alert.generator_url, "source", flavor)
     lines = [head]
@@ -179,10 +184,10 @@ def _runbook_lines(view: RunbookView, flavor: str) -> list[str]:
     lines = [f"Runbook ({view.how}): " + _link(view.url, view.title, flavor),
              _freshness_line(view, flavor)]
     if view.diagnostic:
-        lines.append("*First diagnostic steps*")
+        lines.append(_bold("First diagnostic steps", flavor))
         lines += [f"{i}. {_text(step, flavor)}" for i, step in enumerate(view.diagnostic, 1)]
     if view.escalation:
-        lines.append("*Escalate when*")
+        lines.append(_bold("Escalate when", flavor))
         lines += [f"• {_text(step, flavor)}" for step in view.escalation]
     return lines
 
@@ -214,7 +219,7 @@ def render_firing(alerts: Sequence[AlertView], team: Team | None, *, flavor: str
     if len(alerts) > MAX_ALERTS_SHOWN:
         alert_parts.append(f"…and {len(alerts) - MAX_ALERTS_SHOWN} more alerts in this group")
     runbook_parts = ["\n".join(_runbook_lines(v, flavor)) for v in _runbooks(alerts)]
-    missing_parts = [f"No runbook found for *{_text(a.alertname, flavor)}*: "
+    missing_parts = [f"No runbook found for {_bold(_text(a.alertname, flavor), flavor)}: "
                      + _link(a.template_url, "start one from the prefilled template", flavor)
                      for a in _missing(alerts)]
     parts = [*alert_parts, *runbook_parts, *missing_parts]

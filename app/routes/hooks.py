@@ -103,4 +103,5 @@ async def template(services: ServicesDep,
                    ) -> PlainTextResponse:
     """A new runbook in the template's shape, prefilled for ``alertname`` (Markdown)."""
     text = services.incidents.template(alertname, service, summary)
-    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
+    return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
+                             headers={"X-Content-Type-Options": "nosniff"})
