@@ -27,6 +27,7 @@ from app.routes import (
     events,
     freshness,
     health,
+    hooks,
     metrics,
     pages,
     search,
@@ -41,7 +42,7 @@ log = logging.getLogger("fieldguide.app")
 # Every router, in the order their routes are matched (pages last: its paths are the widest).
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
-    freshness.router, chat.router, deflection.router, pages.router)
+    freshness.router, chat.router, deflection.router, hooks.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:

@@ -398,3 +398,28 @@ class ReadyPublic(BaseModel):
     articles: int
     database: str
     reindexing: bool
+
+
+# -- alert intake (issue 13) ------------------------------------------------------------------
+class HookRunbookPublic(BaseModel):
+    id: str
+    title: str
+    url: str
+    how: str = Field(description="How it was found: runbook_url, alert or search.")
+    freshness: FreshnessPublic
+
+
+class HookAlertPublic(BaseModel):
+    fingerprint: str
+    alertname: str
+    status: str = Field(description="firing or resolved.")
+    runbook: HookRunbookPublic | None = Field(description="null: no runbook found.")
+    team: str | None = Field(None, description="The team whose channel the group posts to.")
+
+
+class HookIntakePublic(BaseModel):
+    alerts: list[HookAlertPublic]
+    decision: str = Field(description="new, changed, resolved (posted to the channel), "
+                          "unchanged or duplicate (not posted).")
+    rejected: list[str] = Field(default_factory=list,
+                                description="Malformed alerts of the group, skipped.")

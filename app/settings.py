@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     slack_webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook.")
     teams_webhook_url: str | None = Field(None, description="Microsoft Teams incoming webhook.")
     ticket_webhook_url: str | None = Field(None, description="Where chatbot hand-offs are POSTed.")
+    alerts_token: str | None = Field(
+        None, repr=False, description="Bearer token Alertmanager and Grafana present to POST "
+        "/api/hooks/alertmanager (unset: the route answers 503 and stores nothing).")
+    pagerduty_secret: str | None = Field(
+        None, repr=False, description="Signing secret of the PagerDuty V3 webhook subscription "
+        "(X-PagerDuty-Signature) for POST /api/hooks/pagerduty.")
     ticket_email: str | None = Field(None, description="Where chatbot hand-offs are emailed.")
     freshness_schedule_hours: float = Field(
         _FRESH.schedule_hours,

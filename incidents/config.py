@@ -84,10 +84,9 @@ class IncidentsConfig:
 
     @classmethod
     def from_settings(cls, settings: Any, environ: Mapping[str, str] | None = None) -> IncidentsConfig:
-        """The config from the environment, with the shared fields (webhooks, public URL) taken
-        from the application's settings object (duck-typed) when it has them."""
-        shared = {name: getattr(settings, name, None)
-                  for name in ("slack_webhook_url", "teams_webhook_url", "teams_card", "public_url")}
+        """The config from the environment, with every field the application's settings object
+        (duck-typed) also has taken from it when set there (webhooks, public URL, secrets)."""
+        shared = {f.name: getattr(settings, f.name, None) for f in fields(cls)}
         return cls.from_env(environ, **shared)
 
     def audience_for(self, audience: Audience) -> frozenset[Audience]:

@@ -182,8 +182,10 @@ def parse_alertmanager(body: bytes | str | dict[str, Any], *, max_bytes: int = 1
     alert is listed in ``rejected`` and the others go on."""
     data = _load(body, max_bytes)
     version = data.get("version")
-    if version is not None and str(version) != "4":
-        raise PayloadError(f"unsupported webhook version {version!r} (allowed: 4)")
+    # Grafana's webhook contact point sends the same shape as version "1" (with its orgId).
+    if version is not None and str(version) != "4" and not (str(version) == "1" and "orgId" in data):
+        raise PayloadError(f"unsupported webhook version {version!r} "
+                           "(allowed: 4, and 1 from Grafana)")
     raw_alerts = data.get("alerts")
     if not isinstance(raw_alerts, list):
         raise PayloadError("alerts must be a list" if "alerts" in data else "alerts is missing")

@@ -25,12 +25,14 @@ from app.events import EventWriter
 from app.index import IndexHolder
 from app.models import sync_articles
 from app.render import article_url
+from app.services.incidents import IncidentService
 from app.services.search import SearchHit, SearchPage, SearchService
 from app.settings import Settings
 from chatbot.engine import ChatEngine
 from chatbot.handoff import RetryPolicy, sink_from_settings
 from chatbot.service import ChatService
 from freshness.service import FreshnessService
+from incidents.config import IncidentsConfig
 from indexer.article import Audience
 from indexer.embed import Embedder
 from indexer.search import Searcher
@@ -52,6 +54,7 @@ class Services:
     search: SearchService
     freshness: FreshnessService
     chat: ChatService
+    incidents: IncidentService
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -89,9 +92,13 @@ class Services:
                            retry=RetryPolicy(settings.ticket_retries,
                                              settings.ticket_backoff_seconds))
         chat_engine.warm_up()
+        incidents = IncidentService.build(IncidentsConfig.from_settings(settings), index,
+                                          sessions, search.search_fn, freshness,
+                                          search.freshness_of)
         services = cls(settings, index, engine, sessions, events, compute, vectors, search,
-                       freshness, chat)
+                       freshness, chat, incidents)
         freshness.start()
+        incidents.start()
         services._start_chat_sweep()
         index.start_background()
         return services
@@ -115,6 +122,7 @@ class Services:
     def close(self) -> None:
         """Stop the threads, finish queued work, release the database."""
         self._stop.set()
+        self.incidents.close()
         self.freshness.stop()
         self.index.stop()
         self.compute.close()

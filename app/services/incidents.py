@@ -1,0 +1,126 @@
+"""The incident side of the service: alert intake (Alertmanager, Grafana, PagerDuty) verified,
+parsed and handed to ``incidents.intake``, and the outbox sender thread posting to the channels.
+
+    >>> hooks = IncidentService.build(config, index, sessions, search.search_fn, freshness,
+    ...                              search.freshness_of)
+    >>> hooks.start()
+    >>> hooks.check_bearer(request_authorization)           # SignatureError, IntakeDisabled
+    >>> result = hooks.alertmanager(raw_body)               # PayloadError on a bad shape
+    >>> hooks.close()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.index import IndexHolder
+from freshness.notify import Notifier, TeamsWebhookNotifier
+from freshness.policy import Freshness
+from freshness.service import FreshnessService
+from incidents.config import IncidentsConfig
+from incidents.intake import Decision, Intake, IntakeResult, pagerduty_group
+from incidents.payloads import parse_alertmanager, parse_pagerduty
+from incidents.posts import OutboxSender, SlackBlocksNotifier, runbook_template
+from incidents.runbooks import RunbookIndex, RunbookResolver
+from incidents.signatures import verify_bearer, verify_pagerduty
+from indexer.search import Searcher, SearchFn
+
+log = logging.getLogger("fieldguide.incidents")
+
+
+class IntakeDisabled(Exception):
+    """The route's secret is not configured: ``setting`` says which variable to set."""
+
+    def __init__(self, what: str, setting: str) -> None:
+        super().__init__(f"{what} is not configured: set {setting}")
+        self.setting = setting
+
+
+class IncidentService:
+    def __init__(self, config: IncidentsConfig, intake: Intake, sender: OutboxSender) -> None:
+        self.config = config
+        self.intake = intake
+        self.sender = sender
+
+    @classmethod
+    def build(cls, config: IncidentsConfig, index: IndexHolder, sessions: sessionmaker[Session],
+              search: SearchFn, freshness: FreshnessService, freshness_of: Callable[[str], Freshness],
+              sender_poll_s: float = 5.0) -> IncidentService:
+        resolvers: dict[int, tuple[Searcher, RunbookResolver]] = {}
+        lock = threading.Lock()
+
+        def resolver() -> RunbookResolver:
+            """One exact-ways index per snapshot, rebuilt when a new one is swapped in."""
+            searcher = index.searcher
+            with lock:
+                hit = resolvers.get(id(searcher))
+                if hit is None or hit[0] is not searcher:
+                    resolvers.clear()
+                    built = RunbookResolver(RunbookIndex(searcher.articles(), config.public_url),
+                                            search, floor=config.search_floor)
+                    hit = resolvers[id(searcher)] = (searcher, built)
+                return hit[1]
+
+        notifiers: dict[str, Notifier] = {}
+        if config.slack_webhook_url:
+            notifiers["slack"] = SlackBlocksNotifier(config.slack_webhook_url)
+        if config.teams_webhook_url:
+            notifiers["teams"] = TeamsWebhookNotifier(config.teams_webhook_url,
+                                                      card=config.teams_card)
+        intake = Intake(sessions, resolver=resolver, teams=freshness.teams, freshness=freshness_of,
+                        public_url=config.public_url, channels=tuple(notifiers))
+        sender = OutboxSender(sessions, notifiers, retries=config.post_retries,
+                              backoff_s=config.post_backoff_s, poll_s=sender_poll_s)
+        if not notifiers:
+            log.info("no FIELDGUIDE_SLACK_WEBHOOK_URL or FIELDGUIDE_TEAMS_WEBHOOK_URL: alerts are "
+                     "recorded and answered, nothing is posted to a channel")
+        return cls(config, intake, sender)
+
+    def start(self) -> None:
+        self.sender.start()
+
+    def close(self) -> None:
+        self.sender.stop()
+
+    # -- Alertmanager and Grafana -----------------------------------------------------------
+    def check_bearer(self, authorization: str | None) -> None:
+        """Before the body is read: intake configured, and the caller's token right."""
+        if not self.config.alerts_token:
+            raise IntakeDisabled("alert intake", "FIELDGUIDE_ALERTS_TOKEN")
+        verify_bearer(self.config.alerts_token, authorization)
+
+    def alertmanager(self, body: bytes) -> IntakeResult:
+        """A verified Alertmanager or Grafana delivery: parsed, resolved, recorded, posted."""
+        group = parse_alertmanager(body, max_bytes=self.config.max_body_bytes,
+                                   max_alerts=self.config.max_alerts)
+        return self._posted(self.intake.receive(group, source="alertmanager"))
+
+    # -- PagerDuty --------------------------------------------------------------------------
+    def check_pagerduty(self) -> None:
+        """Before the body is read: PagerDuty intake configured."""
+        if not self.config.pagerduty_secret:
+            raise IntakeDisabled("PagerDuty intake", "FIELDGUIDE_PAGERDUTY_SECRET")
+
+    def pagerduty(self, signature: str | None, body: bytes) -> IntakeResult:
+        """A PagerDuty V3 event, verified against the raw body, then as a group of one."""
+        self.check_pagerduty()
+        verify_pagerduty(self.config.pagerduty_secret, signature, body)
+        event = parse_pagerduty(body, max_bytes=self.config.max_body_bytes)
+        if event.resource_type != "incident":  # pagey.ping, services...: acknowledged, no post
+            return IntakeResult((), (), Decision.UNCHANGED, ())
+        result = self.intake.receive(pagerduty_group(event), source="pagerduty",
+                                     delivery_key=f"pagerduty:{event.id}"[:128])
+        return self._posted(result)
+
+    def _posted(self, result: IntakeResult) -> IntakeResult:
+        if result.posts:
+            self.sender.wake()
+        return result
+
+    @staticmethod
+    def template(alertname: str, service: str | None, summary: str | None) -> str:
+        return runbook_template(alertname, service, summary)
