@@ -16,7 +16,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -316,7 +316,7 @@ def cover_received(rows: Iterable[AlertSeenRow], resolver: RunbookResolver,
                                 Problem.BROKEN_URL if item.problem is Problem.BROKEN_URL
                                 else (Problem.STALE if stale else None), item.team)
         if row.team and item.team != row.team:  # the team intake posted to
-            item = CoverageItem(**{**item.__dict__, "team": row.team})
+            item = replace(item, team=row.team)
         out.append(item)
     return out
 
