@@ -32,8 +32,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy.engine import Engine
 
+from app.db import session_factory
 from app.routes import chatops as chatops_route
+from app.routes.chatops import first_use
 from freshness.policy import Freshness, Status
 from incidents.chatops import KbAnswer, KbHit, slack_reply, snippet_mrkdwn, teams_query, teams_reply
 from incidents.config import IncidentsConfig
@@ -143,6 +146,14 @@ def test_replayed_request_is_refused(client: TestClient) -> None:
     assert client.post("/api/chatops/slack", content=body, headers=headers).status_code == 200
     body2 = client.post("/api/chatops/slack", content=body, headers=headers)
     assert "replayed" in assert_error(body2, 401, "unauthorized")["error"]["message"]
+
+
+def test_a_delivery_key_is_taken_once(engine: Engine) -> None:
+    """The replay guard on SQLite and PostgreSQL: the first use wins, every later one loses."""
+    sessions = session_factory(engine)
+    assert first_use(sessions, "slack:abc") is True
+    assert first_use(sessions, "slack:abc") is False
+    assert first_use(sessions, "teams:abc") is True
 
 
 def test_wrong_secret_or_tampered_body_is_refused(client: TestClient) -> None:

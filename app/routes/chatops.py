@@ -23,6 +23,7 @@ import httpx
 from fastapi import APIRouter, Request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.deps import ServicesDep
 from app.errors import ApiError
@@ -80,15 +81,16 @@ async def _body(request: Request) -> bytes:
     return bytes(body)
 
 
-def _first_use(services: Services, key: str) -> bool:
-    """Record a verified request's key; False when it was already seen (a replay)."""
+def first_use(sessions: sessionmaker[Session], key: str) -> bool:
+    """Record a verified request's key; False when it was already seen (a replay, or the same
+    request reaching a second replica: the primary key decides)."""
     now = dt.datetime.now(dt.UTC)
     try:
-        with services.sessions.begin() as session:
+        with sessions.begin() as session:
             session.add(DeliveryRow(key=key, received_at=now))
     except IntegrityError:
         return False
-    with services.sessions.begin() as session:  # keys older than any window say nothing
+    with sessions.begin() as session:  # keys older than any window say nothing
         prefix = key.split(":", 1)[0] + ":%"
         session.execute(delete(DeliveryRow).where(DeliveryRow.key.like(prefix),
                                                   DeliveryRow.received_at < now - _KEEP_DELIVERIES))
@@ -97,7 +99,7 @@ def _first_use(services: Services, key: str) -> bool:
 
 async def _refuse_replay(services: Services, source: str, signature: str) -> None:
     key = f"{source}:{hashlib.sha256(signature.encode()).hexdigest()}"
-    if not await anyio.to_thread.run_sync(_first_use, services, key):
+    if not await anyio.to_thread.run_sync(first_use, services.sessions, key):
         raise ApiError("unauthorized", f"this signed {source} request was already received "
                        "(replayed)")
 
