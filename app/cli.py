@@ -212,8 +212,11 @@ def cmd_coverage(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     content = Path(settings.content_dir)
     try:
-        scan = scan_content(content, default_audience=settings.default_audience)
         loaded = load_rules(args.rules or [])
+        searcher = _searcher(settings) if args.search else None
+        # With --search the articles are the index's, so both ways see the same ones.
+        articles = (list(searcher.articles()) if searcher is not None else
+                    scan_content(content, default_audience=settings.default_audience).articles)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from exc
     for issue in loaded.issues:
@@ -222,9 +225,10 @@ def cmd_coverage(args: argparse.Namespace, out: TextIO) -> int:
     history, received = _coverage_history(settings)
     policy = settings.freshness_config().policy
     today = local_date(dt.datetime.now(dt.UTC), policy.timezone)
-    statuses = {r.id: r.status for r in assess(scan.articles, history, teams, today, policy)}
-    items = build_coverage(scan.articles, teams, statuses.get, declared=loaded.alerts,
-                           received=received, public_url=settings.public_url)
+    statuses = {r.id: r.status for r in assess(articles, history, teams, today, policy)}
+    items = build_coverage(articles, teams, statuses.get, declared=loaded.alerts,
+                           received=received, public_url=settings.public_url,
+                           search=searcher.run if searcher is not None else None)
     if args.json:
         for item in items:
             print(json.dumps(item.to_json(), ensure_ascii=False), file=out)
@@ -295,11 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_freshness)
 
     p = sub.add_parser("coverage", help="runbook coverage of declared and received alerts")
-    common(p, index=False)
+    common(p)
     p.add_argument("--rules", nargs="+", action="extend", type=Path, metavar="PATH",
                    help="Prometheus rule files or folders (groups: files, PrometheusRule "
                    "manifests, JSON exports)")
     p.add_argument("--json", action="store_true", help="one JSON object per line and alert")
+    p.add_argument("--search", action="store_true", help="also search the index for alerts the "
+                   "exact ways miss (kept above the confidence floor, as alert intake does)")
     p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("chat", help="talk to the FAQ chatbot in the terminal")

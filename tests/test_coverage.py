@@ -169,6 +169,28 @@ def test_cli_json_contract_and_exit_code(tmp_path: Path, capsys: pytest.CaptureF
     assert f"{tmp_path / 'alias.yml'}:2: YAML alias" in err
 
 
+def test_cli_search_finds_a_runbook_the_exact_ways_miss(
+        tmp_path: Path, kb_index: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIELDGUIDE_DATA_DIR", str(tmp_path / "var"))
+    (tmp_path / "rules.yml").write_text("""groups:
+- name: demo
+  rules:
+  - alert: ArgoAppDrift
+    expr: x
+    annotations: {summary: "Argo CD application is out of sync with its git repository"}
+  - alert: EtcdNoLeader
+    expr: x
+    annotations: {summary: "etcd cluster has no leader"}
+""")
+    assert main(["coverage", "--index", str(kb_index), "--search", "--json",
+                 "--rules", str(tmp_path / "rules.yml")]) == 0
+    rows = {r["alert"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert rows["ArgoAppDrift"]["how"] == "search"
+    assert rows["ArgoAppDrift"]["runbook"] == "argocd-app-outofsync"
+    assert rows["EtcdNoLeader"]["problem"] == "no-runbook"
+
+
 # -- 4. received alerts ----------------------------------------------------------------------
 
 def _received(engine: Engine, kb: ContentScan) -> None:
