@@ -1,4 +1,4 @@
-"""The ``fieldguide`` command line: index, lint, search, serve, freshness, chat.
+"""The ``fieldguide`` command line: index, lint, search, serve, freshness, coverage, chat.
 
 Heavy imports happen inside each command so ``fieldguide lint`` starts in a blink.
 """
@@ -175,6 +175,70 @@ def cmd_freshness(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def _coverage_history(settings: Any) -> tuple[Any, list[Any]]:
+    """Recorded reviews and received alerts from the service's database, when there is one
+    (a SQLite file that does not exist is not created)."""
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session
+
+    from app.db import make_engine
+    from freshness.job import History, load_history
+    from freshness.service import schema_ready
+    from incidents.coverage import received_rows
+
+    url = str(settings.database_url)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return History.EMPTY, []
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            history = load_history(session) if schema_ready(engine) else History.EMPTY
+            return history, received_rows(session)
+    except SQLAlchemyError as exc:
+        print(f"fieldguide coverage: received alerts skipped, the database is unreachable: "
+              f"{exc.__class__.__name__}", file=sys.stderr)
+        return History.EMPTY, []
+    finally:
+        engine.dispose()
+
+
+def cmd_coverage(args: argparse.Namespace, out: TextIO) -> int:
+    import datetime as dt
+
+    from freshness.job import assess
+    from freshness.policy import local_date
+    from incidents.coverage import build_coverage, load_rules, report_text
+    from indexer.content import scan_content
+    from indexer.teams import TEAMS_FILE, TeamsConfig
+
+    settings = _settings(args)
+    content = Path(settings.content_dir)
+    try:
+        loaded = load_rules(args.rules or [])
+        searcher = _searcher(settings) if args.search else None
+        # With --search the articles are the index's, so both ways see the same ones.
+        articles = (list(searcher.articles()) if searcher is not None else
+                    scan_content(content, default_audience=settings.default_audience).articles)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from exc
+    for issue in loaded.issues:
+        print(f"fieldguide coverage: {issue}", file=sys.stderr)
+    teams, _ = TeamsConfig.load(content / TEAMS_FILE)
+    history, received = _coverage_history(settings)
+    policy = settings.freshness_config().policy
+    today = local_date(dt.datetime.now(dt.UTC), policy.timezone)
+    statuses = {r.id: r.status for r in assess(articles, history, teams, today, policy)}
+    items = build_coverage(articles, teams, statuses.get, declared=loaded.alerts,
+                           received=received, public_url=settings.public_url,
+                           search=searcher.run if searcher is not None else None)
+    if args.json:
+        for item in items:
+            print(json.dumps(item.to_json(), ensure_ascii=False), file=out)
+    else:
+        print(report_text(items), file=out)
+    return 2 if loaded.issues else 0
+
+
 def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     from chatbot.cli import run
 
@@ -235,6 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-banners", action="store_true",
                    help="also write/remove the unverified banner block in the Markdown files")
     p.set_defaults(func=cmd_freshness)
+
+    p = sub.add_parser("coverage", help="runbook coverage of declared and received alerts")
+    common(p)
+    p.add_argument("--rules", nargs="+", action="extend", type=Path, metavar="PATH",
+                   help="Prometheus rule files or folders (groups: files, PrometheusRule "
+                   "manifests, JSON exports)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line and alert")
+    p.add_argument("--search", action="store_true", help="also search the index for alerts the "
+                   "exact ways miss (kept above the confidence floor, as alert intake does)")
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("chat", help="talk to the FAQ chatbot in the terminal")
     common(p)

@@ -23,6 +23,8 @@ from app.routes import (
     admin,
     articles,
     chat,
+    chatops,
+    coverage,
     deflection,
     events,
     freshness,
@@ -42,7 +44,8 @@ log = logging.getLogger("fieldguide.app")
 # Every router, in the order their routes are matched (pages last: its paths are the widest).
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
-    freshness.router, chat.router, deflection.router, hooks.router, pages.router)
+    freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
+    coverage.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:

@@ -423,3 +423,38 @@ class HookIntakePublic(BaseModel):
                           "unchanged or duplicate (not posted).")
     rejected: list[str] = Field(default_factory=list,
                                 description="Malformed alerts of the group, skipped.")
+
+
+class SlackReplyPublic(BaseModel):
+    """A Slack slash-command answer (Block Kit); ``ephemeral`` shows it only to the caller."""
+
+    response_type: str = Field(description="ephemeral (the /kb answer) or in_channel (a post).")
+    text: str = Field(description="The plain-text fallback (notifications, screen readers).")
+    blocks: list[dict[str, Any]] = Field(description="Block Kit blocks.")
+    replace_original: bool | None = None
+
+
+class TeamsReplyPublic(BaseModel):
+    """A Microsoft Teams outgoing-webhook reply: a message activity."""
+
+    type: str = Field(description="Always 'message'.")
+    text: str = Field(description="Teams Markdown.")
+
+
+class CoverageAlertPublic(BaseModel):
+    alert: str
+    source: str = Field(description="rules (declared in a rule file) or received (alert intake).")
+    runbook_url: str | None
+    runbook: str | None = Field(description="The runbook's article id, or null.")
+    how: str | None = Field(description="runbook_url, alert or search; null without a runbook.")
+    freshness: str | None = Field(description="The runbook's freshness status.")
+    problem: str | None = Field(description="null, no-runbook, broken-runbook-url or "
+                                "stale-runbook.")
+    team: str | None = Field(None, description="The team the alert goes to.")
+    where: str | None = Field(None, description="file:line of the rule, for declared alerts.")
+
+
+class CoveragePublic(BaseModel):
+    alerts: list[CoverageAlertPublic]
+    counts: dict[str, int] = Field(description="alerts, covered and one count per problem.")
+    teams: dict[str, dict[str, int]] = Field(description="The same counts per team.")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +34,25 @@ log = logging.getLogger("fieldguide.freshness")
 
 # A "sending" claim older than this is taken as a crashed run and may be retried.
 STALE_CLAIM = dt.timedelta(hours=1)
+
+# team id -> (alerts with a runbook within its review date, alerts), given each article's state.
+CoverageFn = Callable[[Session, Mapping[str, Status]], Mapping[str, tuple[int, int]]]
+
+
+def received_coverage(session: Session, statuses: Mapping[str, Status]) -> dict[str, tuple[int, int]]:
+    """Runbook coverage per team from the alerts alert intake received (``incidents``)."""
+    from incidents.coverage import team_coverage  # the incident side adds a line; no more
+
+    return team_coverage(session, statuses)
+
+
+def with_coverage(message: Message, fresh: int, total: int) -> Message:
+    """A team summary with its runbook-coverage line appended."""
+    line = (f"Runbook coverage: {fresh}/{total} alerts seen have a runbook within its review "
+            f"date ({fresh / total:.0%}).")
+    return replace(message, text=f"{message.text}\n\n{line}",
+                   facts=(*message.facts, ("runbook coverage", f"{fresh}/{total}")),
+                   extra={**message.extra, "coverage": {"fresh": fresh, "alerts": total}})
 
 
 @dataclass
@@ -223,6 +242,7 @@ class Job:
     retries: int = 3
     backoff: float = 0.5
     sleep: Callable[[float], None] = time.sleep
+    coverage: CoverageFn | None = received_coverage  # each team summary's coverage line
 
     def run(self, session: Session, articles: Sequence[Article], now: dt.datetime | dt.date,
             *, dry_run: bool = False, notify: bool = False,
@@ -243,8 +263,13 @@ class Job:
              week: str, dry_run: bool) -> list[SendResult]:
         """Each owner's digest and each team's summary, once per week and channel."""
         items = _items(results, self.teams)
-        messages = (digests(items, today, self.public_url)
-                    + summaries(items, self.teams, today, self.public_url))
+        team_summaries = summaries(items, self.teams, today, self.public_url)
+        if self.coverage is not None:
+            covered = self.coverage(session, {r.id: r.status for r in results if not r.retired})
+            team_summaries = [with_coverage(m, *covered[m.recipient])
+                              if covered.get(m.recipient, (0, 0))[1] else m
+                              for m in team_summaries]
+        messages = digests(items, today, self.public_url) + team_summaries
         out = []
         for message in messages:
             for notifier in self.notifiers:
