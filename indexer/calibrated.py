@@ -148,7 +148,11 @@ def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, l
 
 @dataclass(frozen=True)
 class FusionModel:
-    """A logistic model over standardised evidence: ``p = sigmoid(bias + w . (x - mean) / scale)``."""
+    """A logistic model over standardised evidence: ``p = sigmoid(bias + w . (x - mean) / scale)``.
+
+    ``weak_match``: below this probability the first result is a weak match (the knowledge base
+    probably does not answer the query). It belongs to the model, whose calibration it reads:
+    ``bench/weak_match.py`` chooses it leave-one-corpus-out whenever the model is retrained."""
 
     version: str
     names: tuple[str, ...]
@@ -156,6 +160,7 @@ class FusionModel:
     scale: npt.NDArray[np.float64]
     weights: npt.NDArray[np.float64]
     bias: float
+    weak_match: float = 0.0
 
     def logits(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return self.bias + ((x - self.mean) / self.scale) @ self.weights
@@ -173,6 +178,8 @@ class FusionModel:
         return out
 
     def to_json(self, **extra: object) -> str:
+        """The model file; ``extra`` carries the evidence (``weak_match`` there: a dict with its
+        ``threshold`` and the curve it was chosen on)."""
         return json.dumps({"format": MODEL_FORMAT, "version": self.version,
                            "features": list(self.names), "mean": self.mean.round(6).tolist(),
                            "scale": self.scale.round(6).tolist(),
@@ -186,10 +193,15 @@ class FusionModel:
             raise ValueError(f"fusion model: format {data.get('format')} with features "
                              f"{data.get('features')} does not match this code's {NAMES}; "
                              "retrain with bench/train_fusion.py")
+        weak = data.get("weak_match")
+        if not isinstance(weak, dict) or "threshold" not in weak:
+            raise ValueError("fusion model: no weak_match threshold; choose it with "
+                             "bench/weak_match.py --write")
         return cls(str(data["version"]), tuple(data["features"]),
                    np.asarray(data["mean"], dtype=np.float64),
                    np.asarray(data["scale"], dtype=np.float64),
-                   np.asarray(data["weights"], dtype=np.float64), float(data["bias"]))
+                   np.asarray(data["weights"], dtype=np.float64), float(data["bias"]),
+                   float(weak["threshold"]))
 
 
 @lru_cache(maxsize=4)

@@ -20,6 +20,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
+from indexer.calibrated import load_model
 from indexer.embed import Embedder
 from indexer.fuse import (
     Fused,
@@ -40,9 +41,6 @@ from indexer.snippet import SnippetText, Vocabulary, make_snippet
 LEGS = ("tags", "lexical", "fuzzy", "dense")
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
 ALL_AUDIENCES = frozenset(Audience)
-# Below this calibrated probability the best result is a weak match (chosen on the LOCO curve by
-# bench/train_fusion.py: see bench/README.md).
-WEAK_MATCH = 0.2
 
 
 @dataclass(frozen=True)
@@ -99,8 +97,9 @@ class SearchResponse:
     # RRF: the per-leg weights; calibrated fusion: the top result's logit terms per leg.
     weights: dict[str, float] = field(default_factory=dict)
     suggestion: str | None = None
-    # The best result's calibrated probability is below WEAK_MATCH (or there is none): the
-    # page should say the knowledge base may not answer this (issue 17 item 5).
+    # No result, or the first one is not pinned by an exact identifier and its calibrated
+    # probability is below the model's ``weak_match`` threshold (chosen leave-one-corpus-out by
+    # bench/weak_match.py): the page should say the knowledge base may not answer this.
     weak_match: bool = False
 
 
@@ -208,7 +207,8 @@ class Searcher:
         if self.fusion.method is FusionMethod.CALIBRATED and len(rankings) > 1:
             fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens, self.fusion)
             w = {k: round(v, 4) for k, v in (fused[0].evidence or {}).items()} if fused else {}
-            weak = not fused or fused[0].score < WEAK_MATCH
+            weak = not fused or (not fused[0].pinned
+                                 and fused[0].score < load_model().weak_match)
         else:
             w = leg_weights(query.shape, rankings)
             if len(rankings) == 1:
