@@ -11,7 +11,9 @@ Then, for each corpus in turn, the L2 strength is chosen on the *other* corpora 
 leave-one-out), the model is fitted on them and scored on the held-out one: that is the LOCO
 nDCG@10. The shipped model is fitted on every corpus with the L2 chosen the same way over all of
 them; its in-sample figures are printed beside the LOCO ones. Corpora weigh equally, and so do
-the queries within a corpus.
+the queries within a corpus. Last, the weak-match threshold, which reads this model's
+calibration, is chosen again leave-one-corpus-out and stored in the same file
+(``bench/weak_match.py``).
 """
 
 # ruff: noqa: E402  (the sys.path fix must run before the project imports)
@@ -100,7 +102,7 @@ def collect_queries(name: str, root: Path, queries: list[dict[str, Any]], work: 
         plan = searcher.plan(q["query"])
         searcher.add_dense(plan)
         cands = candidates(plan.query.shape, plan.query.tokens, plan.rankings, plan.pinned,
-                           searcher.title_tokens)
+                           searcher.title_tokens, searcher.path_tokens)
         start = len(docs)
         rel = set(q.get("relevant") or ())
         found = {leg: {h.doc: h.score for h in hits} for leg, hits in plan.rankings.items()}
@@ -269,7 +271,11 @@ def main() -> int:
     for s in sets:
         print(f"| {s.name} | {held_out[s.name]['ndcg@10']:.3f} (l2 {held_out[s.name]['l2']}) "
               f"| {in_sample[s.name]:.3f} |")
-    print(f"\nshipped: l2 {l2}, {args.out}")
+    print(f"\nshipped: l2 {l2}, {args.out}\n")
+    # The weak-match threshold reads this model's calibration: choose it again, LOCO.
+    from bench import weak_match
+
+    weak_match.run(args.shared, args.work, args.sets.split(","), args.out, l2, write=True)
     return 0
 
 

@@ -142,21 +142,13 @@ def evaluate(corpora: list[Corpus], l2: float) -> tuple[dict[str, dict[str, obje
     return loco, shipped, held_curves
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=default_shared())
-    ap.add_argument("--work", type=Path, default=Path(".bench"))
-    ap.add_argument("--sets", default=",".join(DEVELOPMENT))
-    ap.add_argument("--model", type=Path, default=MODEL_PATH)
-    ap.add_argument("--l2", type=float, default=None,
-                    help="L2 strength of the LOCO fits (default: the model file's)")
-    ap.add_argument("--write", action="store_true",
-                    help="store the chosen threshold and its curve in the model file")
-    args = ap.parse_args()
-    args.work.mkdir(parents=True, exist_ok=True)
-    data = json.loads(args.model.read_text())
-    l2 = args.l2 if args.l2 is not None else float(data.get("l2", 0.1))
-    corpora = load(args.sets.split(","), args.shared, args.work)
+def run(shared: Path, work: Path, names: list[str], model_path: Path, l2: float | None,
+        write: bool) -> float:
+    """Print the curves and the LOCO table; with ``write``, store the threshold in the model
+    file (``bench/train_fusion.py`` calls this after each retraining). Returns the threshold."""
+    data = json.loads(model_path.read_text())
+    l2 = l2 if l2 is not None else float(data.get("l2", 0.1))
+    corpora = load(names, shared, work)
     loco, shipped, curves = evaluate(corpora, l2)
     print(f"Held-out curves (each corpus scored by the model fitted without it; L2 {l2}):\n")
     negs = sorted({k for c in corpora for k in c.uncovered})
@@ -181,7 +173,7 @@ def main() -> int:
               f"| {r['wrong_first']:.3f} | "
               + " | ".join(f"{r[n]:.3f}" if n in r else "—" for n in negs) + " |")
     print(f"\nshipped threshold (chosen on all five corpora's held-out curves): {shipped}")
-    if args.write:
+    if write:
         data["weak_match"] = {
             "threshold": shipped,
             "rule": f"best mean (uncovered flagged - relevant-first flagged) with relevant-first "
@@ -191,8 +183,26 @@ def main() -> int:
                       for name, points in curves.items()},
             "loco": loco,
         }
-        args.model.write_text(json.dumps(data, indent=1) + "\n")
-        print(f"written to {args.model}")
+        model_path.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"written to {model_path}")
+    return shipped
+
+
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", type=Path, default=default_shared())
+    ap.add_argument("--work", type=Path, default=Path(".bench"))
+    ap.add_argument("--sets", default=",".join(DEVELOPMENT))
+    ap.add_argument("--model", type=Path, default=MODEL_PATH)
+    ap.add_argument("--l2", type=float, default=None,
+                    help="L2 strength of the LOCO fits (default: the model file's)")
+    ap.add_argument("--write", action="store_true",
+                    help="store the chosen threshold and its curve in the model file")
+    args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    run(args.shared, args.work, args.sets.split(","), args.model, args.l2, args.write)
     return 0
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
-from indexer.calibrated import load_model
+from indexer.calibrated import load_model, path_tokens
 from indexer.embed import Embedder
 from indexer.fuse import (
     Fused,
@@ -125,6 +125,7 @@ class Searcher:
         self._sources: OrderedDict[int, SnippetText] = OrderedDict()
         self._sources_lock = threading.Lock()
         self._title_tokens = [frozenset(tokenize(a.title)) for a in arts]
+        self._path_tokens = [path_tokens(a.path) for a in arts]
         self._snippet_words = Vocabulary()  # the snippet sources' words, this snapshot's only
 
     @classmethod
@@ -140,6 +141,11 @@ class Searcher:
     def title_tokens(self) -> list[frozenset[str]]:
         """Each article's title tokens (evidence for the calibrated fusion)."""
         return self._title_tokens
+
+    @property
+    def path_tokens(self) -> list[frozenset[str]]:
+        """Each article's path tokens (evidence for the calibrated fusion)."""
+        return self._path_tokens
 
     def article(self, article_id: str, audiences: Collection[Audience] = ALL_AUDIENCES
                 ) -> Article | None:
@@ -205,7 +211,8 @@ class Searcher:
         self.add_dense(plan)  # a caller that did not run it elsewhere
         query, rankings = plan.query, plan.rankings
         if self.fusion.method is FusionMethod.CALIBRATED and len(rankings) > 1:
-            fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens, self.fusion)
+            fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens,
+                                    self._path_tokens, self.fusion)
             w = {k: round(v, 4) for k, v in (fused[0].evidence or {}).items()} if fused else {}
             weak = not fused or (not fused[0].pinned
                                  and fused[0].score < load_model().weak_match)

@@ -68,7 +68,7 @@ def test_weak_match_counts_as_zero_result(tmp_path: Path, kb_index: Path,
     assert [(r.query, r.zero_results) for r in rows] == [(COVERED, False), (UNCOVERED, True)]
     assert rows[1].total > 0  # results were shown, and still nothing answered
     assert metrics["totals"]["zero_results"] == 1
-    assert [q["query"] for q in metrics["top_zero_result_queries"]] == [UNCOVERED]
+    assert [q["query"] for q in metrics["top_zero_result_queries"]] == [UNCOVERED.lower()]
 
 
 def test_model_file_carries_the_threshold(tmp_path: Path) -> None:
