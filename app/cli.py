@@ -128,7 +128,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
         payload = {
             "query": resp.query, "normalized": resp.normalized, "took_ms": resp.took_ms,
-            "suggestion": resp.suggestion,
+            "suggestion": resp.suggestion, "weak_match": resp.weak_match,
             "results": [{"id": r.article.id, "path": r.article.path, "title": r.article.title,
                          "score": r.score, "snippet": r.snippet, "matched": r.matched,
                          **({"explain": explain_legs(r.legs)} if args.explain else {})}

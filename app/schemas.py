@@ -71,6 +71,10 @@ class SearchPagePublic(BaseModel):
     search_id: str = Field(description="Pass it back with click events.")
     suggestion: str | None = Field(description="A spelling suggestion, from what the caller "
                                    "may see.")
+    weak_match: bool = Field(description="No good match: there is no result, or the first is "
+                             "unlikely to answer the query (below the fusion model's calibrated "
+                             "threshold); show the results as such and offer to ask or to "
+                             "request an article. Counted as a zero-result search.")
     results: list[SearchResultPublic]
     explain: SearchExplainPublic | None = Field(None, description="With explain=true.")
 
@@ -95,6 +99,7 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         "query": resp.query, "took_ms": resp.took_ms, "total": resp.total,
         "limit": req.limit, "offset": req.offset, "search_id": page.search_id,
         "suggestion": resp.suggestion,  # built from the caller's audiences only: nothing leaks
+        "weak_match": resp.weak_match,
         "results": [search_hit_json(h, explain) for h in page.hits],
     }
     if explain:

@@ -24,6 +24,15 @@ class QuerySet:
         return [json.loads(line) for line in self.queries.open() if line.strip()]
 
 
+def default_shared() -> Path:
+    """The ``shared/`` folder beside the nearest ancestor checkout that has one (a git worktree
+    under ``wt/`` finds the same folder as the main checkout)."""
+    for parent in _HERE.parents:
+        if (parent / "shared" / "benchmarks" / "sets.json").is_file():
+            return parent / "shared"
+    return _HERE.parents[1] / "shared"
+
+
 def query_sets(shared: Path) -> dict[str, QuerySet]:
     """Every registered set by name; a set's ``queries`` path is relative to its registry's
     folder, its ``content_root`` to ``shared``."""

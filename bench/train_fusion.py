@@ -11,7 +11,9 @@ Then, for each corpus in turn, the L2 strength is chosen on the *other* corpora 
 leave-one-out), the model is fitted on them and scored on the held-out one: that is the LOCO
 nDCG@10. The shipped model is fitted on every corpus with the L2 chosen the same way over all of
 them; its in-sample figures are printed beside the LOCO ones. Corpora weigh equally, and so do
-the queries within a corpus.
+the queries within a corpus. Last, the weak-match threshold, which reads this model's
+calibration, is chosen again leave-one-corpus-out and stored in the same file
+(``bench/weak_match.py``).
 """
 
 # ruff: noqa: E402  (the sys.path fix must run before the project imports)
@@ -22,7 +24,9 @@ import datetime as dt
 import json
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,9 +36,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 from bench.metrics import score_run
-from bench.sets import DEVELOPMENT, query_sets
+from bench.sets import DEVELOPMENT, default_shared, query_sets
 from indexer.calibrated import MODEL_PATH, NAMES, FusionModel, candidates
 from indexer.fuse import FusionConfig
+from indexer.search import Searcher
 
 Array = npt.NDArray[np.float64]
 L2_GRID = (0.1, 1.0, 10.0, 100.0)
@@ -55,6 +60,27 @@ class SetData:
 
 
 def collect(name: str, shared: Path, work: Path) -> SetData:
+    """A development set's judged queries over its own corpus."""
+    qset = query_sets(shared)[name]
+    return collect_queries(name, qset.root, [q for q in qset.load() if q.get("relevant")], work)
+
+
+@cache
+def _searcher(root: Path, work: Path) -> Searcher:
+    """One index per content root under ``work`` (built once per process, vectors cached)."""
+    from indexer.build import build_index
+    from indexer.embed import Embedder
+
+    embedder = Embedder(cache_path=work / "embeddings.sqlite")
+    index_dir = work / root.as_posix().replace("/", "_")
+    build_index(root, index_dir, embedder)
+    return Searcher.open(index_dir, embedder)
+
+
+def collect_queries(name: str, root: Path, queries: list[dict[str, Any]], work: Path) -> SetData:
+    """Every candidate's evidence for ``queries`` searched over the corpus at ``root``; queries
+    without relevant articles (out of scope) are kept, all their rows labelled 0. Cached under
+    ``work`` as ``fusion-features-{name}``."""
     cache = work / f"fusion-features-{name}.npz"
     meta = work / f"fusion-features-{name}.json"
     if cache.is_file() and meta.is_file():
@@ -63,32 +89,22 @@ def collect(name: str, shared: Path, work: Path) -> SetData:
         if m["features"] == list(NAMES):
             return SetData(name, z["x"], z["y"], m["docs"], z["weak"], z["pinned"],
                            [tuple(q) for q in m["queries"]])  # type: ignore[misc]
-    from indexer.build import build_index
-    from indexer.embed import Embedder
-    from indexer.search import Searcher
-
-    qset = query_sets(shared)[name]
-    embedder = Embedder(cache_path=work / "embeddings.sqlite")
-    index_dir = work / qset.root.as_posix().replace("/", "_")
-    build_index(qset.root, index_dir, embedder)
-    searcher = Searcher.open(index_dir, embedder)
+    searcher = _searcher(root, work)
     config = FusionConfig()
     xs: list[Array] = []
     ys: list[float] = []
     docs: list[str] = []
     weak: list[bool] = []
     pinned: list[bool] = []
-    queries: list[tuple[str, int, int, list[str]]] = []
+    out: list[tuple[str, int, int, list[str]]] = []
     arts = searcher.snapshot.articles
-    for q in qset.load():
-        if not q.get("relevant"):
-            continue
+    for q in queries:
         plan = searcher.plan(q["query"])
         searcher.add_dense(plan)
         cands = candidates(plan.query.shape, plan.query.tokens, plan.rankings, plan.pinned,
-                           searcher.title_tokens)
+                           searcher.title_tokens, searcher.path_tokens)
         start = len(docs)
-        rel = set(q["relevant"])
+        rel = set(q.get("relevant") or ())
         found = {leg: {h.doc: h.score for h in hits} for leg, hits in plan.rankings.items()}
         for doc in cands.docs:
             docs.append(arts[doc].path)
@@ -98,13 +114,13 @@ def collect(name: str, shared: Path, work: Path) -> SetData:
             pinned.append(doc in plan.pinned)
         if len(cands.docs):
             xs.append(cands.x)
-        queries.append((q["id"], start, len(docs), q["relevant"]))
+        out.append((q["id"], start, len(docs), list(q.get("relevant") or ())))
     x = np.concatenate(xs) if xs else np.zeros((0, len(NAMES)))
     data = SetData(name, x, np.asarray(ys), docs, np.asarray(weak, dtype=bool),
-                   np.asarray(pinned, dtype=bool), queries)
+                   np.asarray(pinned, dtype=bool), out)
     np.savez(cache, x=data.x, y=data.y, weak=data.dense_only_weak, pinned=data.pinned)
-    meta.write_text(json.dumps({"features": list(NAMES), "docs": docs, "queries": queries}))
-    print(f"{name}: {len(queries)} queries, {len(docs)} candidates", file=sys.stderr)
+    meta.write_text(json.dumps({"features": list(NAMES), "docs": docs, "queries": out}))
+    print(f"{name}: {len(out)} queries, {len(docs)} candidates", file=sys.stderr)
     return data
 
 
@@ -157,9 +173,41 @@ def rankings(s: SetData, model: FusionModel) -> dict[str, list[str]]:
     return run
 
 
-def ndcg(s: SetData, model: FusionModel) -> float:
+def scores(s: SetData, model: FusionModel) -> dict[str, float]:
+    """nDCG@10, MRR@10, R@1 and R@10 of ``model``'s rankings on ``s``."""
     qs = [{"id": qid, "relevant": rel, "kind": ""} for qid, _, _, rel in s.queries]
-    return float(score_run(qs, rankings(s, model))["ndcg@10"])
+    return score_run(qs, rankings(s, model))
+
+
+def ndcg(s: SetData, model: FusionModel) -> float:
+    return float(scores(s, model)["ndcg@10"])
+
+
+@dataclass(frozen=True)
+class Top:
+    """What a search shows first for one query: its calibrated probability (``None``: no
+    result at all), whether an exact identifier pinned it, whether it is relevant."""
+
+    query: str
+    probability: float | None
+    pinned: bool
+    relevant: bool
+
+
+def tops(s: SetData, model: FusionModel) -> list[Top]:
+    """Each query's first result as ``rankings`` orders them."""
+    logits = model.logits(s.x) if len(s.x) else np.zeros(0)
+    out = []
+    for qid, a, b, rel in s.queries:
+        order = sorted((i for i in range(a, b) if not s.dense_only_weak[i]),
+                       key=lambda i: (not s.pinned[i], -logits[i]))
+        if not order:
+            out.append(Top(qid, None, False, False))
+            continue
+        i = order[0]
+        out.append(Top(qid, float(1.0 / (1.0 + np.exp(-logits[i]))), bool(s.pinned[i]),
+                       s.docs[i] in rel))
+    return out
 
 
 def choose_l2(sets: list[SetData]) -> float:
@@ -175,21 +223,35 @@ def choose_l2(sets: list[SetData]) -> float:
     return best
 
 
-def loco(sets: list[SetData], fixed: float | None = None) -> dict[str, dict[str, float]]:
-    """Per held-out corpus: the L2 chosen on the others, and the nDCG@10 of the model fitted on
-    the others."""
+def loco_models(sets: list[SetData], fixed: float | None = None
+                ) -> dict[str, tuple[float, FusionModel]]:
+    """Per held-out corpus: the L2 chosen on the others and the model fitted on the others."""
     out = {}
     for held in sets:
         others = [s for s in sets if s is not held]
         l2 = fixed if fixed is not None else choose_l2(others)
-        out[held.name] = {"l2": l2, "ndcg@10": round(ndcg(held, fit(others, l2)), 4)}
+        out[held.name] = (l2, fit(others, l2))
+    return out
+
+
+def loco(sets: list[SetData], fixed: float | None = None,
+         models: dict[str, tuple[float, FusionModel]] | None = None
+         ) -> dict[str, dict[str, float]]:
+    """Per held-out corpus: the L2 chosen on the others, and the nDCG@10, MRR@10 and R@1 of the
+    model fitted on the others."""
+    models = models or loco_models(sets, fixed)
+    out: dict[str, dict[str, float]] = {}
+    for held in sets:
+        l2, model = models[held.name]
+        m = scores(held, model)
+        out[held.name] = {"l2": l2, **{k: round(m[k], 4) for k in ("ndcg@10", "mrr@10", "r@1")}}
         print(f"LOCO {held.name}: l2 {l2}, nDCG@10 {out[held.name]['ndcg@10']}", file=sys.stderr)
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=_HERE.parents[1] / "shared")
+    ap.add_argument("--shared", type=Path, default=default_shared())
     ap.add_argument("--work", type=Path, default=Path(".bench"))
     ap.add_argument("--sets", default=",".join(DEVELOPMENT))
     ap.add_argument("--out", type=Path, default=MODEL_PATH)
@@ -209,7 +271,11 @@ def main() -> int:
     for s in sets:
         print(f"| {s.name} | {held_out[s.name]['ndcg@10']:.3f} (l2 {held_out[s.name]['l2']}) "
               f"| {in_sample[s.name]:.3f} |")
-    print(f"\nshipped: l2 {l2}, {args.out}")
+    print(f"\nshipped: l2 {l2}, {args.out}\n")
+    # The weak-match threshold reads this model's calibration: choose it again, LOCO.
+    from bench import weak_match
+
+    weak_match.run(args.shared, args.work, args.sets.split(","), args.out, l2, write=True)
     return 0
 
 

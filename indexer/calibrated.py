@@ -2,7 +2,8 @@
 
 Each candidate article (any leg's hit) is described by what the legs said about it — its rank and
 score in each leg, the score relative to the leg's top, the leg's margin between its first and
-second hit, whether its title holds the query's words — and by the query's shape. A logistic
+second hit, whether its title and its path (the folders a wiki files it under, its file name)
+hold the query's words — and by the query's shape. A logistic
 model maps that to a probability of relevance; results are ranked by it, and its per-leg terms
 explain the rank. The model is a small versioned JSON file (``fusion-model.json`` beside this
 module) trained leave-one-corpus-out by ``bench/train_fusion.py``; scoring is numpy only.
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer.legs import LegHit
-from indexer.normalize import QueryShape, is_stopword_token
+from indexer.normalize import QueryShape, is_stopword_token, tokenize
 
 MODEL_PATH = Path(__file__).with_name("fusion-model.json")
 MODEL_FORMAT = 1
@@ -42,6 +43,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("fz_score_words", "fuzzy"),
     ("tag_in", "tags"), ("tag_strong", "tags"), ("tag_log", "tags"), ("pinned", "tags"),
     ("title_overlap", "title"), ("title_all", "title"),
+    ("path_overlap", "path"), ("path_log_shared", "path"),
     ("agree_lex_den", "agreement"), ("agree_legs", "agreement"),
 )
 NAMES = tuple(n for n, _ in FEATURES)
@@ -56,6 +58,14 @@ class Candidates:
     x: npt.NDArray[np.float64]  # (len(docs), len(FEATURES))
 
 
+def path_tokens(path: str) -> frozenset[str]:
+    """The tokens of an article's relative path, each folder and the file name on its own
+    (``docs/web-pages/README.md`` -> doc, web-pages, web, page, readm...): wikis file a page
+    under the service or product it is about, and alerts and questions name that service."""
+    stem = path[:-3] if path.endswith(".md") else path
+    return frozenset(tokenize(stem.replace("/", " / ")))
+
+
 def _margin(hits: list[LegHit], relative: bool) -> float:
     if len(hits) < 2:
         return 1.0 if hits else 0.0
@@ -66,7 +76,8 @@ def _margin(hits: list[LegHit], relative: bool) -> float:
 
 
 def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, list[LegHit]],
-               pinned: set[int], title_tokens: list[frozenset[str]]) -> Candidates:
+               pinned: set[int], title_tokens: list[frozenset[str]],
+               path_tokens: list[frozenset[str]]) -> Candidates:
     """Every leg's hits (down to ``DEPTH``) as rows of evidence."""
     rows: dict[int, int] = {}
     for hits in rankings.values():
@@ -140,6 +151,9 @@ def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, l
             shared = len(content & title_tokens[doc])
             r[col["title_overlap"]] = shared / len(content)
             r[col["title_all"]] = 1.0 if shared == len(content) else 0.0
+            in_path = len(content & path_tokens[doc])
+            r[col["path_overlap"]] = in_path / len(content)
+            r[col["path_log_shared"]] = math.log1p(in_path)
         r[col["agree_lex_den"]] = r[col["lex_in"]] * r[col["den_in"]]
         r[col["agree_legs"]] = (r[col["lex_in"]] + r[col["den_in"]] + r[col["fz_in"]]
                                 + r[col["tag_in"]])
@@ -148,7 +162,11 @@ def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, l
 
 @dataclass(frozen=True)
 class FusionModel:
-    """A logistic model over standardised evidence: ``p = sigmoid(bias + w . (x - mean) / scale)``."""
+    """A logistic model over standardised evidence: ``p = sigmoid(bias + w . (x - mean) / scale)``.
+
+    ``weak_match``: below this probability the first result is a weak match (the knowledge base
+    probably does not answer the query). It belongs to the model, whose calibration it reads:
+    ``bench/weak_match.py`` chooses it leave-one-corpus-out whenever the model is retrained."""
 
     version: str
     names: tuple[str, ...]
@@ -156,6 +174,7 @@ class FusionModel:
     scale: npt.NDArray[np.float64]
     weights: npt.NDArray[np.float64]
     bias: float
+    weak_match: float = 0.0
 
     def logits(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return self.bias + ((x - self.mean) / self.scale) @ self.weights
@@ -173,6 +192,8 @@ class FusionModel:
         return out
 
     def to_json(self, **extra: object) -> str:
+        """The model file; ``extra`` carries the evidence (``weak_match`` there: a dict with its
+        ``threshold`` and the curve it was chosen on)."""
         return json.dumps({"format": MODEL_FORMAT, "version": self.version,
                            "features": list(self.names), "mean": self.mean.round(6).tolist(),
                            "scale": self.scale.round(6).tolist(),
@@ -186,10 +207,15 @@ class FusionModel:
             raise ValueError(f"fusion model: format {data.get('format')} with features "
                              f"{data.get('features')} does not match this code's {NAMES}; "
                              "retrain with bench/train_fusion.py")
+        weak = data.get("weak_match")
+        if not isinstance(weak, dict) or "threshold" not in weak:
+            raise ValueError("fusion model: no weak_match threshold; choose it with "
+                             "bench/weak_match.py --write")
         return cls(str(data["version"]), tuple(data["features"]),
                    np.asarray(data["mean"], dtype=np.float64),
                    np.asarray(data["scale"], dtype=np.float64),
-                   np.asarray(data["weights"], dtype=np.float64), float(data["bias"]))
+                   np.asarray(data["weights"], dtype=np.float64), float(data["bias"]),
+                   float(weak["threshold"]))
 
 
 @lru_cache(maxsize=4)

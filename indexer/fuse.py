@@ -111,12 +111,13 @@ def fuse(rankings: dict[str, list[LegHit]], weights: dict[str, float], pinned: s
 
 
 def fuse_calibrated(query: PreparedQuery, rankings: dict[str, list[LegHit]], pinned: set[int],
-                    title_tokens: list[frozenset[str]], config: FusionConfig,
+                    title_tokens: list[frozenset[str]], path_tokens: list[frozenset[str]],
+                    config: FusionConfig,
                     model: FusionModel | None = None) -> list[Fused]:
     """Rank the legs' candidates by the calibrated probability that each is relevant (pinned
     exact identifiers first, as with RRF); the score is that probability."""
     model = model or load_model()
-    cands = candidates(query.shape, query.tokens, rankings, pinned, title_tokens)
+    cands = candidates(query.shape, query.tokens, rankings, pinned, title_tokens, path_tokens)
     if not cands.docs:
         return []
     probs = model.probabilities(cands.x).tolist()

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
+from indexer.calibrated import load_model, path_tokens
 from indexer.embed import Embedder
 from indexer.fuse import (
     Fused,
@@ -42,9 +43,6 @@ from indexer.snippet import SnippetText, Vocabulary, make_snippet
 LEGS = LEG_NAMES
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
 ALL_AUDIENCES = frozenset(Audience)
-# Below this calibrated probability the best result is a weak match (chosen on the LOCO curve by
-# bench/train_fusion.py: see bench/README.md).
-WEAK_MATCH = 0.2
 
 
 @dataclass(frozen=True)
@@ -121,8 +119,9 @@ class SearchResponse:
     # RRF: the per-leg weights; calibrated fusion: the top result's logit terms per leg.
     weights: dict[str, float] = field(default_factory=dict)
     suggestion: str | None = None
-    # The best result's calibrated probability is below WEAK_MATCH (or there is none): the
-    # page should say the knowledge base may not answer this (issue 17 item 5).
+    # No result, or the first one is not pinned by an exact identifier and its calibrated
+    # probability is below the model's ``weak_match`` threshold (chosen leave-one-corpus-out by
+    # bench/weak_match.py): the page should say the knowledge base may not answer this.
     weak_match: bool = False
     # The query's embedding when the dense leg ran (callers that score chunks reuse it).
     vector: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
@@ -150,6 +149,7 @@ class Searcher:
         self._sources: OrderedDict[int, SnippetText] = OrderedDict()
         self._sources_lock = threading.Lock()
         self._title_tokens = [frozenset(tokenize(a.title)) for a in arts]
+        self._path_tokens = [path_tokens(a.path) for a in arts]
         self._snippet_words = Vocabulary()  # the snippet sources' words, this snapshot's only
 
     @classmethod
@@ -165,6 +165,11 @@ class Searcher:
     def title_tokens(self) -> list[frozenset[str]]:
         """Each article's title tokens (evidence for the calibrated fusion)."""
         return self._title_tokens
+
+    @property
+    def path_tokens(self) -> list[frozenset[str]]:
+        """Each article's path tokens (evidence for the calibrated fusion)."""
+        return self._path_tokens
 
     def article(self, article_id: str, audiences: Collection[Audience] = ALL_AUDIENCES
                 ) -> Article | None:
@@ -240,9 +245,11 @@ class Searcher:
         self.add_dense(plan)  # a caller that did not run it elsewhere
         query, rankings = plan.query, plan.rankings
         if self.fusion.method is FusionMethod.CALIBRATED and len(rankings) > 1:
-            fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens, self.fusion)
+            fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens,
+                                    self._path_tokens, self.fusion)
             w = {k: round(v, 4) for k, v in (fused[0].evidence or {}).items()} if fused else {}
-            weak = not fused or fused[0].score < WEAK_MATCH
+            weak = not fused or (not fused[0].pinned
+                                 and fused[0].score < load_model().weak_match)
         else:
             w = leg_weights(query.shape, rankings)
             if len(rankings) == 1:

@@ -50,6 +50,12 @@ class SearchPage:
     index_version: str
 
 
+def zero_result(response: SearchResponse) -> bool:
+    """Analytics count a weak match as a zero-result search: the reader found no answer, and
+    the query belongs in the missing-article backlog (``top_zero_result_queries``)."""
+    return response.total == 0 or response.weak_match
+
+
 class NoFreshness:
     """The source used before a freshness provider is configured: nothing is known."""
 
@@ -120,7 +126,7 @@ class SearchService:
                 SearchEventRow, search_id=search_id, at=utcnow(), query=response.query,
                 normalized=response.normalized,
                 result_ids=[r.article.id for r in response.results], total=response.total,
-                took_ms=response.took_ms, zero_results=response.total == 0, audience=label,
+                took_ms=response.took_ms, zero_results=zero_result(response), audience=label,
                 offset=request.offset)
         return SearchPage(request, response, hits, search_id, searcher.version)
 
