@@ -40,6 +40,8 @@
     resultsMany: "{count} results",
     navHint: "↑ ↓ to move · Enter to open · Esc to close",
     empty: "No results for “{query}”.",
+    weak: "No good match for “{query}”: the knowledge base may not cover this yet.",
+    weakShow: "Show the nearest articles anyway",
     didYouMean: "Did you mean:",
     askAssistant: "Ask the assistant",
     errorTitle: "Search is unavailable right now.",
@@ -422,9 +424,11 @@
         const data = await this.api.search(params, controller.signal);
         if (seq !== this._seq) return; // a newer search owns the screen
         const results = Array.isArray(data.results) ? data.results : [];
+        // weak_match: the best result is below the calibrated confidence (counted server-side
+        // as a zero-result search): say so first, keep the nearest articles one click away.
+        const status = !results.length ? "empty" : data.weak_match === true ? "weak" : "results";
         Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null,
-          searchId: (typeof data.search_id === "string" && data.search_id) || null,
-          status: results.length ? "results" : "empty" });
+          searchId: (typeof data.search_id === "string" && data.search_id) || null, status });
       } catch (err) {
         if (err && err.name === "AbortError") return;
         if (seq !== this._seq) return;
@@ -832,6 +836,10 @@
           screen = this._emptyScreen(t);
           announce = fill(t.empty, { query: s.query });
           break;
+        case "weak":
+          screen = this._emptyScreen(t, true);
+          announce = fill(t.weak, { query: s.query });
+          break;
         case "error":
         default:
           screen = h("div", { className: "screen" },
@@ -866,15 +874,18 @@
             onclick: () => this._setQuery(q) })))));
     }
 
-    _emptyScreen(t) {
+    _emptyScreen(t, weak) {
       const s = this._s;
-      return h("div", { className: "screen empty" },
-        h("p", { text: fill(t.empty, { query: s.query }) }),
+      return h("div", { className: `screen empty${weak ? " weak" : ""}` },
+        h("p", { text: fill(weak ? t.weak : t.empty, { query: s.query }) }),
         s.suggestion ? h("p", { className: "suggestion" }, `${t.didYouMean} `,
           h("button", { type: "button", className: "linklike", text: s.suggestion,
             onclick: () => this._setQuery(s.suggestion) })) : null,
         h("div", { className: "actions" }, h("button", { type: "button", className: "primary",
-          text: t.askAssistant, onclick: () => { this._setTab("ask"); this._ask(s.query); } })));
+          text: t.askAssistant, onclick: () => { this._setTab("ask"); this._ask(s.query); } }),
+          weak ? h("button", { type: "button", className: "secondary", text: t.weakShow,
+            onclick: () => { s.status = "results"; this.render(); this._input.focus(); } })
+            : null));
     }
 
     _resultItem(r, i, t) {

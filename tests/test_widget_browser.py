@@ -306,6 +306,26 @@ def test_no_results_offers_the_assistant(chromium: Any, host: HostServer,
     page.context.close()
 
 
+def test_a_weak_match_says_so_and_keeps_the_nearest_articles(
+        chromium: Any, host: HostServer, kb_service: ServerThread) -> None:
+    # Nothing in the knowledge base covers parking permits: the API flags the search
+    # weak_match, and the widget says so instead of presenting unrelated articles as answers.
+    body = f'<{WIDGET} endpoint="{kb_service.url}"></{WIDGET}>'
+    page, watch = open_page(chromium, wiki(host, kb_service.url, "weak", body=body))
+    page.keyboard.press("Control+k")
+    page.keyboard.type("how do I apply for a parking permit")
+    wait_state(page, "weak")
+    assert page.locator(".screen.empty.weak p").first.text_content().startswith(
+        "No good match for “how do I apply for a parking permit”")
+    assert page.get_by_role("button", name="Ask the assistant").is_visible()
+    shot(page, "widget-weak")
+    page.get_by_role("button", name="Show the nearest articles anyway").click()
+    wait_state(page, "results")
+    assert page.locator("[role=option]").count() >= 1
+    no_violations(page, watch)
+    page.context.close()
+
+
 def test_server_error_shows_the_error_state(chromium: Any, host: HostServer,
                                             kb_service: ServerThread) -> None:
     page, watch = open_page(chromium, wiki(host, kb_service.url, "error"))
