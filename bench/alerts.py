@@ -10,6 +10,10 @@ Alerts are sent one by one at ``--rate`` per second; each carries a unique ``ins
 that the post repeats, so a post is matched to its alert. The alert kinds cycle: a runbook by
 ``runbook_url``, by alert name, and by search (an unknown alert name, a summary to search) — the
 last is the costly one. Reports p50/p95/p99 of alert-in -> post-received and the posts missing.
+
+``--kb RATE`` sends signed Slack ``/kb`` slash commands at RATE per second meanwhile (engineer
+error texts, each request signed as Slack signs it) and reports their latency: Slack gives up
+after 3 s.
 """
 
 # ruff: noqa: E402  (the sys.path fix below must run before the imports)
@@ -25,12 +29,16 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import time
+import urllib.parse
 from typing import Any
 
 import httpx
@@ -62,6 +70,38 @@ KINDS = [
                               "evicting session keys"}),
 ]
 _INSTANCE = re.compile(r"instance=(bench-\d+)")
+SLACK_SECRET = "bench-slack-signing-secret"
+KB_QUERIES = ["HikariPool-1 - Connection is not available", "x509: certificate has expired",
+              "printer shows offline", "ERR_CONNECTION_RESET on the ingress", "vpn keeps dropping"]
+
+
+def kb_load(url: str, rate: float, stop: threading.Event, out: list[float],
+            errors: list[str]) -> None:
+    """Signed /kb commands at ``rate`` per second until ``stop``; latencies (ms) into ``out``."""
+    with httpx.Client(timeout=10) as client:
+        i = 0
+        start = time.monotonic()
+        while not stop.is_set():
+            pause = start + i / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            body = urllib.parse.urlencode({"command": "/kb", "text": f"{KB_QUERIES[i % 5]} {i}",
+                                           "user_id": "U1", "team_id": "T1"})
+            ts = str(int(time.time()))
+            sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:{body}".encode(),
+                                   hashlib.sha256).hexdigest()
+            t = time.monotonic()
+            try:
+                r = client.post(f"{url}/api/chatops/slack", content=body, headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig})
+                if r.status_code == 200:
+                    out.append((time.monotonic() - t) * 1000)
+                else:
+                    errors.append(f"{r.status_code} {r.text[:100]}")
+            except httpx.HTTPError as exc:
+                errors.append(str(exc))
+            i += 1
 
 
 def alert(i: int) -> dict[str, Any]:
@@ -105,15 +145,22 @@ def start_alertmanager(work: Path, service_url: str) -> tuple[subprocess.Popen[b
     raise SystemExit("Alertmanager did not become ready; see alertmanager.log")
 
 
-def run(rate: float, seconds: float, via: str, work: Path) -> dict[str, Any]:
+def run(rate: float, seconds: float, via: str, work: Path, kb_rate: float = 0.0
+        ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     (work / "fieldguide.db").unlink(missing_ok=True)  # every run starts with no group seen
     with channel_receiver() as receiver:
         os.environ.update({"FIELDGUIDE_ALERTS_TOKEN": TOKEN,
                            "FIELDGUIDE_SLACK_WEBHOOK_URL": receiver.url + "/slack",
-                           "FIELDGUIDE_FRESHNESS_SCHEDULE_HOURS": "0"})
+                           "FIELDGUIDE_FRESHNESS_SCHEDULE_HOURS": "0",
+                           "FIELDGUIDE_SLACK_SIGNING_SECRET": SLACK_SECRET})
         server = Server(work, ROOT / "content")
         am: subprocess.Popen[bytes] | None = None
+        kb_ms: list[float] = []
+        kb_errors: list[str] = []
+        kb_stop = threading.Event()
+        kb_thread = threading.Thread(target=kb_load, daemon=True,
+                                     args=(server.url, kb_rate, kb_stop, kb_ms, kb_errors))
         try:
             target = f"{server.url}/api/hooks/alertmanager"
             if via == "alertmanager":
@@ -127,6 +174,8 @@ def run(rate: float, seconds: float, via: str, work: Path) -> dict[str, Any]:
                                 headers={"Authorization": f"Bearer {TOKEN}"})
                 receiver.wait_for(len(KINDS), timeout=30)
                 receiver.posts.clear()
+                if kb_rate > 0:
+                    kb_thread.start()
                 total = int(rate * seconds)
                 start = time.monotonic()
                 for i in range(total):
@@ -145,6 +194,9 @@ def run(rate: float, seconds: float, via: str, work: Path) -> dict[str, Any]:
                     except httpx.HTTPError as exc:
                         errors.append(str(exc))
                 send_s = time.monotonic() - start
+                kb_stop.set()
+                if kb_thread.is_alive():
+                    kb_thread.join(15)
             deadline = time.monotonic() + 30
             while len(receiver.posts) < total and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -165,7 +217,11 @@ def run(rate: float, seconds: float, via: str, work: Path) -> dict[str, Any]:
             "p95_ms": pct(latencies, 95) if latencies else None,
             "p99_ms": pct(latencies, 99) if latencies else None,
             "max_ms": round(max(latencies), 1) if latencies else None,
-            "server_startup_s": server.startup_s}
+            "server_startup_s": server.startup_s,
+            **({"kb_rate": kb_rate, "kb_answered": len(kb_ms), "kb_errors": len(kb_errors),
+                "kb_p50_ms": pct(kb_ms, 50) if kb_ms else None,
+                "kb_p95_ms": pct(kb_ms, 95) if kb_ms else None,
+                "kb_max_ms": round(max(kb_ms), 1) if kb_ms else None} if kb_rate > 0 else {})}
 
 
 def main() -> None:
@@ -175,8 +231,10 @@ def main() -> None:
     parser.add_argument("--via", choices=("alertmanager", "direct"), default="alertmanager")
     parser.add_argument("--work", type=Path, default=ROOT / ".bench/alerts")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--kb", type=float, default=0.0, metavar="RATE",
+                        help="signed Slack /kb commands per second during the run")
     args = parser.parse_args()
-    result = run(args.rate, args.seconds, args.via, args.work)
+    result = run(args.rate, args.seconds, args.via, args.work, args.kb)
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
