@@ -87,7 +87,7 @@ class ChatTicketRow(Base):
                                             index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     sink: Mapped[str] = mapped_column(String(16))  # webhook, email or none
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending|stored|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -184,18 +184,29 @@ class ChatService:
     # -- hand-off --------------------------------------------------------------------------
     def escalate(self, session_id: str, description: str | None = None,
                  contact: str | None = None) -> Escalation:
+        """Hand the conversation to a person. One ticket per conversation: asking again (a
+        double click, a retried request) answers with the ticket already opened, and only
+        tries its delivery again if it failed."""
         now = self.now()
         reference = "FG-" + secrets.token_hex(4).upper()
         with self.sessions.begin() as db:
-            row = self._require(db, session_id)
-            packet = self.packet(db, row, reference, description, contact)
-            ticket = ChatTicketRow(reference=reference, session_id=row.id, created_at=now,
-                                   sink=self.sink.name if self.sink else "none",
-                                   status="pending", attempts=0,
-                                   description=packet["description"], contact=packet["contact"],
-                                   packet=packet)
-            db.add(ticket)
-            self._close(db, row, "escalated", now)
+            # The row lock makes two escalations at once open one ticket (PostgreSQL; SQLite
+            # writes one transaction at a time anyway).
+            row = self._require(db, session_id, lock=True)
+            existing = db.scalars(select(ChatTicketRow).where(
+                ChatTicketRow.session_id == row.id).order_by(ChatTicketRow.id)).first()
+            if existing is None:
+                packet = self.packet(db, row, reference, description, contact)
+                db.add(ChatTicketRow(reference=reference, session_id=row.id, created_at=now,
+                                     sink=self.sink.name if self.sink else "none",
+                                     status="pending" if self.sink else "stored", attempts=0,
+                                     description=packet["description"],
+                                     contact=packet["contact"], packet=packet))
+                self._close(db, row, "escalated", now)
+            else:
+                reference = existing.reference
+                if existing.status != "failed" or self.sink is None:
+                    return Escalation(reference, existing.status, 0, session_id)
         # Delivered outside the transaction: the ticket is stored before the first attempt.
         result = self._deliver(reference)
         status = "delivered" if result.delivered else ("stored" if self.sink is None else "failed")
@@ -206,6 +217,8 @@ class ChatService:
             ticket = db.scalars(select(ChatTicketRow).where(
                 ChatTicketRow.reference == reference)).one()
             packet = dict(ticket.packet)
+            if ticket.status == "delivered":  # never sent twice
+                return DeliveryResult(True, 0, None)
         if self.sink is None:
             return DeliveryResult(False, 0, "no ticket sink configured")
         kwargs = {"sleep": self._sleep} if self._sleep else {}
@@ -332,13 +345,13 @@ class ChatService:
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
-    def _session(db: Session, session_id: str) -> ChatSessionRow | None:
+    def _session(db: Session, session_id: str, lock: bool = False) -> ChatSessionRow | None:
         if not session_id or len(session_id) > 32:
             return None
-        return db.get(ChatSessionRow, session_id)
+        return db.get(ChatSessionRow, session_id, with_for_update=lock or None)
 
-    def _require(self, db: Session, session_id: str) -> ChatSessionRow:
-        row = self._session(db, session_id)
+    def _require(self, db: Session, session_id: str, lock: bool = False) -> ChatSessionRow:
+        row = self._session(db, session_id, lock)
         if row is None:
             raise UnknownSessionError(session_id)
         return row

@@ -120,6 +120,10 @@ def test_webhook_packet_has_the_full_context(chat_engine: ChatEngine,
     assert packet["transcript"][0]["message"] == "hello"
     assert len(packet["transcript"]) == 3
     assert service.tickets()[0].status == "delivered"
+    # A delivered ticket is never sent again: not by a second escalation, not by a retry.
+    assert service.escalate(sid).ticket == result.ticket
+    assert service.retry_ticket(result.ticket).attempts == 0
+    assert len(receiver.bodies) == 1 and len(service.tickets()) == 1
 
 
 def test_receiver_down_retries_then_keeps_the_ticket_failed(

@@ -112,6 +112,17 @@ def test_escalated(service: ChatService, clock: Clock) -> None:
     service.sweep()
     assert outcome(service, sid) == "escalated"
     assert [t.reference for t in service.tickets()] == [result.ticket]
+    # The row says what the reply said (it was left "pending" with no sink to send it).
+    assert service.ticket(result.ticket).status == "stored"
+    assert [t.reference for t in service.tickets("stored")] == [result.ticket]
+
+
+def test_escalating_twice_opens_one_ticket(service: ChatService) -> None:
+    sid = service.chat(None, "printer shows offline").session_id
+    first = service.escalate(sid, description="turned it off and on")
+    again = service.escalate(sid, description="please hurry")
+    assert again.ticket == first.ticket and again.attempts == 0
+    assert len(service.tickets()) == 1
 
 
 def test_unanswered_and_abandoned(service: ChatService, clock: Clock) -> None:

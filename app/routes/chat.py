@@ -117,7 +117,7 @@ def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: C
 
 @router.get("/api/chat/tickets", response_model=TicketListPublic)
 def tickets(_admin: AdminDep, service: ChatDep,
-            status: Annotated[str | None, Query(pattern="^(pending|delivered|failed)$")] = None,
+            status: Annotated[str | None, Query(pattern="^(pending|stored|delivered|failed)$")] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> TicketListPublic:
     items = [TicketPublic.of(t) for t in service.tickets(status, limit)]
     return TicketListPublic(tickets=items, count=len(items))
