@@ -63,14 +63,16 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
+    from app.progress import EmbedProgress
     from indexer.build import build_index
     from indexer.embed import ModelUnavailableError
 
     settings = _settings(args)
     try:
-        report = build_index(Path(settings.content_dir), settings.index_path, _embedder(settings),
-                             default_audience=settings.default_audience,
-                             faiss_kind=settings.faiss_index)
+        with EmbedProgress(sys.stderr) as progress:
+            report = build_index(Path(settings.content_dir), settings.index_path,
+                                 _embedder(settings), default_audience=settings.default_audience,
+                                 faiss_kind=settings.faiss_index, progress=progress)
     except (FileNotFoundError, ModelUnavailableError) as exc:
         raise CliError(str(exc)) from exc
     skipped = set(report.skipped)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from indexer.article import Article, Audience, Chunk, LintIssue
 from indexer.content import scan_content
-from indexer.embed import Embedder
+from indexer.embed import Embedder, Progress
 from indexer.legs.dense import DenseLeg, FaissKind
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
@@ -100,11 +100,13 @@ class BuildReport:
 
 
 def build_snapshot(articles: Sequence[Article], embedder: Embedder,
-                   faiss_kind: FaissKind = FaissKind.FLAT) -> tuple[Snapshot, int, int]:
-    """Build every leg in memory; returns the snapshot, the chunk count and how many were new."""
+                   faiss_kind: FaissKind = FaissKind.FLAT, progress: Progress | None = None
+                   ) -> tuple[Snapshot, int, int]:
+    """Build every leg in memory; returns the snapshot, the chunk count and how many were new.
+    ``progress(done, total)`` follows the embedding of the chunks not in the cache."""
     arts = list(articles)
     chunks = [c for d, a in enumerate(arts) for c in chunk_article(d, a)]
-    vectors, embedded = embedder.encode_documents([c.text for c in chunks])
+    vectors, embedded = embedder.encode_documents([c.text for c in chunks], progress)
     snapshot = Snapshot(
         version=new_version(),
         manifest={"format": FORMAT_VERSION, "model": embedder.model_key, "articles": len(arts),
@@ -124,12 +126,14 @@ def build_snapshot(articles: Sequence[Article], embedder: Embedder,
 
 def build_index(content_dir: Path, index_dir: Path, embedder: Embedder, *,
                 default_audience: Audience = Audience.ENGINEER,
-                faiss_kind: FaissKind = FaissKind.FLAT) -> BuildReport:
+                faiss_kind: FaissKind = FaissKind.FLAT,
+                progress: Progress | None = None) -> BuildReport:
     """Index ``content_dir`` into a new snapshot under ``index_dir`` and switch to it."""
     started = time.perf_counter()
     scan = scan_content(content_dir, default_audience=default_audience)
     with build_lock(index_dir):
-        snapshot, n_chunks, embedded = build_snapshot(scan.articles, embedder, faiss_kind)
+        snapshot, n_chunks, embedded = build_snapshot(scan.articles, embedder, faiss_kind,
+                                                      progress)
         snapshot.save(index_dir)
     return BuildReport(version=snapshot.version, articles=len(scan.articles), chunks=n_chunks,
                        embedded=embedded, seconds=time.perf_counter() - started, files=scan.files,

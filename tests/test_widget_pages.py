@@ -92,7 +92,7 @@ def test_widget_source_keeps_server_data_out_of_markup() -> None:
     assert "res.ok" in WIDGET_JS
 
 
-def test_readme_documents_embedding_with_two_screenshots() -> None:
+def test_readme_documents_embedding_with_its_screenshots() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Embedding the widget", 1)[1].split("\n## ", 1)[0]
     for needle in ("<fieldguide-search", "Docusaurus", "MediaWiki", "Confluence", "/embed",
@@ -100,6 +100,6 @@ def test_readme_documents_embedding_with_two_screenshots() -> None:
                    "FIELDGUIDE_CORS_ORIGINS"):
         assert needle in section, needle
     shots = re.findall(r"\((docs/screenshots/[^)]+\.png)\)", section)
-    assert len(shots) == 2
+    assert len(shots) >= 2  # results and the assistant, at least
     for name in shots:
         assert (ROOT / name).is_file(), name
