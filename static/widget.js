@@ -368,6 +368,11 @@
 
   /* ---- search: the state behind the search tab ---- */
 
+  // Search analytics record the query a person settled on, not each keystroke: searches made
+  // while typing are sent with typeahead=1 (not recorded), and the query is recorded once it is
+  // left standing this long, submitted, or a result is opened.
+  const SETTLE_MS = 2000;
+
   class SearchController {
     /** host: the element (its attributes scope the search; render() shows the state). */
     constructor(host, api, state) {
@@ -377,6 +382,9 @@
       this._timer = 0;
       this._seq = 0;
       this._controller = null;
+      this._settleTimer = 0;
+      this._pending = null; // params of the last type-ahead search, not yet recorded
+      this._recorded = ""; // the last query recorded
     }
 
     /** The box changed: search after the debounce, or back to idle when it is empty. */
@@ -384,6 +392,7 @@
       const s = this.state;
       s.query = q;
       window.clearTimeout(this._timer);
+      window.clearTimeout(this._settleTimer);
       if (!q.trim()) {
         this.cancel();
         Object.assign(s, { status: "idle", results: [], selected: -1, error: "" });
@@ -391,7 +400,8 @@
         return;
       }
       const wait = Number(this.host.getAttribute("debounce") || 150);
-      this._timer = window.setTimeout(() => this.search(q), Number.isFinite(wait) ? wait : 150);
+      this._timer = window.setTimeout(() => this.search(q, { typeahead: true }),
+        Number.isFinite(wait) ? wait : 150);
     }
 
     cancel() {
@@ -400,11 +410,13 @@
       this._controller = null;
     }
 
-    async search(q) {
+    /** Search for ``q``; ``typeahead``: made while typing (recorded only once it settles). */
+    async search(q, { typeahead = false } = {}) {
       const s = this.state;
       const host = this.host;
       const query = String(q || "").trim();
       this.cancel();
+      window.clearTimeout(this._settleTimer);
       if (!query) return;
       if (host._endpoint().problem) { host.render(); return; }
       const controller = new AbortController();
@@ -420,6 +432,10 @@
           if (value.trim()) params.append(name, value.trim());
         }
       }
+      const recorded = new URLSearchParams(params);
+      if (typeahead) params.set("typeahead", "1");
+      this._pending = typeahead ? recorded : null;
+      if (!typeahead) this._recorded = query;
       try {
         const data = await this.api.search(params, controller.signal);
         if (seq !== this._seq) return; // a newer search owns the screen
@@ -429,6 +445,7 @@
         const status = !results.length ? "empty" : data.weak_match === true ? "weak" : "results";
         Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null,
           searchId: (typeof data.search_id === "string" && data.search_id) || null, status });
+        if (typeahead) this._settleTimer = window.setTimeout(() => this.settle(), SETTLE_MS);
       } catch (err) {
         if (err && err.name === "AbortError") return;
         if (seq !== this._seq) return;
@@ -439,8 +456,25 @@
       host.render();
     }
 
+    /** The query was left standing, submitted or acted on: record it (once) by searching it
+     * again without typeahead; clicks from then on point at the recorded search. */
+    settle() {
+      window.clearTimeout(this._settleTimer);
+      const params = this._pending;
+      this._pending = null;
+      const query = params ? params.get("q") : "";
+      if (!params || !query || query === this._recorded) return;
+      this._recorded = query;
+      this.api.search(params).then((data) => {
+        if (this.state.query.trim() === query && typeof data.search_id === "string") {
+          this.state.searchId = data.search_id;
+        }
+      }).catch(() => {}); // analytics must never disturb the user
+    }
+
     /** Result ``i`` was opened: record the click and keep the query among the recent ones. */
     opened(i) {
+      this.settle();
       this.recordClick(i);
       this.remember(this.state.query);
     }
@@ -647,6 +681,7 @@
     close() {
       if (!this._dialog || !this._dialog.open) return;
       this._dialog.close();
+      this._search.settle();
       this._search.cancel();
       this.dispatchEvent(new CustomEvent("fieldguide-close", { bubbles: true, composed: true }));
       if (this._trigger) this._trigger.focus();

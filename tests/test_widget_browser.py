@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from indexer.build import build_index
@@ -322,6 +323,32 @@ def test_a_weak_match_says_so_and_keeps_the_nearest_articles(
     page.get_by_role("button", name="Show the nearest articles anyway").click()
     wait_state(page, "results")
     assert page.locator("[role=option]").count() >= 1
+    no_violations(page, watch)
+    page.context.close()
+
+
+def test_search_analytics_record_the_settled_query_not_each_keystroke(
+        chromium: Any, host: HostServer, kb_service: ServerThread) -> None:
+    query = "where is my bitlocker recovery key"
+    page, watch = open_page(chromium, wiki(host, kb_service.url, "typeahead"))
+    page.keyboard.press("Control+k")
+    page.keyboard.type(query, delay=220)  # a person typing: several searches as they go
+    wait_state(page, "results")
+    page.wait_for_timeout(2600)  # left standing: the settled query is recorded once
+
+    def recorded() -> dict[str, int]:
+        r = httpx.get(f"{kb_service.url}/api/metrics/search", params={"top": 100},
+                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert r.status_code == 200, r.text
+        return {q["query"]: q["count"] for q in r.json()["top_queries"]}
+
+    deadline = time.monotonic() + 15  # the event writer flushes in the background
+    while query not in recorded() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    counts = recorded()
+    assert counts.get(query) == 1, counts
+    prefixes = [q for q in counts if q != query and query.startswith(q)]
+    assert prefixes == [], prefixes
     no_violations(page, watch)
     page.context.close()
 

@@ -21,7 +21,8 @@ router = APIRouter(tags=["search"])
 MAX_QUERY_BYTES = 8 * 1024  # a pasted stack trace fits; a whole log file does not
 MAX_FILTER_VALUES = 20
 MAX_BODY_BYTES = 64 * 1024
-PARAMS = frozenset({"q", "limit", "offset", "audience", "service", "tag", "explain"})
+PARAMS = frozenset({"q", "limit", "offset", "audience", "service", "tag", "explain",
+                    "typeahead"})
 
 
 def _check_params(request: Request) -> None:
@@ -55,6 +56,9 @@ class SearchQuery(BaseModel):
     service: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     tag: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     explain: bool = False
+    typeahead: bool = Field(False, description="A search made while the person is still "
+                            "typing: answered, not recorded in the search analytics (the widget "
+                            "records the query they settle on).")
 
 
 def _validated_query(q: str | None) -> str:
@@ -79,7 +83,8 @@ async def run_search(services: Services, caller: Caller, params: SearchQuery) ->
                             services=tuple(params.service), tags=tuple(params.tag),
                             limit=params.limit, offset=params.offset)
     page = await services.search.search(request, label=caller.label,
-                                        record=services.settings.record_search_events)
+                                        record=services.settings.record_search_events
+                                        and not params.typeahead)
     return Response(orjson.dumps(search_page_json(page, params.explain)),
                     media_type="application/json")
 
@@ -98,10 +103,12 @@ async def search(
     service: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     tag: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     explain: bool = False,
+    typeahead: Annotated[bool, Query(description="Still typing: answered, not recorded.")] = False,
 ) -> Response:
     _check_params(request)
     params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
-                                         service=service or [], tag=tag or [], explain=explain)
+                                         service=service or [], tag=tag or [], explain=explain,
+                                         typeahead=typeahead)
     return await run_search(services, caller, params)
 
 
