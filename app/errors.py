@@ -9,6 +9,7 @@ exceptions become ``internal_error`` and their traceback stays in the server log
 from __future__ import annotations
 
 import logging
+import math
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -45,6 +47,7 @@ ERRORS: dict[str, int] = {
     "internal_error": 500,
     "not_ready": 503,
     "unavailable": 503,
+    "database_unavailable": 503,
 }
 
 # Starlette raises HTTPException with a bare status (unknown route, wrong method...).
@@ -106,6 +109,28 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response("validation_error", _validation_message(exc))
 
 
+def database_unavailable(exc: BaseException) -> JSONResponse:
+    """503 with Retry-After for a database that is down, timed out or saturated; the message
+    names the failure's class only (a driver's message may carry a host name or a user)."""
+    from app.db import DatabaseUnavailable
+
+    retry = exc.retry_after if isinstance(exc, DatabaseUnavailable) else 5.0
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return error_response("database_unavailable", "the database is unavailable "
+                          f"({type(cause).__name__}); retry in a few seconds",
+                          {"Retry-After": str(max(1, math.ceil(retry)))})
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    from app.db import is_outage
+
+    if is_outage(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0][:300])
+        return database_unavailable(exc)
+    return await _unhandled(request, exc)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response("internal_error", "internal error; the details are in the server log")
@@ -139,5 +164,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    from app.db import DatabaseUnavailable
+
+    app.add_exception_handler(SQLAlchemyError, _database_error)
+    app.add_exception_handler(DatabaseUnavailable, _database_error)
     app.add_exception_handler(Exception, _unhandled)
     app.add_middleware(Utf8GuardMiddleware)

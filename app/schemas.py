@@ -397,12 +397,23 @@ class HealthPublic(BaseModel):
     status: str
 
 
+class SpoolPublic(BaseModel):
+    """Search and click events waiting on local disk for the database (``app.spool``)."""
+
+    pending: int
+    bytes: int
+    dropped: int = Field(description="Events refused because the spool was full.")
+    oldest: str | None = Field(None, description="When the oldest pending event was spooled.")
+    replaying: bool = Field(description="The database is back and the backlog is going in.")
+
+
 class ReadyPublic(BaseModel):
     status: str
     index_version: str
     articles: int
     database: str
     reindexing: bool
+    spool: SpoolPublic | None = None
 
 
 # -- alert intake (issue 13) ------------------------------------------------------------------

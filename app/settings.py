@@ -29,6 +29,7 @@ from indexer.fuse import FusionMethod
 from indexer.legs.dense import FaissKind
 
 if TYPE_CHECKING:
+    from app.db import DbTimeouts
     from indexer.embed import Embedder
 
 CONFIG_ENV = "FIELDGUIDE_CONFIG"
@@ -164,6 +165,32 @@ class Settings(BaseSettings):
         "another process (other workers, `fieldguide index`) and loads it; 0 disables.")
     record_search_events: bool = Field(
         True, description="Record every search in the database (for /api/metrics/search).")
+    database_connect_timeout_seconds: float = Field(
+        3.0, ge=1, le=120, description="PostgreSQL: longest wait for a new connection "
+        "(connect_timeout; libpq counts whole seconds, at least 2).")
+    database_statement_timeout_seconds: float = Field(
+        5.0, gt=0, le=600, description="PostgreSQL: statement_timeout and lock_timeout of the "
+        "service's statements; the client gives up on a server that does not answer at all "
+        "(frozen, cut off) a little later. Migrations run without it.")
+    database_pool_timeout_seconds: float = Field(
+        3.0, gt=0, le=120, description="Longest wait for a free pooled connection.")
+    database_busy_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="SQLite: longest wait for another writer's lock.")
+    database_retry_after_seconds: float = Field(
+        5.0, ge=1, le=300, description="After a connection-level failure the database is "
+        "considered down for this long: requests that need it answer 503 database_unavailable "
+        "with this Retry-After at once instead of waiting, then one request probes it again.")
+    spool_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Search and click events kept on disk "
+        "(DATA_DIR/spool) while the database is unreachable, at most this many bytes; beyond, "
+        "new events are dropped and counted (/readyz, logs).")
+    chat_timeout_seconds: float = Field(
+        20.0, gt=0, le=600, description="Chatbot: a turn not answered within this time is "
+        "abandoned (503 database_unavailable): it is never committed afterwards.")
+    ticket_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Hand-off: longest an escalation waits for the ticket "
+        "system (each attempt's whole exchange); a slower delivery goes on in the background "
+        "and the ticket answers 'queued' meanwhile.")
     log_level: str = Field(
         "info", pattern="^(critical|error|warning|info|debug|trace)$",
         description="uvicorn log level for `fieldguide serve`.")
@@ -253,6 +280,16 @@ class Settings(BaseSettings):
             channels=ChannelsConfig(smtp, self.slack_webhook_url, self.teams_webhook_url,
                                     self.teams_card, self.notify_retries,
                                     self.notify_backoff_seconds))
+
+    def db_timeouts(self) -> DbTimeouts:
+        """The bounds of every database wait (``database_*`` settings)."""
+        from app.db import DbTimeouts
+
+        return DbTimeouts(connect=self.database_connect_timeout_seconds,
+                          statement=self.database_statement_timeout_seconds,
+                          pool=self.database_pool_timeout_seconds,
+                          busy=self.database_busy_timeout_seconds,
+                          retry_after=self.database_retry_after_seconds)
 
     def chat_config(self) -> ChatConfig:
         """The chatbot's knobs (``chat_*`` settings and the public URL)."""

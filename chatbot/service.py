@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +49,23 @@ Clock = Callable[[], dt.datetime]
 
 class UnknownSessionError(LookupError):
     """No conversation with that id."""
+
+
+class TurnAbandoned(Exception):
+    """The request the turn worked for was given up (the client left, or its time ran out):
+    the turn is not committed."""
+
+
+# commit(session, abandoned, deadline): commits unless ``abandoned`` is set or, where the
+# database can tell, unless the commit reaches it after ``deadline`` (a ``time.time()``);
+# raises otherwise. The app injects one that makes PostgreSQL itself check the deadline.
+Commit = Callable[[Session, threading.Event, "float | None"], None]
+
+
+def plain_commit(session: Session, abandoned: threading.Event, _deadline: float | None) -> None:
+    if abandoned.is_set():
+        raise TurnAbandoned("the request was abandoned before its commit")
+    session.commit()
 
 
 @dataclass(frozen=True)
@@ -106,9 +125,14 @@ class ChatService:
     def __init__(self, engine: ChatEngine, sessions: sessionmaker[Session],
                  sink: TicketSink | None = None, retry: RetryPolicy | None = None,
                  clock: Clock | None = None,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None,
+                 commit: Commit = plain_commit, turn_threads: int = 8) -> None:
         self.engine = engine
         self.sessions = sessions
+        self._commit = commit
+        # Turns wait on the database: on their own threads (created on first use), so a frozen
+        # database holds at most these, never the web server's pool.
+        self._turns = ThreadPoolExecutor(turn_threads, thread_name_prefix="fieldguide-chat")
         self.sink = sink
         self.retry = retry or RetryPolicy()
         self.clock = clock or engine.clock
@@ -122,11 +146,27 @@ class ChatService:
         return _aware(self.clock())
 
     # -- turns -----------------------------------------------------------------------------
+    def submit(self, session_id: str | None, message: str, engineer: bool = False,
+               client: str = "", abandoned: threading.Event | None = None,
+               deadline: float | None = None) -> Future[Turn]:
+        """``chat`` on the service's own turn threads."""
+        return self._turns.submit(self.chat, session_id, message, engineer, client, abandoned,
+                                  deadline)
+
+    def close(self) -> None:
+        self._turns.shutdown(wait=False, cancel_futures=True)
+
     def chat(self, session_id: str | None, message: str, engineer: bool = False,
-             client: str = "") -> Turn:
+             client: str = "", abandoned: threading.Event | None = None,
+             deadline: float | None = None) -> Turn:
+        """Answer ``message`` and store the turn, unless ``abandoned`` is set before the commit
+        or the commit would land after ``deadline``: then ``TurnAbandoned``, nothing stored."""
+        abandoned = abandoned or threading.Event()
+        if abandoned.is_set():  # waited in the queue past its request's life
+            raise TurnAbandoned("the request was abandoned before the turn started")
         now = self.now()
         audiences = frozenset(Audience) if engineer else frozenset({Audience.END_USER})
-        with self.sessions.begin() as db:
+        with self.sessions() as db:
             row = self._session(db, session_id) if session_id else None
             if row is None:
                 if session_id:
@@ -151,7 +191,9 @@ class ChatService:
                                confidence=reply.confidence))
             row.state = state.to_dict()
             row.last_activity = now
-            return Turn(row.id, reply)
+            turn = Turn(row.id, reply)
+            self._commit(db, abandoned, deadline)
+            return turn
 
     def feedback(self, session_id: str, helpful: bool, comment: str | None = None,
                  article_id: str | None = None) -> FeedbackResult:

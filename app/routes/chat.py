@@ -6,14 +6,17 @@ the access rule (anonymous callers only ever get end-user articles) and maps err
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import AdminDep, CallerDep, RateLimitDep
-from app.deps import ServicesDep
+from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
 from app.schemas import (
     ChatTurnPublic,
@@ -25,7 +28,7 @@ from app.schemas import (
     TicketRetryPublic,
     chat_turn_json,
 )
-from chatbot.service import ChatService, UnknownSessionError
+from chatbot.service import ChatService, Turn, TurnAbandoned, UnknownSessionError
 
 log = logging.getLogger("fieldguide.chat")
 router = APIRouter(tags=["chat"])
@@ -69,9 +72,11 @@ def _unknown(session_id: str) -> ApiError:
     return ApiError("not_found", f"no conversation {session_id[:64]!r}")
 
 
-@router.post("/api/chat", response_model=ChatTurnPublic, response_model_exclude_unset=True)
-def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
-         ) -> dict[str, Any]:
+@router.post("/api/chat", response_model=ChatTurnPublic, response_model_exclude_unset=True,
+             responses={503: {"description": "database_unavailable or unavailable (the turn "
+                                             "timed out), with Retry-After; nothing stored"}})
+async def chat(body: ChatIn, request: Request, caller: CallerDep, _limit: RateLimitDep,
+               service: ChatDep, settings: SettingsDep) -> dict[str, Any]:
     limit = service.config.max_message_chars
     if len(body.message) > limit:
         raise ApiError("payload_too_large", f"the message is longer than {limit} characters; "
@@ -79,13 +84,46 @@ def chat(body: ChatIn, caller: CallerDep, _limit: RateLimitDep, service: ChatDep
     if not body.message.strip() or not any(ch.isprintable() and not ch.isspace()
                                            for ch in body.message):
         raise ApiError("empty_query", "the message is empty")
-    # A turn also reads and writes the conversation in the database: it stays on Starlette's
-    # thread pool, where a database wait does not hold up the searches' compute thread.
+    # A turn reads and writes the conversation in the database: it runs on the chat service's
+    # own threads, so a database that does not answer never holds the web server's pool.
+    budget = settings.chat_timeout_seconds
+    abandoned = threading.Event()
+    future = service.submit(body.session_id, body.message, engineer=caller.engineer,
+                            client=caller.client, abandoned=abandoned,
+                            deadline=time.time() + budget)
     try:
-        return chat_turn_json(service.chat(body.session_id, body.message,
-                                           engineer=caller.engineer, client=caller.client))
+        turn = await _until_done(asyncio.wrap_future(future), request, abandoned,
+                                 budget + COMMIT_GRACE)
     except UnknownSessionError:
         raise _unknown(body.session_id or "") from None
+    except TurnAbandoned:
+        raise ApiError("unavailable", "the answer took too long and was dropped; retry",
+                       {"Retry-After": "5"}) from None
+    return chat_turn_json(turn)
+
+
+# A turn whose commit reached the database just before its deadline still gets its answer.
+COMMIT_GRACE = 1.0
+
+
+async def _until_done(work: asyncio.Future[Turn], request: Request, abandoned: threading.Event,
+                      budget: float) -> Turn:
+    """The turn's result; abandons it (it will not be committed) when the client leaves or the
+    budget runs out."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + budget
+    while True:
+        done, _ = await asyncio.wait({work}, timeout=min(0.25, max(0.0, end - loop.time())))
+        if done:
+            return work.result()
+        if await request.is_disconnected():
+            abandoned.set()
+            log.info("chat turn abandoned: the client went away")
+            raise TurnAbandoned("the client went away")
+        if loop.time() >= end:
+            abandoned.set()
+            log.warning("chat turn abandoned after %.1f s", budget)
+            raise TurnAbandoned("timed out")
 
 
 @router.post("/api/chat/{session_id}/feedback", response_model=FeedbackPublic)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.compute import ComputePool
-from app.db import engine_for, session_factory, upgrade
+from app.db import Probe, commit_unless_abandoned, engine_for, session_factory, upgrade
 from app.events import EventWriter
 from app.index import IndexHolder
 from app.models import sync_articles
@@ -55,6 +55,7 @@ class Services:
     freshness: FreshnessService
     chat: ChatService
     incidents: IncidentService
+    probe: Probe = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -73,7 +74,8 @@ class Services:
         sessions = session_factory(engine)
         index.on_swap.append(lambda searcher: _mirror(sessions, searcher))
         index.load_or_build()
-        events = EventWriter(sessions)
+        events = EventWriter(sessions, spool_dir=settings.data_dir / "spool",
+                             spool_max_bytes=settings.spool_max_bytes)
         events.start()
         compute = ComputePool(settings.compute_threads, "compute")
         vectors = ComputePool(settings.vector_threads, "vectors")
@@ -90,13 +92,15 @@ class Services:
                                  freshness=freshness, search=search.search_fn)
         chat = ChatService(chat_engine, sessions, sink=sink_from_settings(settings),
                            retry=RetryPolicy(settings.ticket_retries,
-                                             settings.ticket_backoff_seconds))
+                                             settings.ticket_backoff_seconds),
+                           commit=commit_unless_abandoned)
         chat_engine.warm_up()
         incidents = IncidentService.build(IncidentsConfig.from_settings(settings), index,
                                           sessions, search.search_fn, freshness,
                                           search.freshness_of)
         services = cls(settings, index, engine, sessions, events, compute, vectors, search,
                        freshness, chat, incidents)
+        services.probe = Probe(engine)
         freshness.start()
         incidents.start()
         services._start_chat_sweep()
@@ -128,6 +132,7 @@ class Services:
         self.compute.close()
         self.vectors.close()
         self.events.close()
+        self.chat.close()
         for thread in self._threads:
             thread.join(timeout=5)
         self.engine.dispose()
