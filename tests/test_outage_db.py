@@ -257,6 +257,13 @@ def test_frozen_database_readyz_answers_503_and_the_pool_is_not_exhausted(
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert _chat(client).status_code == 200
+    # None of the turns given up during the freeze was stored when the database woke up.
+    engine = make_engine(running.url)
+    with engine.connect() as conn:
+        late = conn.execute(text("SELECT count(*) FROM chat_turns WHERE message LIKE "
+                                 "'vpn question %'")).scalar()
+    engine.dispose()
+    assert late == 0
 
 
 # -- 3. the engine's bounds -------------------------------------------------------------------
