@@ -203,7 +203,8 @@ class RecordedPublic(BaseModel):
 
 class EscalationPublic(BaseModel):
     ticket: str = Field(description="The reference, FG-XXXXXXXX.")
-    status: str = Field(description="delivered, stored (no ticket system) or failed")
+    status: str = Field(description="delivered, stored (no ticket system), failed, or queued "
+                        "(the ticket system is slow: delivery goes on in the background)")
     attempts: int
     session_id: str
 

@@ -45,7 +45,9 @@ class DeliveryResult:
 
 
 class WebhookSink:
-    """POSTs the packet as JSON; any 2xx is a delivery."""
+    """POSTs the packet as JSON; any 2xx is a delivery. ``timeout`` bounds each phase (connect,
+    each read, each write) of an attempt: a webhook that accepts and never answers fails the
+    attempt instead of holding it."""
 
     name = "webhook"
 
@@ -135,8 +137,9 @@ def deliver(sink: TicketSink, packet: dict[str, Any], policy: RetryPolicy,
 def sink_from_settings(settings: Any) -> TicketSink | None:
     """The configured sink: the webhook when set, else email when SMTP and an address are set."""
     url = getattr(settings, "ticket_webhook_url", None)
+    timeout = float(getattr(settings, "ticket_timeout_seconds", 10.0))
     if url:
-        return WebhookSink(url)
+        return WebhookSink(url, timeout=timeout)
     to = getattr(settings, "ticket_email", None)
     host = getattr(settings, "smtp_host", None)
     if to and host:
@@ -144,5 +147,5 @@ def sink_from_settings(settings: Any) -> TicketSink | None:
                          getattr(settings, "smtp_from", "fieldguide@localhost"), to,
                          getattr(settings, "smtp_user", None),
                          getattr(settings, "smtp_password", None),
-                         bool(getattr(settings, "smtp_starttls", False)))
+                         bool(getattr(settings, "smtp_starttls", False)), timeout=timeout)
     return None

@@ -23,6 +23,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,7 @@ from chatbot.models import (
 )
 from indexer.article import Audience
 
+IN_FLIGHT = "a delivery of this ticket is under way"
 OUTCOMES = ("confirmed_deflection", "potential_deflection", "escalated", "unanswered",
             "abandoned")
 Clock = Callable[[], dt.datetime]
@@ -126,13 +128,21 @@ class ChatService:
                  sink: TicketSink | None = None, retry: RetryPolicy | None = None,
                  clock: Clock | None = None,
                  sleep: Callable[[float], None] | None = None,
-                 commit: Commit = plain_commit, turn_threads: int = 8) -> None:
+                 commit: Commit = plain_commit, turn_threads: int = 8,
+                 delivery_wait: float = 5.0) -> None:
         self.engine = engine
         self.sessions = sessions
         self._commit = commit
         # Turns wait on the database: on their own threads (created on first use), so a frozen
         # database holds at most these, never the web server's pool.
         self._turns = ThreadPoolExecutor(turn_threads, thread_name_prefix="fieldguide-chat")
+        # Deliveries too: an escalation waits for the ticket system at most ``delivery_wait``
+        # seconds (a hung webhook held each one 33 s); a slower delivery goes on here, with
+        # its retries, and the reply says "queued".
+        self.delivery_wait = delivery_wait
+        self._deliveries = ThreadPoolExecutor(2, thread_name_prefix="fieldguide-tickets")
+        self._inflight: set[str] = set()
+        self._inflight_lock = threading.Lock()
         self.sink = sink
         self.retry = retry or RetryPolicy()
         self.clock = clock or engine.clock
@@ -155,6 +165,7 @@ class ChatService:
 
     def close(self) -> None:
         self._turns.shutdown(wait=False, cancel_futures=True)
+        self._deliveries.shutdown(wait=False)
 
     def chat(self, session_id: str | None, message: str, engineer: bool = False,
              client: str = "", abandoned: threading.Event | None = None,
@@ -250,11 +261,30 @@ class ChatService:
                 if existing.status != "failed" or self.sink is None:
                     return Escalation(reference, existing.status, 0, session_id)
         # Delivered outside the transaction: the ticket is stored before the first attempt.
-        result = self._deliver(reference)
+        delivery = self._deliveries.submit(self._deliver, reference)
+        try:
+            result = delivery.result(timeout=self.delivery_wait)
+        except FutureTimeout:
+            return Escalation(reference, "queued", 0, session_id)
+        if result.error == IN_FLIGHT:
+            return Escalation(reference, "queued", 0, session_id)
         status = "delivered" if result.delivered else ("stored" if self.sink is None else "failed")
         return Escalation(reference, status, result.attempts, session_id)
 
     def _deliver(self, reference: str) -> DeliveryResult:
+        """One delivery (with its retries) of ``reference`` at a time; a second call while one
+        runs does nothing, so a retry never sends a ticket twice."""
+        with self._inflight_lock:
+            if reference in self._inflight:
+                return DeliveryResult(False, 0, IN_FLIGHT)
+            self._inflight.add(reference)
+        try:
+            return self._deliver_once(reference)
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(reference)
+
+    def _deliver_once(self, reference: str) -> DeliveryResult:
         with self.sessions() as db:
             ticket = db.scalars(select(ChatTicketRow).where(
                 ChatTicketRow.reference == reference)).one()
@@ -277,8 +307,12 @@ class ChatService:
 
     def retry_ticket(self, reference: str) -> Retried:
         self.ticket(reference)  # UnknownSessionError (a 404) for a reference never issued
-        result = self._deliver(reference)
-        return Retried(self.ticket(reference), result.attempts)
+        delivery = self._deliveries.submit(self._deliver, reference)
+        try:
+            attempts = delivery.result(timeout=self.delivery_wait).attempts
+        except FutureTimeout:
+            attempts = 0  # still trying in the background; the row says how it ends
+        return Retried(self.ticket(reference), attempts)
 
     def ticket(self, reference: str) -> Ticket:
         with self.sessions() as db:

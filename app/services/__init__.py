@@ -93,7 +93,8 @@ class Services:
         chat = ChatService(chat_engine, sessions, sink=sink_from_settings(settings),
                            retry=RetryPolicy(settings.ticket_retries,
                                              settings.ticket_backoff_seconds),
-                           commit=commit_unless_abandoned)
+                           commit=commit_unless_abandoned,
+                           delivery_wait=settings.ticket_timeout_seconds)
         chat_engine.warm_up()
         incidents = IncidentService.build(IncidentsConfig.from_settings(settings), index,
                                           sessions, search.search_fn, freshness,
