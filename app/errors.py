@@ -43,6 +43,7 @@ ERRORS: dict[str, int] = {
     "validation_error": 422,
     "empty_query": 422,
     "unknown_parameter": 422,
+    "article_not_shown": 422,
     "rate_limited": 429,
     "internal_error": 500,
     "not_ready": 503,

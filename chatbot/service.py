@@ -53,6 +53,10 @@ class UnknownSessionError(LookupError):
     """No conversation with that id."""
 
 
+class NotShownError(ValueError):
+    """Feedback about an article the conversation never showed."""
+
+
 class TurnAbandoned(Exception):
     """The request the turn worked for was given up (the client left, or its time ran out):
     the turn is not committed."""
@@ -216,6 +220,10 @@ class ChatService:
                 .order_by(ChatTurnRow.seq.desc()).limit(1)).first()
             if article_id is None and turn is not None and turn.sources:
                 article_id = turn.sources[0]["id"]
+            elif article_id is not None and article_id not in self._shown(db, row.id):
+                # A verdict about an article this conversation never showed would skew the
+                # per-article helpfulness (and probe engineer articles' ids).
+                raise NotShownError(article_id)
             db.add(ChatFeedbackRow(session_id=row.id, turn_id=turn.id if turn else None,
                                    article_id=article_id, helpful=helpful,
                                    comment=clean_message(comment, 2000) if comment else None,
@@ -431,6 +439,12 @@ class ChatService:
         if row is None:
             raise UnknownSessionError(session_id)
         return row
+
+    @staticmethod
+    def _shown(db: Session, session_id: str) -> set[str]:
+        """The ids of every article any reply of the conversation offered."""
+        return {s["id"] for sources in db.scalars(select(ChatTurnRow.sources).where(
+            ChatTurnRow.session_id == session_id)) for s in (sources or [])}
 
     @staticmethod
     def _count_turns(db: Session, session_id: str) -> int:

@@ -11,6 +11,7 @@ from app.access import CallerDep
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.pages import CSP, article_page
+from app.privacy import display_name
 from app.render import article_url, render_markdown
 from app.schemas import ArticlePublic, freshness_json
 from indexer.article import Article, Audience
@@ -40,7 +41,9 @@ def article_body(searcher: Searcher, article: Article, public_url: str,
         "audience": [a.value for a in article.audience], "symptoms": list(article.symptoms),
         "error_codes": list(article.error_codes), "alerts": list(article.alerts),
         "services": list(article.services), "tags": list(article.tags),
-        "owner": article.owner, "team": article.team,
+        # Anonymous readers get the owner's name, never their address (app.privacy).
+        "owner": article.owner if Audience.ENGINEER in audiences
+        else display_name(article.owner), "team": article.team,
         "created": article.created.isoformat() if article.created else None,
         "last_reviewed": article.last_reviewed.isoformat() if article.last_reviewed else None,
         "review_interval_days": article.review_interval_days,

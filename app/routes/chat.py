@@ -28,7 +28,13 @@ from app.schemas import (
     TicketRetryPublic,
     chat_turn_json,
 )
-from chatbot.service import ChatService, Turn, TurnAbandoned, UnknownSessionError
+from chatbot.service import (
+    ChatService,
+    NotShownError,
+    Turn,
+    TurnAbandoned,
+    UnknownSessionError,
+)
 
 log = logging.getLogger("fieldguide.chat")
 router = APIRouter(tags=["chat"])
@@ -126,13 +132,18 @@ async def _until_done(work: asyncio.Future[Turn], request: Request, abandoned: t
             raise TurnAbandoned("timed out")
 
 
-@router.post("/api/chat/{session_id}/feedback", response_model=FeedbackPublic)
+@router.post("/api/chat/{session_id}/feedback", response_model=FeedbackPublic,
+             responses={422: {"description": "validation_error, or article_not_shown: the "
+                                             "article was not shown in this conversation"}})
 def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> FeedbackPublic:
     try:
         return FeedbackPublic.of(service.feedback(session_id, body.helpful, body.comment,
                                                   body.article_id))
     except UnknownSessionError:
         raise _unknown(session_id) from None
+    except NotShownError:
+        raise ApiError("article_not_shown", "article_id must be one of the articles this "
+                       "conversation showed") from None
 
 
 @router.post("/api/chat/{session_id}/opened", response_model=RecordedPublic)

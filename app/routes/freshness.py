@@ -13,9 +13,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from app.access import EVERYONE, CallerDep, caller_of
+from app.access import EVERYONE, CallerDep, RateLimitDep, caller_of
 from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
+from app.privacy import display_name, scrub
 from app.schemas import FreshnessReportPublic, ReviewPublic, freshness_json
 from freshness.policy import Status, local_date
 from freshness.report import build_report, report_csv
@@ -48,14 +49,15 @@ ReviewerDep = Annotated[str, Depends(_reviewer_token)]
     200: {"content": {"text/csv": {}}, "description": "The report (JSON) or, with "
           "format=csv, one row per article."}})
 def freshness_report(
-    services: ServicesDep, settings: SettingsDep, caller: CallerDep,
+    services: ServicesDep, settings: SettingsDep, caller: CallerDep, _limit: RateLimitDep,
     status: Annotated[list[str] | None, Query(description="only these states")] = None,
     owner: str | None = None, team: str | None = None, service: str | None = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> dict[str, Any] | PlainTextResponse:
     """Every article's state now (stored reviews included), grouped by owner, team, service.
 
-    Anonymous callers see end-user articles only, like everywhere else."""
+    Anonymous callers see end-user articles only, like everywhere else, and people by name,
+    never by e-mail address (``app.privacy``); the route is rate-limited like search."""
     try:
         wanted = {Status.parse(s) for s in status} if status else None
     except ValueError as exc:
@@ -64,16 +66,27 @@ def freshness_report(
     now = dt.datetime.now(dt.UTC)
     rows = [r for r in services.freshness.assess(articles, now)
             if (wanted is None or r.status in wanted)
-            and (owner is None or owner.lower() in ((r.owner or "").lower(), r.assignee.lower()))
+            and (owner is None or _owned_by(owner, r.owner, r.assignee, caller.engineer))
             and (team is None or r.team == team)
             and (service is None or service in r.services)]
     if format == "csv":
-        return PlainTextResponse(report_csv(rows, settings.public_url),
+        text = report_csv(rows, settings.public_url)
+        return PlainTextResponse(text if caller.engineer else display_name(text) or "",
                                  media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition":
                                           'attachment; filename="freshness.csv"'})
     today = local_date(now, services.freshness.config.policy.timezone)
-    return build_report(rows, settings.public_url, today.isoformat())
+    report = build_report(rows, settings.public_url, today.isoformat())
+    return report if caller.engineer else dict(scrub(report))
+
+
+def _owned_by(wanted: str, owner: str | None, assignee: str, engineer: bool) -> bool:
+    """Engineers filter by address; anonymous callers by the name they were shown (an address
+    from them must not confirm who owns what)."""
+    names: tuple[str, ...] = (owner or "", assignee)
+    if not engineer:
+        names = tuple(display_name(n) or "" for n in names)
+    return wanted.strip().lower() in (n.lower() for n in names)
 
 
 @router.post("/api/articles/{article_id:path}/review", response_model=ReviewPublic)
