@@ -186,11 +186,12 @@ class Settings(BaseSettings):
         "new events are dropped and counted (/readyz, logs).")
     chat_timeout_seconds: float = Field(
         20.0, gt=0, le=600, description="Chatbot: a turn not answered within this time is "
-        "abandoned (503 database_unavailable): it is never committed afterwards.")
+        "abandoned (503 unavailable), as is one whose client went away: neither is ever "
+        "committed afterwards.")
     ticket_timeout_seconds: float = Field(
         5.0, gt=0, le=120, description="Hand-off: longest an escalation waits for the ticket "
-        "system (each attempt's whole exchange); a slower delivery goes on in the background "
-        "and the ticket answers 'queued' meanwhile.")
+        "system, and the bound of every phase (connect, each read and write) of an attempt; a "
+        "slower delivery goes on in the background and the escalation answers 'queued'.")
     log_level: str = Field(
         "info", pattern="^(critical|error|warning|info|debug|trace)$",
         description="uvicorn log level for `fieldguide serve`.")
