@@ -45,6 +45,20 @@ def hash_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def settings_error(exc: Exception) -> str:
+    """One line naming each bad setting and why, never its value (it may be a secret)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        field = ".".join(str(x) for x in err.get("loc", ()))
+        name = f"FIELDGUIDE_{field.upper()}" if field else "settings"
+        parts.append(f"{name}: {err.get('msg', 'invalid').removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
 def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -200,6 +214,19 @@ class Settings(BaseSettings):
     chat_sweep_seconds: float = Field(
         300.0, ge=0, description="Chatbot: how often the server sweeps idle conversations; "
         "0 disables the background sweep.")
+    session_secret: str | None = Field(
+        None, repr=False, min_length=32, description="Key that signs session and CSRF cookies "
+        "(at least 32 characters; unset: a random one kept in DATA_DIR/session-secret, shared "
+        "by the workers of one host). Changing it signs everyone out.")
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 90, description="How long a sign-in lasts (hours) before the "
+        "browser must sign in again.")
+    auth_failure_burst: int = Field(
+        10, ge=1, description="Failed authentications (a wrong key, token, session or webhook "
+        "signature) a client may make in a row before it is answered 429.")
+    auth_failures_per_minute: float = Field(
+        6.0, ge=0, description="How fast a client's failed-authentication budget refills "
+        "(per minute); 0 disables the limit.")
     ticket_retries: int = Field(3, ge=1, le=10, description="Hand-off ticket delivery attempts.")
     ticket_backoff_seconds: float = Field(
         0.5, ge=0, le=60, description="Seconds before the second ticket delivery attempt "
