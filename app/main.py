@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import errors
+from app import errors, oidc
 from app.abuse import AuthGuard
 from app.access import RateLimiter
 from app.identity import Identity
@@ -36,6 +36,7 @@ from app.routes import (
     pages,
     search,
     signin,
+    sso,
 )
 from app.security import SecurityHeaders, allowed_hosts
 from app.services import Services
@@ -48,7 +49,7 @@ log = logging.getLogger("fieldguide.app")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
     freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
-    coverage.router, signin.router, pages.router)
+    coverage.router, signin.router, sso.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -77,6 +78,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
+    oidc.install(app, settings)  # single sign-on, when configured
     app.add_middleware(AuthGuard, limiter=RateLimiter(settings.auth_failures_per_minute / 60,
                                                       settings.auth_failure_burst),
                        secure_cookie=settings.public_url.startswith("https://"))

@@ -115,8 +115,11 @@ class SessionStore:
         self.credential_live = credential_live  # (source, credential hash) -> still valid?
 
     def open(self, person: Person, credential_hash: str | None = None,
-             now: dt.datetime | None = None) -> str:
+             now: dt.datetime | None = None, until: dt.datetime | None = None) -> str:
+        """A new session for ``person``; it ends after the lifetime, or at ``until`` if sooner
+        (a single sign-on's ID token expiry)."""
         now = now or utcnow()
+        expires = now + self.lifetime if until is None else min(now + self.lifetime, until)
         token = secrets.token_urlsafe(32)
         with self.sessions.begin() as db:
             db.add(WebSessionRow(
@@ -124,7 +127,7 @@ class SessionStore:
                 credential_hash=credential_hash, name=person.name[:200], email=person.email,
                 role=person.role.value, teams=sorted(person.teams),
                 audiences=sorted(a.value for a in person.audiences), created_at=now,
-                expires_at=now + self.lifetime))
+                expires_at=expires))
             # Expired sessions are deleted as new ones open: the table stays small.
             db.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < now))
         return self.signer.sign(token, "session")

@@ -227,12 +227,28 @@ class Settings(BaseSettings):
     auth_failures_per_minute: float = Field(
         6.0, ge=0, description="How fast a client's failed-authentication budget refills "
         "(per minute); 0 disables the limit.")
+    oidc_issuer: str | None = Field(
+        None, description="OpenID Connect issuer URL (its /.well-known/openid-configuration is "
+        "read at the first sign-in); set with OIDC_CLIENT_ID to offer single sign-on.")
+    oidc_client_id: str | None = Field(None, description="OpenID Connect client id.")
+    oidc_client_secret: str | None = Field(
+        None, repr=False, description="OpenID Connect client secret (client_secret_basic).")
+    oidc_scopes: str = Field("openid email profile", description="Scopes asked for at sign-in "
+                             "(space-separated; must include openid).")
+    oidc_groups_claim: str = Field(
+        "groups", min_length=1, description="The ID token claim that lists a person's groups.")
+    role_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated GROUP=ROLE[:AUDIENCE+AUDIENCE] or "
+        "GROUP=owner:TEAM: what each identity-provider group gives (roles reader, engineer, "
+        "admin; extra audiences to read; team ownership). People in no listed group are "
+        "readers.")
     ticket_retries: int = Field(3, ge=1, le=10, description="Hand-off ticket delivery attempts.")
     ticket_backoff_seconds: float = Field(
         0.5, ge=0, le=60, description="Seconds before the second ticket delivery attempt "
         "(doubles each time).")
 
-    @field_validator("engineer_keys", "cors_origins", "allowed_hosts", mode="before")
+    @field_validator("engineer_keys", "cors_origins", "allowed_hosts", "role_groups",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split(value)
@@ -249,6 +265,23 @@ class Settings(BaseSettings):
             raise ValueError("admin_token must be at least 16 characters (or unset to disable "
                              "admin routes)")
         return value
+
+    @field_validator("role_groups")
+    @classmethod
+    def _role_groups(cls, entries: list[str]) -> list[str]:
+        from app.groups import parse_role_groups
+
+        parse_role_groups(entries)  # a ValueError naming the allowed values
+        return entries
+
+    @model_validator(mode="after")
+    def _oidc(self) -> Settings:
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise ValueError("single sign-on needs both FIELDGUIDE_OIDC_ISSUER and "
+                             "FIELDGUIDE_OIDC_CLIENT_ID (or neither)")
+        if self.oidc_issuer and "openid" not in self.oidc_scopes.split():
+            raise ValueError("FIELDGUIDE_OIDC_SCOPES must include openid")
+        return self
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

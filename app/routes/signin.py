@@ -27,7 +27,7 @@ router = APIRouter(include_in_schema=False)
 MAX_FORM_BYTES = 8192
 
 
-def _identity(request: Request) -> Identity:
+def identity_of(request: Request) -> Identity:
     identity: Identity | None = getattr(request.app.state, "identity", None)
     if identity is None:
         raise ApiError("not_ready", "the service is starting")
@@ -62,7 +62,7 @@ async def _prime(request: Request) -> None:
         await get_caller(request)
 
 
-async def _form_page(request: Request, next_path: str, message: str = "", status: int = 200
+async def form_page(request: Request, next_path: str, message: str = "", status: int = 200
                      ) -> Response:
     await _prime(request)
     response = _page(request, title="Fieldguide: sign in",
@@ -84,7 +84,7 @@ async def signin_page(request: Request, next: Annotated[str, Query(max_length=20
     if caller.person is not None and caller.via == "session":
         return _page(request, title="Fieldguide: signed in", body=signed_in_body(request, caller),
                      current="/signin")
-    return await _form_page(request, safe_next(next))
+    return await form_page(request, safe_next(next))
 
 
 @router.post("/signin")
@@ -92,15 +92,15 @@ async def signin(request: Request) -> Response:
     fields = await form_fields(request)
     next_path = safe_next(fields.get("next"))
     if not csrf.valid(request, fields.get(csrf.FIELD)):
-        return await _form_page(request, next_path, "This form has expired: sign in again.", 403)
+        return await form_page(request, next_path, "This form has expired: sign in again.", 403)
     key = fields.get("key", "").strip()
     if not key:
-        return await _form_page(request, next_path, "Paste your personal key.", 422)
-    identity = _identity(request)
+        return await form_page(request, next_path, "Paste your personal key.", 422)
+    identity = identity_of(request)
     found = await run_in_threadpool(identity.credential, key)
     if found is None:
         auth_failed(request)
-        return await _form_page(request, next_path, "That key is not valid (or it was revoked).", 401)
+        return await form_page(request, next_path, "That key is not valid (or it was revoked).", 401)
     person, credential_hash = found
     old = request.cookies.get(SESSION_COOKIE)
     cookie = await run_in_threadpool(identity.store.open, person, credential_hash)
@@ -116,11 +116,11 @@ async def signin(request: Request) -> Response:
 async def signout(request: Request) -> Response:
     fields = await form_fields(request)
     if not csrf.valid(request, fields.get(csrf.FIELD)):
-        return await _form_page(request, "/", "This form has expired: sign out again from a fresh "
+        return await form_page(request, "/", "This form has expired: sign out again from a fresh "
                           "page.", 403)
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        await run_in_threadpool(_identity(request).store.revoke, cookie)
+        await run_in_threadpool(identity_of(request).store.revoke, cookie)
     request.state.session_lost = False
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
