@@ -6,7 +6,8 @@ once it listens. CONFIG: ``{"port", "client_id", "client_secret", "redirect_uri"
 discovery, JWKS (a fresh RSA key each run), the authorization endpoint (a login form), the
 token endpoint (client_secret_basic, PKCE S256 required, codes usable once), and ID tokens with
 ``nonce`` and the ``groups`` claim. ``POST /_test/groups/<user>`` (a JSON list) changes a
-user's groups, as an administrator would at a real provider.
+user's groups, as an administrator would at a real provider; ``POST /_test/redirect_uri``
+registers the client's redirect URI once the service's port is known.
 """
 
 from __future__ import annotations
@@ -179,10 +180,9 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
                 server.get_consent_grant(end_user=None)
             except OAuth2Error as exc:
                 return Response(f"bad request: {escape(exc.error)}", status=400)
-            hidden = "".join(f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-                             for k, v in request.args.items())
+            # The request's parameters stay in the form's URL; the body adds the credentials.
             return (f'<form method="post" action="/authorize?{escape(request.query_string.decode())}">'
-                    f'{hidden}<input name="username"><input name="password" type="password">'
+                    '<input name="username"><input name="password" type="password">'
                     '<button type="submit">Log in</button></form>')
         user = users.get(request.form.get("username", ""))
         if user is None or not secrets.compare_digest(user.password,
@@ -193,6 +193,11 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
     @app.post("/token")
     def token() -> Any:
         return server.create_token_response()
+
+    @app.post("/_test/redirect_uri")
+    def set_redirect() -> Response:
+        client.redirect_uri = str(request.get_json())
+        return jsonify({"redirect_uri": client.redirect_uri})
 
     @app.post("/_test/groups/<name>")
     def set_groups(name: str) -> Response:
