@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import errors, oidc
+from app import errors, logredact, oidc
 from app.abuse import AuthGuard
 from app.access import RateLimiter
 from app.identity import Identity
@@ -79,6 +79,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         app.include_router(router)
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
     oidc.install(app, settings)  # single sign-on, when configured
+    logredact.install()  # no sign-in secret in an access-log line
     app.add_middleware(AuthGuard, limiter=RateLimiter(settings.auth_failures_per_minute / 60,
                                                       settings.auth_failure_burst),
                        secure_cookie=settings.public_url.startswith("https://"))

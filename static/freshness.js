@@ -163,6 +163,7 @@
       }
       articles = listOf(data);
       render();
+      root.dataset.loads = String(Number(root.dataset.loads || 0) + 1);  // for tests and tools
     } catch (err) {
       root.replaceChildren(h("p", { className: "error", role: "alert",
         text: `Could not load the freshness report: ${err.message}` }));

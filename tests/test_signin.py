@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -349,3 +350,20 @@ def test_secret_settings_errors_never_echo_the_value(tmp_path: Path,
     assert cli_main(["keys", "list"], io.StringIO()) == 2
     err = capsys.readouterr().err
     assert "short-s3cret" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_access_log_lines_carry_no_sign_in_secret(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    from app.main import create_app
+
+    create_app(Settings(data_dir=tmp_path))  # installs the filter on uvicorn's access logger
+    log = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        log.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET",
+                 "/signin/oidc/callback?code=c0de-s3cret&state=st4te", "1.1", 303)
+        log.info('%s - "%s %s HTTP/%s" %d', "10.0.0.1:5000", "GET", "/api/search?q=vpn", "1.1",
+                 200)
+    lines = [r.getMessage() for r in caplog.records]
+    assert "c0de-s3cret" not in lines[0] and "st4te" not in lines[0]
+    assert "code=[redacted]&state=[redacted]" in lines[0]
+    assert "/api/search?q=vpn" in lines[1]

@@ -119,7 +119,9 @@ def _page(request: Request, *, title: str, body: str, current: str = "", body_cl
         "content-security-policy": PAGE_CSP.format(ancestors=ancestors),
         "x-content-type-options": "nosniff",
         "referrer-policy": "strict-origin-when-cross-origin",
-        "cache-control": "no-cache",
+        # The header says who is signed in: no shared cache may keep a page for the next one.
+        "cache-control": "private, no-cache",
+        "vary": "Cookie",
     }))
 
 
