@@ -138,6 +138,22 @@ def test_engineer_group_signs_on_as_engineer(client: TestClient, provider: str) 
     assert (row.source, row.email, row.role) == ("oidc", "alice@x.example", "engineer")
 
 
+def test_an_expired_sign_on_is_anonymous(client: TestClient) -> None:
+    """When the ID token's time is up the session is over: anonymous, with a sign-in prompt."""
+    from sqlalchemy import update
+
+    assert sign_on(client, "alice").status_code == 303
+    assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
+    with client.app.state.services.sessions.begin() as db:  # type: ignore[attr-defined]
+        db.execute(update(WebSessionRow).values(
+            expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    html = client.get("/").text
+    assert "Your session has ended" in html and 'data-signed-in="false"' in html
+    assert SESSION_COOKIE not in client.cookies  # the page cleared the dead cookie
+    client.cookies.set(SESSION_COOKIE, "stale-value")
+    assert_error(client.get(f"/api/articles/{SECRET_ID}"), 404)
+
+
 def test_no_group_signs_on_as_reader(client: TestClient) -> None:
     assert sign_on(client, "bob").status_code == 303
     assert_error(client.get(f"/api/articles/{SECRET_ID}"), 404)
