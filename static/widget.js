@@ -311,6 +311,10 @@
 
     url(path) { return `${this._base()}${path}`; }
 
+    // credentials "same-origin": on the service's own pages (and /embed) the sign-in session
+    // cookie goes along, so a signed-in engineer sees what they may read; on a wiki of another
+    // origin no cookie is sent and the widget is anonymous (README "Sign-in").
+
     async search(params, signal) {
       const res = await fetch(this.url(`/api/search?${params}`), {
         signal, headers: { Accept: "application/json" }, mode: "cors", credentials: "same-origin",

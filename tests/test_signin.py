@@ -134,6 +134,11 @@ def test_personal_keys_as_bearer(app_client: tuple[TestClient, PersonKeys]) -> N
     assert client.get(f"/api/articles/{PUBLIC_ID}",
                       headers={"Authorization": f"Bearer {reader}"}).status_code == 200
     assert client.get(f"/api/articles/{SECRET_ID}", headers=ENGINEER).status_code == 200
+    # Engineer material elsewhere: a reader is known but not allowed (403, not a failed login).
+    assert_error(client.get("/api/coverage", headers={"Authorization": f"Bearer {reader}"}),
+                 403, "forbidden")
+    assert client.get("/api/coverage", headers={"Authorization": f"Bearer {eng}"}
+                      ).status_code == 200
     key_id = keys.list()[0].id
     keys.revoke(key_id)
     assert_error(client.get(f"/api/articles/{SECRET_ID}",

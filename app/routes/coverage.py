@@ -23,6 +23,9 @@ router = APIRouter(tags=["coverage"])
 
 async def require_engineer(request: Request) -> Caller:
     caller = await get_caller(request)  # a malformed or unknown key: 401 invalid_api_key
+    if caller.person is not None and not caller.engineer:
+        raise ApiError("forbidden", "runbook coverage is for engineers; your role is "
+                       f"{caller.person.role.value}")
     if not caller.engineer:
         raise ApiError("unauthorized", "runbook coverage needs an engineer: sign in (/signin) "
                        "or 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
