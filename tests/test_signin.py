@@ -158,6 +158,7 @@ def test_sign_in_with_a_key_opens_a_session(app_client: tuple[TestClient, Person
     # A wrong key: the form again, 401.
     r = sign_in(client, "fgk_not-a-key")
     assert r.status_code == 401 and "not valid" in r.text
+    assert "fgk_not-a-key" not in r.text  # the pasted key is never echoed back
     assert "text/html" in r.headers["content-type"]
     # Anonymous: the runbook is not found.
     assert RUNBOOK_ID not in _search_ids(client, "[FIRING:1] KubePodCrashLooping")
@@ -316,7 +317,9 @@ def test_failed_authentication_is_rate_limited(tmp_path: Path, kb_index: Path,
     with client_for(settings, embedder) as client:
         wrong = {"Authorization": "Bearer fgk_wrong-key-000"}
         for _ in range(3):
-            assert_error(client.get("/api/search", params={"q": "vpn"}, headers=wrong), 401)
+            r = client.get("/api/search", params={"q": "vpn"}, headers=wrong)
+            assert_error(r, 401)
+            assert "fgk_wrong-key-000" not in r.text
         r = client.get("/api/search", params={"q": "vpn"}, headers=wrong)
         assert_error(r, 429, "rate_limited")
         assert int(r.headers["retry-after"]) >= 1
