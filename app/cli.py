@@ -22,7 +22,7 @@ class CliError(Exception):
 def _settings(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
 
-    from app.settings import Settings
+    from app.settings import Settings, settings_error
 
     overrides: dict[str, Any] = {}
     for name in ("content_dir", "index_dir"):
@@ -32,7 +32,7 @@ def _settings(args: argparse.Namespace) -> Any:
     try:
         return Settings(**overrides)
     except (ValidationError, ValueError) as exc:
-        raise CliError(f"invalid settings: {exc}") from exc
+        raise CliError(f"invalid settings: {settings_error(exc)}") from None
 
 
 def _embedder(settings: Any) -> Any:
@@ -248,6 +248,13 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
+    from app.keys_cli import run
+
+    code: int = run(_settings(args), args, out)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldguide", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -316,6 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--engineer", action="store_true", help="include engineer articles")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("keys", help="personal API keys: create, list, revoke")
+    keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    k = keys.add_parser("create", help="a new key for a person; printed once, on the last line")
+    k.add_argument("--name", required=True)
+    k.add_argument("--email", required=True)
+    k.add_argument("--role", required=True, help="reader, engineer or admin")
+    k.add_argument("--team", action="append", default=[], help="a team the person owns "
+                   "articles of (repeatable)")
+    k = keys.add_parser("list", help="every key: id, owner, role, created, last used")
+    k.add_argument("--json", action="store_true", help="one JSON object per key")
+    k = keys.add_parser("revoke", help="revoke a key and every session opened with it")
+    k.add_argument("id", type=int)
+    p.set_defaults(func=cmd_keys)
     return parser
 
 

@@ -258,6 +258,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def all_metadata() -> tuple[MetaData, ...]:
     """Every package's tables: what migrations create and what a schema comparison checks."""
     import app.models
+    import app.people
+    import app.sessions
     import chatbot.models
     import freshness.models
     import incidents.models

@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import errors
+from app import errors, logredact, oidc
+from app.abuse import AuthGuard
 from app.access import RateLimiter
+from app.identity import Identity
 from app.routes import (
     admin,
     articles,
@@ -33,6 +35,8 @@ from app.routes import (
     metrics,
     pages,
     search,
+    signin,
+    sso,
 )
 from app.security import SecurityHeaders, allowed_hosts
 from app.services import Services
@@ -45,7 +49,7 @@ log = logging.getLogger("fieldguide.app")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
     freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
-    coverage.router, pages.router)
+    coverage.router, signin.router, sso.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -61,6 +65,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         # The same objects under their own names, for probes and tests that need only one.
         state.index, state.engine, state.sessions, state.events = (
             services.index, services.engine, services.sessions, services.events)
+        state.identity = Identity.build(settings, services.sessions)  # keys and sessions
         try:
             yield
         finally:
@@ -73,6 +78,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
+    oidc.install(app, settings)  # single sign-on, when configured
+    logredact.install()  # no sign-in secret in an access-log line
+    app.add_middleware(AuthGuard, limiter=RateLimiter(settings.auth_failures_per_minute / 60,
+                                                      settings.auth_failure_burst),
+                       secure_cookie=settings.public_url.startswith("https://"))
     app.add_middleware(SecurityHeaders,
                        hosts=allowed_hosts(settings.allowed_hosts, settings.public_url))
     if settings.cors_origins:

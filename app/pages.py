@@ -6,14 +6,37 @@ import html
 from typing import Any
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
-       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def article_page(data: dict[str, Any]) -> str:
-    """``data``: the ``GET /api/articles/{id}`` body. Fields are escaped; its HTML is sanitised."""
+def _nav(who: str) -> str:
+    return f'<nav class="site-who" aria-label="Account">{who}</nav>' if who else ""
+
+
+def unavailable_page(article_id: str, signin: str, who: str = "") -> str:
+    """The answer to a browser for an article it may not read, or one that does not exist:
+    the same page for both, so it says nothing of which."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Article not available · Fieldguide</title>
+<link rel="stylesheet" href="/static/article.css"></head>
+<body>{_nav(who)}<main><article>
+<header><p><a href="/">Fieldguide</a></p><h1>Article not available</h1></header>
+<p>There is no article <code>{_e(article_id)}</code> that you may read. It may not exist, or it
+may be written for engineers: <a class="signin" href="{_e(signin)}">sign in</a> to see what your
+role may read.</p>
+<p><a href="/">Search the knowledge base</a></p>
+</article></main></body></html>
+"""
+
+
+def article_page(data: dict[str, Any], who: str = "") -> str:
+    """``data``: the ``GET /api/articles/{id}`` body. Fields are escaped; its HTML is sanitised.
+    ``who``: the signed-in person's header element (``app.signin_view.who``), already escaped."""
     fresh = data["freshness"]
     banner = ""
     if fresh.get("banner"):
@@ -34,7 +57,7 @@ def article_page(data: dict[str, Any]) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(data["title"])} · Fieldguide</title>
 <link rel="stylesheet" href="/static/article.css"></head>
-<body><main>
+<body>{_nav(who)}<main>
 {banner}<article>
 <header><p><a href="/">Fieldguide</a></p><h1>{_e(data["title"])}</h1>
 <dl class="meta">{meta_html}</dl><ul class="tags">{tags}</ul></header>

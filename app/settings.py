@@ -46,6 +46,20 @@ def hash_key(key: str) -> str:
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def settings_error(exc: Exception) -> str:
+    """One line naming each bad setting and why, never its value (it may be a secret)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    parts = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        field = ".".join(str(x) for x in err.get("loc", ()))
+        name = f"FIELDGUIDE_{field.upper()}" if field else "settings"
+        parts.append(f"{name}: {err.get('msg', 'invalid').removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
 def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -228,12 +242,41 @@ class Settings(BaseSettings):
     chat_sweep_seconds: float = Field(
         300.0, ge=0, description="Chatbot: how often the server sweeps idle conversations; "
         "0 disables the background sweep.")
+    session_secret: str | None = Field(
+        None, repr=False, min_length=32, description="Key that signs session and CSRF cookies "
+        "(at least 32 characters; unset: a random one kept in DATA_DIR/session-secret, shared "
+        "by the workers of one host). Changing it signs everyone out.")
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 90, description="How long a sign-in lasts (hours) before the "
+        "browser must sign in again.")
+    auth_failure_burst: int = Field(
+        10, ge=1, description="Failed authentications (a wrong key, token, session or webhook "
+        "signature) a client may make in a row before it is answered 429.")
+    auth_failures_per_minute: float = Field(
+        6.0, ge=0, description="How fast a client's failed-authentication budget refills "
+        "(per minute); 0 disables the limit.")
+    oidc_issuer: str | None = Field(
+        None, description="OpenID Connect issuer URL (its /.well-known/openid-configuration is "
+        "read at the first sign-in); set with OIDC_CLIENT_ID to offer single sign-on.")
+    oidc_client_id: str | None = Field(None, description="OpenID Connect client id.")
+    oidc_client_secret: str | None = Field(
+        None, repr=False, description="OpenID Connect client secret (client_secret_basic).")
+    oidc_scopes: str = Field("openid email profile", description="Scopes asked for at sign-in "
+                             "(space-separated; must include openid).")
+    oidc_groups_claim: str = Field(
+        "groups", min_length=1, description="The ID token claim that lists a person's groups.")
+    role_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated GROUP=ROLE[:AUDIENCE+AUDIENCE] or "
+        "GROUP=owner:TEAM: what each identity-provider group gives (roles reader, engineer, "
+        "admin; extra audiences to read; team ownership). People in no listed group are "
+        "readers.")
     ticket_retries: int = Field(3, ge=1, le=10, description="Hand-off ticket delivery attempts.")
     ticket_backoff_seconds: float = Field(
         0.5, ge=0, le=60, description="Seconds before the second ticket delivery attempt "
         "(doubles each time).")
 
-    @field_validator("engineer_keys", "cors_origins", "allowed_hosts", mode="before")
+    @field_validator("engineer_keys", "cors_origins", "allowed_hosts", "role_groups",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split(value)
@@ -250,6 +293,23 @@ class Settings(BaseSettings):
             raise ValueError("admin_token must be at least 16 characters (or unset to disable "
                              "admin routes)")
         return value
+
+    @field_validator("role_groups")
+    @classmethod
+    def _role_groups(cls, entries: list[str]) -> list[str]:
+        from app.groups import parse_role_groups
+
+        parse_role_groups(entries)  # a ValueError naming the allowed values
+        return entries
+
+    @model_validator(mode="after")
+    def _oidc(self) -> Settings:
+        if bool(self.oidc_issuer) != bool(self.oidc_client_id):
+            raise ValueError("single sign-on needs both FIELDGUIDE_OIDC_ISSUER and "
+                             "FIELDGUIDE_OIDC_CLIENT_ID (or neither)")
+        if self.oidc_issuer and "openid" not in self.oidc_scopes.split():
+            raise ValueError("FIELDGUIDE_OIDC_SCOPES must include openid")
+        return self
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:

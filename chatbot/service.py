@@ -49,6 +49,18 @@ OUTCOMES = ("confirmed_deflection", "potential_deflection", "escalated", "unansw
 Clock = Callable[[], dt.datetime]
 
 
+@dataclass(frozen=True)
+class Requester:
+    """The signed-in person who asked for the hand-off (verified by the service, not typed)."""
+
+    name: str
+    email: str | None
+    role: str
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"name": self.name, "email": self.email, "role": self.role}
+
+
 class UnknownSessionError(LookupError):
     """No conversation with that id."""
 
@@ -244,10 +256,11 @@ class ChatService:
 
     # -- hand-off --------------------------------------------------------------------------
     def escalate(self, session_id: str, description: str | None = None,
-                 contact: str | None = None) -> Escalation:
+                 contact: str | None = None, requester: Requester | None = None) -> Escalation:
         """Hand the conversation to a person. One ticket per conversation: asking again (a
         double click, a retried request) answers with the ticket already opened, and only
-        tries its delivery again if it failed."""
+        tries its delivery again if it failed. ``requester``: who is signed in, when someone
+        is (the packet's ``requester``; their email is the contact unless one is given)."""
         now = self.now()
         reference = "FG-" + secrets.token_hex(4).upper()
         with self.sessions.begin() as db:
@@ -257,7 +270,10 @@ class ChatService:
             existing = db.scalars(select(ChatTicketRow).where(
                 ChatTicketRow.session_id == row.id).order_by(ChatTicketRow.id)).first()
             if existing is None:
+                if requester is not None and not contact:
+                    contact = requester.email
                 packet = self.packet(db, row, reference, description, contact)
+                packet["requester"] = requester.to_dict() if requester is not None else None
                 db.add(ChatTicketRow(reference=reference, session_id=row.id, created_at=now,
                                      sink=self.sink.name if self.sink else "none",
                                      status="pending" if self.sink else "stored", attempts=0,

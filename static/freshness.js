@@ -1,6 +1,8 @@
 /* The owners' page: stale and unverified articles by team and owner, with review buttons.
- * Data from GET /api/freshness; reviews go to POST /api/articles/{id}/review with the token the
- * owner pastes (kept in sessionStorage only). Server data is only ever set as textContent. */
+ * Data from GET /api/freshness; reviews go to POST /api/articles/{id}/review as the signed-in
+ * person (the session cookie, same origin) or with a key the owner pastes (kept in
+ * sessionStorage only; it also widens the report to what the key may read). Server data is
+ * only ever set as textContent. */
 (() => {
   "use strict";
 
@@ -35,6 +37,15 @@
 
   function token() {
     try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (_) { return ""; }
+  }
+
+  function signedIn() {
+    return document.querySelector('.who[data-signed-in="true"]') !== null;
+  }
+
+  function authHeaders(extra) {
+    const t = token();
+    return t ? { ...extra, Authorization: `Bearer ${t}` } : { ...extra };
   }
 
   function setToken(value) {
@@ -112,8 +123,7 @@
   }
 
   async function review(a, outcome, result, buttons) {
-    const t = token();
-    if (!t) {
+    if (!token() && !signedIn()) {
       result.textContent = "Paste your review token first.";
       tokenInput.focus();
       return;
@@ -123,7 +133,7 @@
     try {
       const res = await fetch(`${endpoint}/api/articles/${encodeURIComponent(a.id)}/review`, {
         method: "POST",
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${t}` },
+        headers: authHeaders({ "Content-Type": "application/json" }),
         body: JSON.stringify({ outcome }),
       });
       let data = null;
@@ -143,7 +153,8 @@
 
   async function load() {
     try {
-      const res = await fetch(`${endpoint}/api/freshness`, { headers: { Accept: "application/json" } });
+      const res = await fetch(`${endpoint}/api/freshness`,
+        { headers: authHeaders({ Accept: "application/json" }) });
       let data = null;
       try { data = await res.json(); } catch (_) { data = null; }
       if (!res.ok) {
@@ -152,6 +163,7 @@
       }
       articles = listOf(data);
       render();
+      root.dataset.loads = String(Number(root.dataset.loads || 0) + 1);  // for tests and tools
     } catch (err) {
       root.replaceChildren(h("p", { className: "error", role: "alert",
         text: `Could not load the freshness report: ${err.message}` }));
@@ -162,6 +174,7 @@
     e.preventDefault();
     setToken(tokenInput.value.trim());
     tokenInput.value = "";
+    load();  // the report shows what the key may read
   });
   if (showDue) showDue.addEventListener("change", render);
   tokenState.textContent = token() ? "Token set for this tab." : "";

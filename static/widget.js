@@ -311,9 +311,13 @@
 
     url(path) { return `${this._base()}${path}`; }
 
+    // credentials "same-origin": on the service's own pages (and /embed) the sign-in session
+    // cookie goes along, so a signed-in engineer sees what they may read; on a wiki of another
+    // origin no cookie is sent and the widget is anonymous (README "Sign-in").
+
     async search(params, signal) {
       const res = await fetch(this.url(`/api/search?${params}`), {
-        signal, headers: { Accept: "application/json" }, mode: "cors", credentials: "omit",
+        signal, headers: { Accept: "application/json" }, mode: "cors", credentials: "same-origin",
       });
       return this._read(res);
     }
@@ -321,7 +325,7 @@
     /** A result click, for search analytics: fire and forget, and it survives navigation. */
     click(event) {
       fetch(this.url("/api/events/click"), { method: "POST", body: JSON.stringify(event),
-        keepalive: true, mode: "cors", credentials: "omit",
+        keepalive: true, mode: "cors", credentials: "same-origin",
         headers: { "Content-Type": "application/json" } })
         .catch(() => {}); // analytics must never disturb the user
     }
@@ -344,7 +348,7 @@
 
     async _post(path, payload, signal) {
       const res = await fetch(this.url(path), { method: "POST", signal, mode: "cors",
-        credentials: "omit", body: JSON.stringify(payload),
+        credentials: "same-origin", body: JSON.stringify(payload),
         headers: { "Content-Type": "application/json", Accept: "application/json" } });
       return this._read(res);
     }

@@ -2,8 +2,10 @@
 
 Properties proved:
 1. After the job, the unverified banner shows in search results, the article JSON and the page.
-2. ``POST /api/articles/{id}/review`` needs an engineer key or the admin token, validates the
-   outcome, records the audit trail, resets review-by and removes the banner at once.
+2. ``POST /api/articles/{id}/review`` needs a person (a personal key, a session or the admin
+   token) who owns the article, is in its owning team or is an admin (an unnamed engineer key
+   is refused), validates the outcome, records the signed-in reviewer (never the body's name)
+   in the audit trail, resets review-by and removes the banner at once.
 3. ``GET /api/freshness`` groups by state/owner/team/service, filters, answers CSV, and shows
    anonymous callers end-user articles only.
 4. ``fieldguide freshness --json`` prints exactly the contract keys; ``--dry-run`` writes nothing.
@@ -26,13 +28,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import make_engine, upgrade
+from app.db import make_engine, session_factory, upgrade
 from app.main import create_app
+from app.people import PersonKeys, Role
 from app.settings import Settings
 from freshness.cli import run as freshness_cli
 from freshness.models import ReviewActionRow
 from indexer.build import build_index
 from indexer.embed import Embedder
+from tests.api_support import assert_error
 
 TODAY = dt.datetime.now(dt.UTC).date()
 ADMIN = "admin-token-0123456789"
@@ -183,10 +187,21 @@ def test_banner_shows_then_disappears_after_review(client: TestClient, settings:
                     headers={"Authorization": f"Bearer {KEY}"})
     assert r.status_code == 404
 
+    # An unnamed engineer key is nobody's: it may not review. Bob (net, the vpn service's
+    # team) may, and he is the reviewer recorded, whatever name the body gives.
     r = client.post(url, json=body, headers={"Authorization": f"Bearer {KEY}"})
+    assert_error(r, 403, "forbidden")
+    engine = make_engine(str(settings.database_url))
+    keys = PersonKeys(session_factory(engine))
+    ann = keys.create("Ann", "ann@x.example", Role.ENGINEER).secret  # desk, not net
+    bob = keys.create("Bob", "bob@x.example", Role.ENGINEER).secret
+    engine.dispose()
+    r = client.post(url, json=body, headers={"Authorization": f"Bearer {ann}"})
+    assert_error(r, 403, "forbidden")
+    r = client.post(url, json=body, headers={"Authorization": f"Bearer {bob}"})
     assert r.status_code == 200, r.text
     done = r.json()
-    assert done["reviewer"] == "carol@x.example"
+    assert done["reviewer"] == "bob@x.example"
     assert done["freshness"] == {"status": "fresh", "banner": False,
                                  "review_by": (TODAY + dt.timedelta(days=90)).isoformat()}
 
@@ -199,7 +214,7 @@ def test_banner_shows_then_disappears_after_review(client: TestClient, settings:
         trail = s.scalars(select(ReviewActionRow)).all()
     engine.dispose()
     assert [(t.article_id, t.reviewer, t.outcome, t.reviewed_on, t.via) for t in trail] == [
-        ("vpn-drops", "carol@x.example", "still-accurate", TODAY, "api")]
+        ("vpn-drops", "bob@x.example", "still-accurate", TODAY, "api")]
     # The admin token works too, and an anonymous reviewer name falls back to the token kind.
     r = client.post("/api/articles/bgp-flap/review", json={"outcome": "retire"},
                     headers={"Authorization": f"Bearer {ADMIN}"})

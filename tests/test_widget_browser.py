@@ -499,7 +499,10 @@ def test_owner_reviews_an_article_from_the_freshness_page(chromium: Any,
     row.get_by_role("button", name="Still accurate").click()
     assert row.get_by_role("status").text_content() == "Paste your review token first."
     page.get_by_label("Review token").fill(ADMIN_TOKEN)
+    # The report reloads with what the token may read: find the same article again.
     page.get_by_role("button", name="Use token").click()
+    page.wait_for_selector("#fg-freshness[data-loads='2']", state="attached")
+    row = page.locator(f'#fg-freshness tr[data-id="{article_id}"]')
     row.get_by_role("button", name="Still accurate").click()
     page.wait_for_function("id => document.querySelector(`tr[data-id=\"${id}\"] "
                            "[role=status]`).textContent.startsWith('Reviewed')", arg=article_id)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app import csrf
 from app.access import CallerDep
 from app.deps import ServicesDep
 from app.errors import ApiError
-from app.pages import CSP, article_page
+from app.pages import CSP, article_page, unavailable_page
 from app.privacy import display_name
 from app.render import article_url, render_markdown
 from app.schemas import ArticlePublic, freshness_json
+from app.signin_view import signin_href, who
 from indexer.article import Article, Audience
 from indexer.search import Searcher
 
@@ -67,8 +69,19 @@ def get_article(caller: CallerDep, services: ServicesDep, article_id: str) -> di
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)
-def article_html(caller: CallerDep, services: ServicesDep, article_id: str) -> HTMLResponse:
-    data = _load(caller, services, article_id)
-    return HTMLResponse(article_page(data), headers={
-        "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin"})
+def article_html(request: Request, caller: CallerDep, services: ServicesDep, article_id: str
+                 ) -> HTMLResponse:
+    headers = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "same-origin", "Cache-Control": "private, no-cache"}
+    header = who(request, caller)
+    try:
+        data = _load(caller, services, article_id)
+    except ApiError as exc:
+        if exc.code != "not_found" or "text/html" not in request.headers.get("accept", ""):
+            raise
+        page = unavailable_page(article_id, signin_href(request), header)
+        response = HTMLResponse(page, status_code=404, headers=headers)
+    else:
+        response = HTMLResponse(article_page(data, header), headers=headers)
+    csrf.attach(request, response)
+    return response

@@ -31,6 +31,7 @@ from app.schemas import (
 from chatbot.service import (
     ChatService,
     NotShownError,
+    Requester,
     Turn,
     TurnAbandoned,
     UnknownSessionError,
@@ -156,10 +157,14 @@ def opened(session_id: str, body: OpenedIn, service: ChatDep) -> dict[str, Any]:
 
 
 @router.post("/api/chat/{session_id}/escalate", response_model=EscalationPublic)
-def escalate(session_id: str, body: EscalateIn, _limit: RateLimitDep, service: ChatDep
-             ) -> EscalationPublic:
+def escalate(session_id: str, body: EscalateIn, caller: CallerDep, _limit: RateLimitDep,
+             service: ChatDep) -> EscalationPublic:
+    person = caller.person
+    requester = (Requester(person.name, person.email, person.role.value)
+                 if person is not None else None)
     try:
-        return EscalationPublic.of(service.escalate(session_id, body.description, body.contact))
+        return EscalationPublic.of(service.escalate(session_id, body.description, body.contact,
+                                                    requester))
     except UnknownSessionError:
         raise _unknown(session_id) from None
 

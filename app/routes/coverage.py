@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from app.access import Caller, caller_of
+from app.access import Caller, get_caller
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.routes.pages import _esc, _page
@@ -22,10 +22,13 @@ router = APIRouter(tags=["coverage"])
 
 
 async def require_engineer(request: Request) -> Caller:
-    caller = caller_of(request)  # a malformed or unknown key: 401 invalid_api_key
+    caller = await get_caller(request)  # a malformed or unknown key: 401 invalid_api_key
+    if caller.person is not None and not caller.engineer:
+        raise ApiError("forbidden", "runbook coverage is for engineers; your role is "
+                       f"{caller.person.role.value}")
     if not caller.engineer:
-        raise ApiError("unauthorized", "runbook coverage needs an engineer key: "
-                       "'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+        raise ApiError("unauthorized", "runbook coverage needs an engineer: sign in (/signin) "
+                       "or 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
     return caller
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from app.access import EVERYONE, CallerDep, RateLimitDep, caller_of
+from app.access import Caller, CallerDep, RateLimitDep
 from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
 from app.privacy import display_name, scrub
+from app.reviews import may_review
 from app.schemas import FreshnessReportPublic, ReviewPublic, freshness_json
 from freshness.policy import Status, local_date
 from freshness.report import build_report, report_csv
@@ -27,22 +28,21 @@ _BEARER = {"WWW-Authenticate": "Bearer"}
 
 class ReviewCreate(BaseModel):
     outcome: Literal["still-accurate", "updated", "retire"]
-    reviewer: str | None = Field(None, max_length=320, description="Who reviewed (an email).")
+    reviewer: str | None = Field(None, max_length=320, description="Ignored: the reviewer "
+                                 "recorded is the signed-in person or the key's owner.")
     note: str | None = Field(None, max_length=2000)
 
 
-async def _reviewer_token(request: Request, settings: SettingsDep) -> str:
-    """Reviews need the admin token or an engineer key (the owner's or their team's)."""
-    header = request.headers.get("authorization")
-    if header is None:
-        raise ApiError("unauthorized", "a review needs 'Authorization: Bearer <key>' (an "
-                       "engineer key or the admin token)", _BEARER)
-    caller_of(request)  # rejects a malformed header or an unknown key with invalid_api_key
-    token = header.partition(" ")[2].strip()
-    return "admin" if settings.admin_token and token == settings.admin_token else "engineer-key"
+async def _reviewer(caller: CallerDep) -> Caller:
+    """Reviews need a person: a session, a personal key, an engineer key or the admin token."""
+    if caller.person is None:
+        raise ApiError("unauthorized", "a review needs you signed in (/signin) or "
+                       "'Authorization: Bearer <key>' (your personal key or the admin token)",
+                       _BEARER)
+    return caller
 
 
-ReviewerDep = Annotated[str, Depends(_reviewer_token)]
+ReviewerDep = Annotated[Caller, Depends(_reviewer)]
 
 
 @router.get("/api/freshness", response_model=FreshnessReportPublic, responses={
@@ -91,12 +91,21 @@ def _owned_by(wanted: str, owner: str | None, assignee: str, engineer: bool) -> 
 
 @router.post("/api/articles/{article_id:path}/review", response_model=ReviewPublic)
 def review_article(article_id: str, body: ReviewCreate, services: ServicesDep,
-                   token_kind: ReviewerDep) -> dict[str, Any]:
-    """Mark an article reviewed: resets review-by, records the audit trail, drops the banner."""
-    article = services.index.searcher.article(article_id, EVERYONE)
+                   caller: ReviewerDep) -> dict[str, Any]:
+    """Mark an article reviewed: resets review-by, records the audit trail, drops the banner.
+
+    Only the article's owner, a member of its owning team or an admin may; the reviewer
+    recorded is who the caller is, whatever the body says."""
+    # Looked up among what the caller may read: another audience's article is "not found".
+    article = services.index.searcher.article(article_id, caller.audiences)
     if article is None:
         raise ApiError("not_found", f"no article {article_id!r}")
-    reviewer = (body.reviewer or "").strip() or token_kind
+    person = caller.person
+    assert person is not None
+    if not may_review(person, article, services.freshness.teams()):
+        raise ApiError("forbidden", "only the article's owner, a member of its owning team "
+                       "or an admin may review or retire it")
+    reviewer = person.email or person.name
     done = services.freshness.review(article, body.outcome, reviewer, dt.datetime.now(dt.UTC),
                                      body.note)
     return {"id": done.article_id, "outcome": done.outcome, "reviewer": done.reviewer,

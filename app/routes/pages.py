@@ -19,7 +19,9 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from app import csrf
 from app.settings import Settings
+from app.signin_view import page_caller, who
 
 TEMPLATE = Template((Path(__file__).resolve().parents[1] / "templates" / "shell.html")
                     .read_text(encoding="utf-8"))
@@ -89,14 +91,14 @@ def _esc(value: str) -> str:
     return html.escape(value, quote=True)
 
 
-def _header(current: str, base: str) -> str:
+def _header(current: str, base: str, who_html: str = "") -> str:
     links = [("/", "Search"), ("/chat", "Ask"), ("/freshness", "Freshness")]
     current_attr = ' aria-current="page"'
     items = "".join(
         f'<a href="{_esc(base + href)}"{current_attr if href == current else ""}>{label}</a>'
         for href, label in links)
     return (f'<header class="site"><a class="brand" href="{_esc(base)}/">Fieldguide</a>'
-            f'<nav aria-label="Site">{items}</nav></header>')
+            f'<nav aria-label="Site">{items}</nav>{who_html}</header>')
 
 
 def _page(request: Request, *, title: str, body: str, current: str = "", body_class: str = "",
@@ -112,13 +114,15 @@ def _page(request: Request, *, title: str, body: str, current: str = "", body_cl
     text = TEMPLATE.substitute(
         title=_esc(title), css_href=asset("pages.css"), widget_src=asset("widget.js"),
         endpoint=_esc(base), scripts=tags, body=body, body_class=_esc(body_class),
-        header=_header(current, base) if header else "")
-    return HTMLResponse(text, headers={
+        header=_header(current, base, who(request, page_caller(request))) if header else "")
+    return csrf.attach(request, HTMLResponse(text, headers={
         "content-security-policy": PAGE_CSP.format(ancestors=ancestors),
         "x-content-type-options": "nosniff",
         "referrer-policy": "strict-origin-when-cross-origin",
-        "cache-control": "no-cache",
-    })
+        # The header says who is signed in: no shared cache may keep a page for the next one.
+        "cache-control": "private, no-cache",
+        "vary": "Cookie",
+    }))
 
 
 def _widget(request: Request, *, tab: str = "search", query: str = "", theme: str = "",
