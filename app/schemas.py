@@ -72,9 +72,12 @@ class SearchPagePublic(BaseModel):
     suggestion: str | None = Field(description="A spelling suggestion, from what the caller "
                                    "may see.")
     weak_match: bool = Field(description="No good match: there is no result, or the first is "
-                             "unlikely to answer the query (below the fusion model's calibrated "
-                             "threshold); show the results as such and offer to ask or to "
-                             "request an article. Counted as a zero-result search.")
+                             "unlikely to answer the query (its confidence below the answer "
+                             "model's weak-match threshold); show the results as such and offer "
+                             "to ask or to request an article. Counted as a zero-result search.")
+    confidence: float | None = Field(None, description="The answer model's probability that the "
+                                     "first result answers the query at all (null: no result, "
+                                     "or a hand-weighted fusion).")
     results: list[SearchResultPublic]
     explain: SearchExplainPublic | None = Field(None, description="With explain=true.")
 
@@ -100,6 +103,7 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         "limit": req.limit, "offset": req.offset, "search_id": page.search_id,
         "suggestion": resp.suggestion,  # built from the caller's audiences only: nothing leaks
         "weak_match": resp.weak_match,
+        "confidence": resp.confidence,
         "results": [search_hit_json(h, explain) for h in page.hits],
     }
     if explain:

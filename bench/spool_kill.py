@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, select
 
-from app.db import make_engine, session_factory, upgrade  # noqa: E402
-from app.events import EventWriter  # noqa: E402
-from app.models import SearchEventRow  # noqa: E402
+from app.db import make_engine, session_factory, upgrade
+from app.events import EventWriter
+from app.models import SearchEventRow
 
 
 def _event(i: int) -> dict[str, object]:

@@ -11,9 +11,9 @@ Then, for each corpus in turn, the L2 strength is chosen on the *other* corpora 
 leave-one-out), the model is fitted on them and scored on the held-out one: that is the LOCO
 nDCG@10. The shipped model is fitted on every corpus with the L2 chosen the same way over all of
 them; its in-sample figures are printed beside the LOCO ones. Corpora weigh equally, and so do
-the queries within a corpus. Last, the weak-match threshold, which reads this model's
-calibration, is chosen again leave-one-corpus-out and stored in the same file
-(``bench/weak_match.py``).
+the queries within a corpus. Last, the answer model, which reads this model's logits, is fitted
+again with its weak-match and chat thresholds, leave-one-corpus-out, and stored in the same file
+(``bench/answer_model.py``).
 """
 
 # ruff: noqa: E402  (the sys.path fix must run before the project imports)
@@ -39,6 +39,7 @@ from bench.metrics import score_run
 from bench.sets import DEVELOPMENT, default_shared, query_sets
 from indexer.calibrated import MODEL_PATH, NAMES, FusionModel, candidates
 from indexer.fuse import FusionConfig
+from indexer.normalize import QueryShape
 from indexer.search import Searcher
 
 Array = npt.NDArray[np.float64]
@@ -57,6 +58,7 @@ class SetData:
     dense_only_weak: npt.NDArray[np.bool_]  # dropped by min_dense_only whatever the model says
     pinned: npt.NDArray[np.bool_]
     queries: list[tuple[str, int, int, list[str]]]  # (id, start, stop, relevant)
+    shapes: list[QueryShape]  # per query, as the search saw it
 
 
 def collect(name: str, shared: Path, work: Path) -> SetData:
@@ -86,9 +88,10 @@ def collect_queries(name: str, root: Path, queries: list[dict[str, Any]], work: 
     if cache.is_file() and meta.is_file():
         z = np.load(cache)
         m = json.loads(meta.read_text())
-        if m["features"] == list(NAMES):
+        if m["features"] == list(NAMES) and "shapes" in m:
             return SetData(name, z["x"], z["y"], m["docs"], z["weak"], z["pinned"],
-                           [tuple(q) for q in m["queries"]])  # type: ignore[misc]
+                           [tuple(q) for q in m["queries"]],  # type: ignore[misc]
+                           [QueryShape(*s) for s in m["shapes"]])
     searcher = _searcher(root, work)
     config = FusionConfig()
     xs: list[Array] = []
@@ -97,6 +100,7 @@ def collect_queries(name: str, root: Path, queries: list[dict[str, Any]], work: 
     weak: list[bool] = []
     pinned: list[bool] = []
     out: list[tuple[str, int, int, list[str]]] = []
+    shapes: list[QueryShape] = []
     arts = searcher.snapshot.articles
     for q in queries:
         plan = searcher.plan(q["query"])
@@ -115,11 +119,14 @@ def collect_queries(name: str, root: Path, queries: list[dict[str, Any]], work: 
         if len(cands.docs):
             xs.append(cands.x)
         out.append((q["id"], start, len(docs), list(q.get("relevant") or ())))
+        shapes.append(plan.query.shape)
     x = np.concatenate(xs) if xs else np.zeros((0, len(NAMES)))
     data = SetData(name, x, np.asarray(ys), docs, np.asarray(weak, dtype=bool),
-                   np.asarray(pinned, dtype=bool), out)
+                   np.asarray(pinned, dtype=bool), out, shapes)
     np.savez(cache, x=data.x, y=data.y, weak=data.dense_only_weak, pinned=data.pinned)
-    meta.write_text(json.dumps({"features": list(NAMES), "docs": docs, "queries": out}))
+    meta.write_text(json.dumps({"features": list(NAMES), "docs": docs, "queries": out,
+                                "shapes": [[s.words, s.identifiers, s.question]
+                                           for s in shapes]}))
     print(f"{name}: {len(out)} queries, {len(docs)} candidates", file=sys.stderr)
     return data
 
@@ -137,11 +144,18 @@ def row_weights(sets: list[SetData]) -> Array:
 
 
 def fit(sets: list[SetData], l2: float) -> FusionModel:
-    """Weighted L2-regularised logistic regression by Newton's method (standardised features)."""
+    """The fusion fitted on ``sets``: corpora weigh equally, and so do the queries within one."""
     x = np.concatenate([s.x for s in sets])
     y = np.concatenate([s.y for s in sets])
     w = row_weights(sets)
     w = w / w.sum() * len(sets) * 1000.0  # l2 is then per "1000 queries of one corpus"
+    mean, scale, weights, bias = logistic(x, y, w, l2)
+    return FusionModel(dt.date.today().isoformat(), NAMES, mean, scale, weights, bias)
+
+
+def logistic(x: Array, y: Array, w: Array, l2: float) -> tuple[Array, Array, Array, float]:
+    """Weighted L2-regularised logistic regression by Newton's method on standardised features:
+    (mean, scale, weights, bias)."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
@@ -157,8 +171,7 @@ def fit(sets: list[SetData], l2: float) -> FusionModel:
         beta -= step
         if np.abs(step).max() < 1e-7:
             break
-    version = dt.date.today().isoformat()
-    return FusionModel(version, NAMES, mean, scale, beta[:-1], float(beta[-1]))
+    return mean, scale, beta[:-1], float(beta[-1])
 
 
 def rankings(s: SetData, model: FusionModel) -> dict[str, list[str]]:
@@ -272,10 +285,10 @@ def main() -> int:
         print(f"| {s.name} | {held_out[s.name]['ndcg@10']:.3f} (l2 {held_out[s.name]['l2']}) "
               f"| {in_sample[s.name]:.3f} |")
     print(f"\nshipped: l2 {l2}, {args.out}\n")
-    # The weak-match threshold reads this model's calibration: choose it again, LOCO.
-    from bench import weak_match
+    # The answer model reads this model's logits: fit it again, and its thresholds, LOCO.
+    from bench import answer_model
 
-    weak_match.run(args.shared, args.work, args.sets.split(","), args.out, l2, write=True)
+    answer_model.run(args.shared, args.work, args.sets.split(","), args.out, l2, write=True)
     return 0
 
 

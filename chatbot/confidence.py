@@ -10,6 +10,13 @@ Signals per candidate article (the hybrid top-k and the dense top-k, within the 
 ``score = (best + SECOND_WEIGHT * second) / (1 + SECOND_WEIGHT) + lexical bonus + pinned bonus``
 ranks the candidates, and the top candidate's score is the reply's confidence. The weights are
 generic; only the threshold is chosen by the benchmark (bench/chat.py).
+
+The search's own answer model (indexer/calibrated.py) reads the same question from every leg's
+evidence; its probability that the search's first result answers the question travels on that
+candidate as ``answer_confidence``. A short question ("wifi doesn't work") matches few chunk
+words and can score low here while the search is sure of it: above the answer model's ``chat``
+threshold (chosen leave-one-corpus-out by bench/answer_model.py so that at most 1% of
+out-of-scope questions reach it on every development corpus) that candidate is answered.
 """
 
 from __future__ import annotations
@@ -40,10 +47,12 @@ class Candidate:
     lexical_rank: int | None
     pinned: bool
     fused_rank: int | None
+    answer_confidence: float | None = None  # the search's first result: the answer model's
 
 
 def score_candidate(doc: int, article: Article, chunks: Chunks, vector: npt.NDArray[np.float32],
-                    result: SearchResult | None, fused_rank: int | None) -> Candidate:
+                    result: SearchResult | None, fused_rank: int | None,
+                    answer_confidence: float | None = None) -> Candidate:
     """The candidate ``article`` (row ``doc``) for a question embedded as ``vector``."""
     sims = chunks.similarities(vector)
     if sims.size:
@@ -66,4 +75,4 @@ def score_candidate(doc: int, article: Article, chunks: Chunks, vector: npt.NDAr
     if pinned:
         score += PINNED_BONUS
     return Candidate(doc, article, round(min(score, 1.0), 4), best, second, head, best_chunk,
-                     lexical_rank, pinned, fused_rank)
+                     lexical_rank, pinned, fused_rank, answer_confidence)

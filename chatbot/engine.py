@@ -29,6 +29,7 @@ from chatbot.config import ChatConfig
 from chatbot.intents import Intent, IntentDetector, IntentName
 from freshness.policy import Freshness, FreshnessSource
 from indexer.article import Article, Audience
+from indexer.calibrated import load_model
 from indexer.embed import Embedder
 from indexer.search import Searcher, SearchFn, SearchRequest, SearchResult
 
@@ -165,7 +166,8 @@ class ChatEngine:
         for doc, _ in searcher.dense_scores(vector, k, audiences):
             found.setdefault(doc, (None, None))
         arts = searcher.snapshot.articles
-        out = [score_candidate(doc, arts[doc], searcher.chunks(doc), vector, r, rank)
+        out = [score_candidate(doc, arts[doc], searcher.chunks(doc), vector, r, rank,
+                               resp.confidence if rank == 1 else None)
                for doc, (r, rank) in found.items()
                if arts[doc].visible_to(frozenset(audiences))]
         out.sort(key=lambda c: -c.score)
@@ -206,14 +208,21 @@ class ChatEngine:
                          confidence=cands[0].score if cands else 0.0, intent=intent.name.value)
         if kind is ReplyKind.CLARIFY:
             return self._clarify(chosen, state)
-        return self._answer(chosen[0], state, picked_confidence=chosen[0].score)
+        top = chosen[0]
+        # Answered through the search's answer model: that is the confidence it was answered on.
+        sure = top.score < self.config.confidence_threshold and top.answer_confidence is not None
+        return self._answer(top, state, picked_confidence=top.answer_confidence if sure
+                            else top.score)
 
     def decide(self, cands: list[Candidate], threshold: float | None = None
                ) -> tuple[ReplyKind, list[Candidate]]:
         """answer / clarify / fallback for ranked candidates (pure: the benchmark sweeps it)."""
         threshold = self.config.confidence_threshold if threshold is None else threshold
-        if not cands or cands[0].score < threshold:
+        if not cands:
             return ReplyKind.FALLBACK, []
+        if cands[0].score < threshold:
+            sure = self._sure(cands)
+            return (ReplyKind.ANSWER, [sure]) if sure is not None else (ReplyKind.FALLBACK, [])
         top = cands[0]
         rivals = [c for c in cands[1:4]
                   if c.score >= threshold and top.score - c.score < self.config.clarify_margin
@@ -221,6 +230,15 @@ class ChatEngine:
         if rivals:
             return ReplyKind.CLARIFY, [top, *rivals[:2]]
         return ReplyKind.ANSWER, [top]
+
+    def _sure(self, cands: list[Candidate]) -> Candidate | None:
+        """The search's first result when its answer model is sure of it (chatbot/confidence.py)
+        although the chunk score is not."""
+        answer = load_model().answer
+        if answer is None:
+            return None
+        return next((c for c in cands if c.answer_confidence is not None
+                     and c.answer_confidence >= answer.chat), None)
 
     def _distinct(self, a: Candidate, b: Candidate) -> bool:
         """True when two articles are about different things (their heads are far apart)."""

@@ -160,13 +160,100 @@ def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, l
     return Candidates(docs, x)
 
 
+# Query-level evidence for "does the first result answer the query at all?" (the answer model).
+# The fusion's probabilities are relative (ranks, margins, shares of a leg's top), so an
+# unrelated query whose lexical leg finds one loosely matching article can look decisive; these
+# add what is absolute: the best cosine any chunk reaches, the first result's BM25 score, how much
+# of the query its title holds, and the query's shape.
+ANSWER_FEATURES: tuple[str, ...] = (
+    "top_logit", "top_gap", "den_best", "den_ran", "top_den_cos", "top_lex_log", "top_lex_top",
+    "top_lex_margin", "top_title", "top_title_all", "top_path", "top_fz", "top_tag_strong",
+    "top_agree", "question", "ident", "log_words",
+    # A search whose dense leg did not run (a paste decided by exact evidence) and one whose
+    # dense leg did read the same evidence differently: the logit and the BM25 score per regime,
+    # and the cosines' curvature.
+    "den_best_sq", "top_den_cos_sq", "lex_log_no_dense", "logit_dense", "logit_no_dense",
+    "den_best_question", "top_den_cos_words",
+)
+_LOGIT_CLIP = 15.0
+
+
+def answer_evidence(x: npt.NDArray[np.float64], logits: npt.NDArray[np.float64], top: int,
+                    second: int | None, shape: QueryShape) -> npt.NDArray[np.float64]:
+    """The answer model's features for one query: ``x`` and ``logits`` are its candidates' rows
+    and fusion logits, ``top`` and ``second`` the rows shown first and second."""
+    c = _COL
+    t = x[top]
+    lt = float(np.clip(logits[top], -_LOGIT_CLIP, _LOGIT_CLIP))
+    gap = _LOGIT_CLIP if second is None else float(
+        np.clip(logits[top] - logits[second], 0.0, _LOGIT_CLIP))
+    den_ran = float(bool(x[:, c["den_in"]].any() or x[:, c["den_missing"]].any()))
+    den_best = float(x[:, c["den_cos"]].max(initial=0.0))
+    top_cos = float(t[c["den_cos"]])
+    question = 1.0 if shape.question else 0.0
+    log_words = math.log1p(shape.words)
+    return np.array([
+        lt, gap, den_best, den_ran, top_cos, t[c["lex_log_score"]], t[c["lex_top"]],
+        t[c["lex_margin_top"]], t[c["title_overlap"]], t[c["title_all"]], t[c["path_overlap"]],
+        t[c["fz_score"]], t[c["tag_strong"]], t[c["agree_legs"]], question,
+        1.0 if shape.identifiers >= 1 else 0.0, log_words,
+        den_best * den_best, top_cos * top_cos, t[c["lex_log_score"]] * (1.0 - den_ran),
+        lt * den_ran, lt * (1.0 - den_ran), den_best * question, top_cos * log_words,
+    ], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """A logistic model over ``ANSWER_FEATURES``: the probability that a search's first result
+    answers the query (the query may be one the knowledge base does not cover at all).
+
+    Two thresholds read it, each chosen leave-one-corpus-out by ``bench/answer_model.py``:
+    ``weak_match`` (below it the search page says "no good match") and ``chat`` (at or above it
+    the chatbot answers with the search's first result even when its own chunk score is low:
+    a short question the search knows the answer to)."""
+
+    names: tuple[str, ...]
+    mean: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    weights: npt.NDArray[np.float64]
+    bias: float
+    weak_match: float = 0.5
+    chat: float = 0.5
+
+    def probabilities(self, z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        logit = self.bias + ((z - self.mean) / self.scale) @ self.weights
+        return 1.0 / (1.0 + np.exp(-logit))
+
+    def probability(self, z: npt.NDArray[np.float64]) -> float:
+        return float(self.probabilities(z[None, :])[0])
+
+    def to_dict(self, **extra: object) -> dict[str, object]:
+        return {"features": list(self.names), "mean": self.mean.round(6).tolist(),
+                "scale": self.scale.round(6).tolist(), "weights": self.weights.round(6).tolist(),
+                "bias": round(self.bias, 6), "weak_match": self.weak_match, "chat": self.chat,
+                **extra}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> AnswerModel:
+        features = data.get("features")
+        if not isinstance(features, list) or tuple(features) != ANSWER_FEATURES:
+            raise ValueError("fusion model: its answer model's features do not match this "
+                             f"code's {ANSWER_FEATURES}; retrain with bench/answer_model.py")
+        return cls(ANSWER_FEATURES, np.asarray(data["mean"], dtype=np.float64),
+                   np.asarray(data["scale"], dtype=np.float64),
+                   np.asarray(data["weights"], dtype=np.float64),
+                   float(data["bias"]),  # type: ignore[arg-type]
+                   float(data["weak_match"]), float(data["chat"]))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class FusionModel:
     """A logistic model over standardised evidence: ``p = sigmoid(bias + w . (x - mean) / scale)``.
 
-    ``weak_match``: below this probability the first result is a weak match (the knowledge base
-    probably does not answer the query). It belongs to the model, whose calibration it reads:
-    ``bench/weak_match.py`` chooses it leave-one-corpus-out whenever the model is retrained."""
+    ``answer``: the query-level model over this model's output (is the first result an answer
+    at all?) with the weak-match and chat thresholds. It belongs to the model, whose logits it
+    reads: ``bench/answer_model.py`` fits it leave-one-corpus-out whenever the fusion is retrained
+    (a fitted-but-not-yet-shipped fusion has none)."""
 
     version: str
     names: tuple[str, ...]
@@ -174,7 +261,7 @@ class FusionModel:
     scale: npt.NDArray[np.float64]
     weights: npt.NDArray[np.float64]
     bias: float
-    weak_match: float = 0.0
+    answer: AnswerModel | None = None
 
     def logits(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return self.bias + ((x - self.mean) / self.scale) @ self.weights
@@ -192,8 +279,8 @@ class FusionModel:
         return out
 
     def to_json(self, **extra: object) -> str:
-        """The model file; ``extra`` carries the evidence (``weak_match`` there: a dict with its
-        ``threshold`` and the curve it was chosen on)."""
+        """The model file; ``extra`` carries the evidence (``answer`` there: the answer model
+        with its thresholds and the curves they were chosen on)."""
         return json.dumps({"format": MODEL_FORMAT, "version": self.version,
                            "features": list(self.names), "mean": self.mean.round(6).tolist(),
                            "scale": self.scale.round(6).tolist(),
@@ -207,15 +294,15 @@ class FusionModel:
             raise ValueError(f"fusion model: format {data.get('format')} with features "
                              f"{data.get('features')} does not match this code's {NAMES}; "
                              "retrain with bench/train_fusion.py")
-        weak = data.get("weak_match")
-        if not isinstance(weak, dict) or "threshold" not in weak:
-            raise ValueError("fusion model: no weak_match threshold; choose it with "
-                             "bench/weak_match.py --write")
+        answer = data.get("answer")
+        if not isinstance(answer, dict):
+            raise ValueError("fusion model: no answer model; fit it with "
+                             "bench/answer_model.py --write")
         return cls(str(data["version"]), tuple(data["features"]),
                    np.asarray(data["mean"], dtype=np.float64),
                    np.asarray(data["scale"], dtype=np.float64),
                    np.asarray(data["weights"], dtype=np.float64), float(data["bias"]),
-                   float(weak["threshold"]))
+                   AnswerModel.from_dict(answer))
 
 
 @lru_cache(maxsize=4)

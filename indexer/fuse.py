@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
-from indexer.calibrated import FusionModel, candidates, load_model
+import numpy as np
+
+from indexer.calibrated import FusionModel, answer_evidence, candidates, load_model
 from indexer.legs import LegHit, TagMatch
 from indexer.normalize import QueryShape
 from indexer.query import PreparedQuery
@@ -110,26 +112,41 @@ def fuse(rankings: dict[str, list[LegHit]], weights: dict[str, float], pinned: s
     return fused
 
 
+class CalibratedRanking(NamedTuple):
+    fused: list[Fused]
+    # The answer model's probability that the first result answers the query at all (None: no
+    # result, or a model without an answer part).
+    confidence: float | None
+
+
 def fuse_calibrated(query: PreparedQuery, rankings: dict[str, list[LegHit]], pinned: set[int],
                     title_tokens: list[frozenset[str]], path_tokens: list[frozenset[str]],
                     config: FusionConfig,
-                    model: FusionModel | None = None) -> list[Fused]:
+                    model: FusionModel | None = None) -> CalibratedRanking:
     """Rank the legs' candidates by the calibrated probability that each is relevant (pinned
-    exact identifiers first, as with RRF); the score is that probability."""
+    exact identifiers first, as with RRF); the score is that probability. The confidence is the
+    answer model's reading of the same evidence for the first result."""
     model = model or load_model()
     cands = candidates(query.shape, query.tokens, rankings, pinned, title_tokens, path_tokens)
     if not cands.docs:
-        return []
-    probs = model.probabilities(cands.x).tolist()
+        return CalibratedRanking([], None)
+    logits = model.logits(cands.x)
+    probs = (1.0 / (1.0 + np.exp(-logits))).tolist()
     details: dict[int, dict[str, LegDetail]] = {d: {} for d in cands.docs}
     for leg, hits in rankings.items():
         for rank, hit in enumerate(hits[: config.depth], start=1):
             details[hit.doc][leg] = LegDetail(rank, hit.score, hit.matched)
-    fused = []
+    kept: list[tuple[Fused, int]] = []
     for i, doc in enumerate(cands.docs):
         legs = details[doc]
         if set(legs) == {"dense"} and legs["dense"].score < config.min_dense_only:
             continue
-        fused.append(Fused(doc, probs[i], doc in pinned, legs, model.contributions(cands.x[i])))
-    fused.sort(key=lambda f: (not f.pinned, -f.score))
-    return fused
+        kept.append((Fused(doc, probs[i], doc in pinned, legs, model.contributions(cands.x[i])),
+                     i))
+    kept.sort(key=lambda fi: (not fi[0].pinned, -fi[0].score))
+    confidence = None
+    if kept and model.answer is not None:
+        second = kept[1][1] if len(kept) > 1 else None
+        confidence = model.answer.probability(
+            answer_evidence(cands.x, logits, kept[0][1], second, query.shape))
+    return CalibratedRanking([f for f, _ in kept], confidence)

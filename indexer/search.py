@@ -119,10 +119,13 @@ class SearchResponse:
     # RRF: the per-leg weights; calibrated fusion: the top result's logit terms per leg.
     weights: dict[str, float] = field(default_factory=dict)
     suggestion: str | None = None
-    # No result, or the first one is not pinned by an exact identifier and its calibrated
-    # probability is below the model's ``weak_match`` threshold (chosen leave-one-corpus-out by
-    # bench/weak_match.py): the page should say the knowledge base may not answer this.
+    # No result, or the first one is not pinned by an exact identifier and the answer model's
+    # confidence is below its ``weak_match`` threshold (chosen leave-one-corpus-out by
+    # bench/answer_model.py): the page should say the knowledge base may not answer this.
     weak_match: bool = False
+    # Calibrated fusion: the answer model's probability that the first result answers the query
+    # at all (the chatbot's confidence; ``weak_match`` is this below the model's threshold).
+    confidence: float | None = None
     # The query's embedding when the dense leg ran (callers that score chunks reuse it).
     vector: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
@@ -245,17 +248,20 @@ class Searcher:
         self.add_dense(plan)  # a caller that did not run it elsewhere
         query, rankings = plan.query, plan.rankings
         if self.fusion.method is FusionMethod.CALIBRATED and len(rankings) > 1:
-            fused = fuse_calibrated(query, rankings, plan.pinned, self._title_tokens,
-                                    self._path_tokens, self.fusion)
+            fused, confidence = fuse_calibrated(query, rankings, plan.pinned,
+                                                self._title_tokens, self._path_tokens,
+                                                self.fusion)
             w = {k: round(v, 4) for k, v in (fused[0].evidence or {}).items()} if fused else {}
-            weak = not fused or (not fused[0].pinned
-                                 and fused[0].score < load_model().weak_match)
+            answer = load_model().answer
+            weak = not fused or (not fused[0].pinned and answer is not None
+                                 and confidence is not None and confidence < answer.weak_match)
         else:
             w = leg_weights(query.shape, rankings)
             if len(rankings) == 1:
                 w = {k: 1.0 for k in rankings}
             fused = fuse(rankings, w, plan.pinned, self.fusion)
             weak = not fused
+            confidence = None
         terms = set(query.tokens)
         results = []
         for f in fused[offset: offset + limit]:
@@ -275,6 +281,7 @@ class Searcher:
         return SearchResponse(query=plan.text, normalized=query.normalized,
                               took_ms=round(took, 2), total=len(fused), results=results,
                               weights=w, suggestion=suggestion, weak_match=weak,
+                              confidence=None if confidence is None else round(confidence, 4),
                               vector=query.vector)
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0,

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime as dt
 import io
 from argparse import Namespace
@@ -25,6 +26,7 @@ from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, ReplyKind
 from chatbot.intents import IntentName
 from freshness.policy import Freshness, Status
 from indexer.article import Audience
+from indexer.calibrated import load_model
 from indexer.embed import Embedder
 from indexer.search import Searcher
 
@@ -190,3 +192,21 @@ def test_chatbot_never_imports_app_or_fastapi() -> None:
                 names = [node.module or ""]
             for name in names:
                 assert not name.startswith(("app", "fastapi", "starlette")), f"{path}: {name}"
+
+
+def test_the_search_answer_model_answers_what_the_chunk_score_doubts(engine: ChatEngine) -> None:
+    # The chunk score of a short question can fall below its threshold while the search's answer
+    # model, reading every leg, is sure of its first result: the chatbot then answers with it.
+    cands = engine.candidates("printer says offline", ANONYMOUS)
+    first = next(c for c in cands if c.answer_confidence is not None)
+    assert first.fused_rank == 1 and first.article.id == "printer-offline"
+    answer = load_model().answer
+    assert answer is not None and first.answer_confidence >= answer.chat  # type: ignore[operator]
+    doubted = dataclasses.replace(first, score=0.1)
+    kind, chosen = engine.decide([doubted], threshold=0.47)
+    assert kind is ReplyKind.ANSWER and chosen == [doubted]
+    unsure = dataclasses.replace(doubted, answer_confidence=answer.chat - 0.01)
+    assert engine.decide([unsure], threshold=0.47) == (ReplyKind.FALLBACK, [])
+    # No answer model reading (a rival, or a hand-weighted fusion): the chunk score decides.
+    assert engine.decide([dataclasses.replace(doubted, answer_confidence=None)],
+                         threshold=0.47) == (ReplyKind.FALLBACK, [])

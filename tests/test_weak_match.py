@@ -5,8 +5,9 @@
 2. The HTTP answer carries ``weak_match`` (GET and POST alike), additive to the contract.
 3. A weak-match search counts as a zero-result search: its event has the zero-result flag and
    its query reaches ``top_zero_result_queries``, the missing-article backlog.
-4. The threshold is the model file's (chosen by ``bench/weak_match.py``); a model file without
-   one is refused with the command that writes it.
+4. The threshold reads the answer model's confidence and is the model file's (both fitted by
+   ``bench/answer_model.py``); a model file without an answer model is refused with the command
+   that writes it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def test_covered_query_is_not_weak_and_uncovered_is(searcher: Searcher) -> None:
     uncovered = searcher.search(UNCOVERED)
     assert uncovered.results  # loosely related hits are still shown...
     assert uncovered.weak_match is True  # ...as "no good match"
-    assert uncovered.results[0].score < load_model().weak_match <= covered.results[0].score
+    answer = load_model().answer
+    assert answer is not None and covered.confidence is not None
+    assert uncovered.confidence is not None
+    assert uncovered.confidence < answer.weak_match <= covered.confidence
 
 
 def test_http_answer_carries_weak_match(client: TestClient) -> None:
@@ -71,10 +75,18 @@ def test_weak_match_counts_as_zero_result(tmp_path: Path, kb_index: Path,
     assert [q["query"] for q in metrics["top_zero_result_queries"]] == [UNCOVERED.lower()]
 
 
-def test_model_file_carries_the_threshold(tmp_path: Path) -> None:
+def test_model_file_carries_the_answer_model(tmp_path: Path) -> None:
     data = json.loads(MODEL_PATH.read_text())
-    assert 0.0 < data["weak_match"]["threshold"] < 1.0
-    assert load_model().weak_match == data["weak_match"]["threshold"]
-    del data["weak_match"]
-    with pytest.raises(ValueError, match=r"bench/weak_match\.py"):
+    answer = load_model().answer
+    assert answer is not None
+    assert 0.0 < data["answer"]["weak_match"] < data["answer"]["chat"] < 1.0
+    assert (answer.weak_match, answer.chat) == (data["answer"]["weak_match"],
+                                               data["answer"]["chat"])
+    assert set(data["answer"]["loco"]) == {"alerts-prometheus", "alerts-openshift",
+                                           "officedocs-errors", "stackfaq", "alerts-gitlab"}
+    broken = dict(data, answer=dict(data["answer"], features=data["answer"]["features"][:-1]))
+    with pytest.raises(ValueError, match=r"bench/answer_model\.py"):
+        FusionModel.from_json(json.dumps(broken))
+    del data["answer"]
+    with pytest.raises(ValueError, match=r"bench/answer_model\.py"):
         FusionModel.from_json(json.dumps(data))
