@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("fieldguide.errors")
@@ -36,6 +37,7 @@ ERRORS: dict[str, int] = {
     "method_not_allowed": 405,
     "conflict": 409,
     "reindex_running": 409,
+    "article_not_shown": 409,
     "payload_too_large": 413,
     "query_too_long": 413,
     "url_too_long": 414,
@@ -43,7 +45,6 @@ ERRORS: dict[str, int] = {
     "validation_error": 422,
     "empty_query": 422,
     "unknown_parameter": 422,
-    "article_not_shown": 422,
     "rate_limited": 429,
     "internal_error": 500,
     "not_ready": 503,
@@ -96,13 +97,29 @@ async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.code, exc.message, exc.headers)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500
                              else "internal_error")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return JSONResponse(error_body(code, detail), status_code=exc.status_code,
-                        headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (Starlette names only the first route's:
+    ``GET /api/search`` and ``POST /api/search`` are two routes)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods |= set(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

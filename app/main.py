@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app import errors, logredact, oidc
+from app import errors, logredact, oidc, openapi
 from app.abuse import AuthGuard
 from app.access import RateLimiter
 from app.identity import Identity
@@ -77,6 +77,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    openapi.install(app)
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
     oidc.install(app, settings)  # single sign-on, when configured
     logredact.install()  # no sign-in secret in an access-log line

@@ -2,7 +2,7 @@
 callers, and ``/api/freshness`` rate-limited like search.
 
 1. Chat feedback naming an article the conversation never showed (an engineer article, or any
-   other id) is ``422 article_not_shown`` and stores nothing; one it showed is accepted.
+   other id) is ``409 article_not_shown`` and stores nothing; one it showed is accepted.
 2. Anonymous callers never receive an owner's personal e-mail address: not in article JSON, not
    in ``/api/freshness`` (JSON or CSV), not in the article page; they get the owner's name and
    team. Engineers still get the addresses.
@@ -38,7 +38,7 @@ def test_feedback_only_about_an_article_the_conversation_showed(
         for article_id in (hidden, "no-such-article"):
             response = client.post(f"/api/chat/{turn['session_id']}/feedback",
                                    json={"helpful": False, "article_id": article_id})
-            assert_error(response, 422, "article_not_shown")
+            assert_error(response, 409, "article_not_shown")
             assert article_id not in response.text  # the message does not echo probes
         ok = client.post(f"/api/chat/{turn['session_id']}/feedback",
                          json={"helpful": True, "article_id": shown[0]})

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.access import AdminDep, CallerDep, RateLimitDep
 from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
+from app.openapi import NOT_BLANK
 from app.schemas import (
     ChatTurnPublic,
     EscalationPublic,
@@ -28,6 +29,7 @@ from app.schemas import (
     TicketRetryPublic,
     chat_turn_json,
 )
+from chatbot.engine import clean_message
 from chatbot.service import (
     ChatService,
     NotShownError,
@@ -46,7 +48,7 @@ MAX_BODY_TEXT = 100_000  # absolute cap on any text field, before the configurab
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     session_id: str | None = Field(None, max_length=64)
-    message: str = Field(..., max_length=MAX_BODY_TEXT * 2)
+    message: str = Field(..., max_length=MAX_BODY_TEXT * 2, json_schema_extra=NOT_BLANK)
 
 
 class FeedbackIn(BaseModel):
@@ -88,8 +90,7 @@ async def chat(body: ChatIn, request: Request, caller: CallerDep, _limit: RateLi
     if len(body.message) > limit:
         raise ApiError("payload_too_large", f"the message is longer than {limit} characters; "
                        "describe the problem and paste only the error message")
-    if not body.message.strip() or not any(ch.isprintable() and not ch.isspace()
-                                           for ch in body.message):
+    if not clean_message(body.message, limit).strip():  # nothing but spaces and controls
         raise ApiError("empty_query", "the message is empty")
     # A turn reads and writes the conversation in the database: it runs on the chat service's
     # own threads, so a database that does not answer never holds the web server's pool.
@@ -134,7 +135,7 @@ async def _until_done(work: asyncio.Future[Turn], request: Request, abandoned: t
 
 
 @router.post("/api/chat/{session_id}/feedback", response_model=FeedbackPublic,
-             responses={422: {"description": "validation_error, or article_not_shown: the "
+             responses={409: {"description": "article_not_shown: the "
                                              "article was not shown in this conversation"}})
 def feedback(session_id: str, body: FeedbackIn, service: ChatDep) -> FeedbackPublic:
     try:

@@ -50,7 +50,8 @@ ReviewerDep = Annotated[Caller, Depends(_reviewer)]
           "format=csv, one row per article."}})
 def freshness_report(
     services: ServicesDep, settings: SettingsDep, caller: CallerDep, _limit: RateLimitDep,
-    status: Annotated[list[str] | None, Query(description="only these states")] = None,
+    status: Annotated[list[str] | None, Query(description="only these states", json_schema_extra={
+        "items": {"type": "string", "enum": [s.value for s in Status]}})] = None,
     owner: str | None = None, team: str | None = None, service: str | None = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> dict[str, Any] | PlainTextResponse:

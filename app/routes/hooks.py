@@ -95,7 +95,9 @@ async def pagerduty(request: Request, services: ServicesDep) -> HookIntakePublic
     return _public(services, result)
 
 
-@router.get("/api/hooks/template", response_class=PlainTextResponse)
+@router.get("/api/hooks/template", response_class=PlainTextResponse, responses={
+    200: {"content": {"text/markdown": {"schema": {"type": "string"}}},
+          "description": "The runbook template, Markdown."}})
 async def template(services: ServicesDep,
                    alertname: Annotated[str, Query(min_length=1, max_length=256)],
                    service: Annotated[str | None, Query(max_length=128)] = None,

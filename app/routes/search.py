@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from app.access import Caller, CallerDep, RateLimitDep
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.openapi import QUERY_TEXT, REQUIRED, VISIBLE
 from app.schemas import SearchPagePublic, search_page_json
 from app.services import Services
 from indexer.article import Audience
@@ -43,20 +44,37 @@ def _audiences(requested: list[str], allowed: frozenset[Audience]) -> frozenset[
     return frozenset(wanted) & allowed
 
 
+# The audiences a filter may name (documented; the handler answers validation_error for others).
+_AUDIENCES: dict[str, Any] = {"items": {"type": "string", "enum": [a.value for a in Audience]}}
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("Input should be a valid integer, not a boolean")
+    return value
+
+
+# A JSON number that is an integer (10 or 10.0), never true/false.
+JsonInt = Annotated[int, BeforeValidator(_no_bool)]
+
+
 class SearchQuery(BaseModel):
     """The parameters of a search, from the query string (GET) or a JSON body (POST)."""
 
     model_config = ConfigDict(extra="forbid")
 
     q: str | None = Field(None, description="The query: words, an error message, an alert "
-                          "name or a pasted log line (up to 8 KB).")
-    limit: int = Field(10, ge=1, le=50)
-    offset: int = Field(0, ge=0, le=1000)
-    audience: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+                          "name or a pasted log line (up to 8 KB).", json_schema_extra=QUERY_TEXT)
+    limit: JsonInt = Field(10, ge=1, le=50)
+    offset: JsonInt = Field(0, ge=0, le=1000)
+    audience: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES,
+                                json_schema_extra=_AUDIENCES)
     service: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     tag: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
-    explain: bool = False
-    typeahead: bool = Field(False, description="A search made while the person is still "
+    # strict: a JSON body says true, not 0 or "yes" (the query string's forms are GET's)
+    explain: bool = Field(False, strict=True)
+    typeahead: bool = Field(False, strict=True, description="A search made while the person is "
+                            "still "
                             "typing: answered, not recorded in the search analytics (the widget "
                             "records the query they settle on).")
 
@@ -65,7 +83,7 @@ def _validated_query(q: str | None) -> str:
     if q is not None and len(q.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
         raise ApiError("query_too_long", f"the query is longer than {MAX_QUERY_BYTES} bytes; "
                        "paste the error message, not the whole log")
-    if q is None or not q.strip():
+    if q is None or not VISIBLE.search(q):  # nothing but spaces and control characters
         raise ApiError("empty_query", "the query is empty: pass q=...")
     if "\x00" in q:
         raise ApiError("validation_error", "q: NUL characters are not allowed")
@@ -89,17 +107,20 @@ async def run_search(services: Services, caller: Caller, params: SearchQuery) ->
                     media_type="application/json")
 
 
-@router.get("/api/search", response_model=SearchPagePublic)
+@router.get("/api/search", response_model=SearchPagePublic,
+            openapi_extra={REQUIRED: ["q"]})
 async def search(
     request: Request,
     services: ServicesDep,
     caller: CallerDep,
     _limit: RateLimitDep,
     q: Annotated[str | None, Query(description="The query: words, an error message, "
-                                   "an alert name or a pasted log line (up to 8 KB).")] = None,
+                                   "an alert name or a pasted log line (up to 8 KB).",
+                                   json_schema_extra=QUERY_TEXT)] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
     offset: Annotated[int, Query(ge=0, le=1000)] = 0,
-    audience: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
+    audience: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES,
+                                                json_schema_extra=_AUDIENCES)] = None,
     service: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     tag: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     explain: bool = False,
@@ -112,7 +133,15 @@ async def search(
     return await run_search(services, caller, params)
 
 
-@router.post("/api/search", response_model=SearchPagePublic)
+# q is checked by the handler (empty_query); the document says what it accepts.
+_BODY_SCHEMA = SearchQuery.model_json_schema()
+_BODY_SCHEMA["properties"]["q"] = {"type": "string", **QUERY_TEXT,
+                                   "description": _BODY_SCHEMA["properties"]["q"]["description"]}
+
+
+@router.post("/api/search", response_model=SearchPagePublic, openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": {
+        **_BODY_SCHEMA, "required": ["q"]}}}}})
 async def search_post(request: Request, services: ServicesDep, caller: CallerDep,
                       _limit: RateLimitDep) -> Response:
     """The same search with a JSON body: for queries too long to travel well in a URL."""
