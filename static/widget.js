@@ -66,7 +66,7 @@
     feedbackError: "Could not send the feedback.",
     answerReceived: "The assistant answered.",
     chatError: "The assistant is unavailable right now.",
-    talkToHuman: "Talk to a human",
+    talkToHuman: "Talk to a person",
     escalateTitle: "Contact the support team",
     escalateDescription: "What have you tried so far?",
     escalateContact: "How can we reach you? (email or chat handle)",
@@ -196,7 +196,7 @@
   .turn.user { align-self: flex-end; background: var(--_hover); }
   .turn.bot { align-self: flex-start; }
   .turn .who { font-size: .75em; color: var(--_muted); display: block; margin-bottom: .2em; }
-  .turn .text { white-space: pre-line; margin: 0; overflow-wrap: anywhere; }
+  .turn .text { white-space: pre-wrap; margin: 0; overflow-wrap: anywhere; }
   .banner { margin: .4em 0; }
   .sources { margin: .5em 0 0; padding-left: 1.2em; font-size: .92em; }
   .sources-title { font-size: .8em; color: var(--_muted); margin: .6em 0 0; }

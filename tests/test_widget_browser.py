@@ -420,21 +420,26 @@ def test_unverified_article_shows_its_badge(chromium: Any, host: HostServer,
 
 # ---- 5. the Ask tab ----
 
+def ask(chromium: Any, url: str, message: str) -> tuple[Any, PageWatch, Any]:
+    """Open the widget's Ask tab on ``url``, ask ``message``; the answer's turn (an answer)."""
+    page, watch = open_page(chromium, url, viewport={"width": 1100, "height": 900})
+    page.keyboard.press("Control+k")
+    page.get_by_role("tab", name="Ask").click()
+    question = page.get_by_label("Your question")
+    question.fill(message)
+    question.press("Enter")
+    answer = page.locator(".turn.bot[data-kind]").last
+    answer.wait_for()
+    assert answer.get_attribute("data-kind") == "answer", answer.text_content()
+    return page, watch, answer
+
+
 @pytest.mark.skipif(not has_route("chat"), reason="the chatbot routes (app/routes/chat.py, "
                     "POST /api/chat) do not exist yet")
 def test_ask_answers_takes_feedback_and_escalates(chromium: Any, host: HostServer,
                                                  kb_service: ServerThread) -> None:
-    page, watch = open_page(chromium, wiki(host, kb_service.url, "ask"),
-                            viewport={"width": 1100, "height": 900})
-    page.keyboard.press("Control+k")
-    page.get_by_role("tab", name="Ask").click()
-    question = page.get_by_label("Your question")
-    question.fill("I forgot my password and cannot sign in to my laptop")
-    question.press("Enter")
-    answer = page.locator(".turn.bot[data-kind]").last
-    answer.wait_for()
-    kind = answer.get_attribute("data-kind")
-    assert kind == "answer", answer.text_content()
+    page, watch, answer = ask(chromium, wiki(host, kb_service.url, "ask"),
+                              "I forgot my password and cannot sign in to my laptop")
     assert (answer.locator(".text").text_content() or "").strip()
     sources = answer.locator(".sources a")
     assert sources.count() >= 1
@@ -442,7 +447,7 @@ def test_ask_answers_takes_feedback_and_escalates(chromium: Any, host: HostServe
     shot(page, "widget-ask-answer")
     answer.get_by_role("button", name="Not helpful").click()
     page.get_by_text("Thanks for the feedback.").wait_for()
-    page.get_by_role("button", name="Talk to a human").first.click()
+    page.get_by_role("button", name="Talk to a person").first.click()
     description = page.get_by_label("What have you tried so far?")
     assert "forgot my password" in description.input_value()
     description.fill("Tried the self-service reset twice; the link expired.")
@@ -452,6 +457,30 @@ def test_ask_answers_takes_feedback_and_escalates(chromium: Any, host: HostServe
     done.wait_for()
     assert "Reference:" in (done.text_content() or "")
     shot(page, "widget-ask-escalated")
+    no_violations(page, watch)
+    page.context.close()
+
+
+@pytest.mark.skipif(not has_route("chat"), reason="no chatbot routes yet")
+def test_ask_keeps_nested_steps_and_asks_once(chromium: Any, host: HostServer,
+                                              kb_service: ServerThread) -> None:
+    page, watch, answer = ask(chromium, wiki(host, kb_service.url, "ask-nested"),
+                              "outlook won't sync on my iphone")
+    question = page.get_by_label("Your question")
+    text = answer.locator(".text").inner_text()
+    # The sub-steps are there, indented under their step (white space kept on screen).
+    assert "\n   - iPhone:" in text or "iPhone:\n\n1. " in text, text
+    assert answer.get_by_text("Did this help?").count() == 1
+    assert (answer.text_content() or "").count("Did this help") == 1
+    answer.evaluate("e => e.scrollIntoView()")
+    shot(page, "widget-ask-steps")
+    question.fill("I want to talk to a person")
+    question.press("Enter")
+    page.locator(".turn.bot[data-kind=handoff]").wait_for()
+    handoff = page.locator(".turn.bot[data-kind=handoff]")
+    assert "Talk to a person" in (handoff.locator(".text").text_content() or "")
+    assert page.get_by_role("button", name="Talk to a person").count() >= 1
+    assert page.get_by_role("button", name="Talk to a human").count() == 0
     no_violations(page, watch)
     page.context.close()
 
