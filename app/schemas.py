@@ -248,6 +248,9 @@ class TicketRetryPublic(TicketPublic):
 class TicketListPublic(BaseModel):
     tickets: list[TicketPublic]
     count: int
+    sink: str = Field("none", description="The ticket system hand-offs go to; none without one.")
+    configure: str | None = Field(None, description="How to configure a ticket system, when "
+                                  "none is: hand-offs are then only recorded.")
 
 
 class OutcomesPublic(BaseModel):

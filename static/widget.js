@@ -70,10 +70,16 @@
     escalateTitle: "Contact the support team",
     escalateDescription: "What have you tried so far?",
     escalateContact: "How can we reach you? (email or chat handle)",
+    escalateTried: "What I tried: ",
     escalateSubmit: "Send to support",
     escalateCancel: "Cancel",
     escalateSending: "Sending…",
+    // What really happened to the ticket (the API's status), never a delivery that did not happen.
     escalateDone: "Your request was sent to the support team. Reference: {ticket}",
+    escalateFailed: "Your request is saved (reference {ticket}), but the ticket system did not " +
+      "answer: it is kept for a retry. If it is urgent, contact the service desk directly.",
+    escalateStored: "Your request is recorded (reference {ticket}), but no ticket system is " +
+      "configured, so nobody has been notified. Contact the service desk directly.",
     escalateError: "Could not reach the support team. Try again.",
   };
 
@@ -578,9 +584,11 @@
       esc.open = true;
       esc.status = "idle";
       if (!esc.description) {
-        // Pre-fill with what the user asked: support should never start from zero.
-        esc.description = this.state.turns.filter((x) => x.role === "user")
-          .map((x) => x.text).join("\n");
+        // Pre-fill with what the user asked (support should never start from zero), one line
+        // each, and leave the cursor on a line of its own so their words never run together.
+        const asked = this.state.turns.filter((x) => x.role === "user").map((x) => x.text);
+        esc.description = asked.length
+          ? `${asked.join("\n")}\n\n${this.host.strings.escalateTried}` : "";
       }
       this.host.render();
     }
@@ -602,7 +610,8 @@
           chat.sessionId = String(started.session_id);
         }
         const data = await this.api.escalate(chat.sessionId, description, contact);
-        Object.assign(esc, { status: "done", open: false, ticket: String(data.ticket || "") });
+        Object.assign(esc, { status: "done", open: false, ticket: String(data.ticket || ""),
+          outcome: String(data.status || "") });
       } catch (err) {
         Object.assign(esc, { status: "error",
           error: `${this.host.strings.escalateError} ${err.message || ""}`.trim() });
@@ -976,7 +985,10 @@
       let handoff = null;
       if (esc.status === "done") {
         handoff = h("p", { className: "done", role: "status",
-          text: fill(t.escalateDone, { ticket: esc.ticket }) });
+          "data-outcome": esc.outcome || "",
+          text: fill(esc.outcome === "stored" ? t.escalateStored
+            : esc.outcome === "failed" || esc.outcome === "pending" ? t.escalateFailed
+              : t.escalateDone, { ticket: esc.ticket }) });
       } else if (esc.open) {
         const description = h("textarea", { rows: "3", name: "description" });
         description.value = esc.description || "";
@@ -1198,11 +1210,17 @@
     _openEscalation() {
       this._chat.openEscalation();
       const field = this._handoff.querySelector("textarea");
-      if (field) field.focus();
+      if (field) {
+        field.focus();
+        field.selectionStart = field.selectionEnd = field.value.length;  // after "What I tried: "
+      }
     }
 
     _escalate(description, contact) {
-      return this._chat.escalate(description, contact);
+      const tried = this.strings.escalateTried.trim();
+      const text = description.endsWith(tried) ? description.slice(0, -tried.length).trim()
+        : description;  // the prompt left unanswered is not part of the description
+      return this._chat.escalate(text, contact);
     }
   }
 

@@ -37,6 +37,7 @@ from tests.browser.harness import (
     strict_csp,
 )
 from tests.browser.service import has_route, start_service
+from tests.test_chat_handoff import Receiver
 
 pytestmark = [
     pytest.mark.browser,
@@ -101,8 +102,16 @@ The printer still jams after two tries.
 
 
 @pytest.fixture(scope="module")
+def helpdesk() -> Iterator[Receiver]:
+    """The tiny service's ticket system: a real HTTP receiver (``fail``: it answers 503)."""
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
 def tiny_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
-                 host: HostServer) -> Iterator[ServerThread]:
+                 host: HostServer, helpdesk: Receiver) -> Iterator[ServerThread]:
     """Two end-user articles: one with a hostile title, one last reviewed years ago."""
     root = tmp_path_factory.mktemp("tiny")
     content = root / "content"
@@ -119,7 +128,9 @@ def tiny_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
     index = root / "index"
     cached = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
     build_index(content, index, cached)
-    server = start_service(root, content, index, embedder, [host.origin])
+    server = start_service(root, content, index, embedder, [host.origin],
+                           ticket_webhook_url=helpdesk.url, ticket_retries=1,
+                           ticket_backoff_seconds=0.01)
     yield server
     server.__exit__(None, None, None)
 
@@ -453,9 +464,12 @@ def test_ask_answers_takes_feedback_and_escalates(chromium: Any, host: HostServe
     description.fill("Tried the self-service reset twice; the link expired.")
     page.get_by_label("How can we reach you?").fill("pat@brightwater.example")
     page.get_by_role("button", name="Send to support").click()
-    done = page.get_by_text("Your request was sent to the support team.")
+    # No ticket system is configured on this service: the widget says so, not "sent".
+    done = page.locator(".done[data-outcome=stored]")
     done.wait_for()
-    assert "Reference:" in (done.text_content() or "")
+    text = done.text_content() or ""
+    assert "no ticket system is configured" in text and "FG-" in text
+    assert "sent to the support team" not in text
     shot(page, "widget-ask-escalated")
     no_violations(page, watch)
     page.context.close()
@@ -481,6 +495,37 @@ def test_ask_keeps_nested_steps_and_asks_once(chromium: Any, host: HostServer,
     assert "Talk to a person" in (handoff.locator(".text").text_content() or "")
     assert page.get_by_role("button", name="Talk to a person").count() >= 1
     assert page.get_by_role("button", name="Talk to a human").count() == 0
+    no_violations(page, watch)
+    page.context.close()
+
+
+@pytest.mark.skipif(not has_route("chat"), reason="no chatbot routes yet")
+@pytest.mark.parametrize("outcome", ["delivered", "failed"])
+def test_escalation_says_what_really_happened(chromium: Any, host: HostServer,
+                                              tiny_service: ServerThread, helpdesk: Receiver,
+                                              outcome: str) -> None:
+    helpdesk.fail = outcome == "failed"
+    page, watch, _ = ask(chromium, wiki(host, tiny_service.url, f"escalate-{outcome}"),
+                         "grey toner streaks on every printed page")
+    page.get_by_role("button", name="Talk to a person").first.click()
+    description = page.get_by_label("What have you tried so far?")
+    assert description.input_value() == "grey toner streaks on every printed page\n\nWhat I tried: "
+    page.keyboard.type("I tried a new cartridge")  # where the cursor was left: after the prompt
+    page.get_by_role("button", name="Send to support").click()
+    done = page.locator(f".done[data-outcome={outcome}]")
+    done.wait_for()
+    text = done.text_content() or ""
+    ticket = text.split("FG-", 1)[1][:8]
+    if outcome == "delivered":
+        assert text.startswith("Your request was sent to the support team.")
+        sent = next(b for b in helpdesk.bodies if b.get("reference") == f"FG-{ticket}")
+        assert sent["description"] == ("grey toner streaks on every printed page\n\n"
+                                       "What I tried: I tried a new cartridge")
+    else:
+        assert "did not answer" in text and "kept for a retry" in text
+        assert "sent to the support team" not in text
+        assert not any(b.get("reference") == f"FG-{ticket}" for b in helpdesk.bodies)
+    shot(page, f"widget-escalation-{outcome}")
     no_violations(page, watch)
     page.context.close()
 
