@@ -48,6 +48,9 @@ class SearchResultPublic(BaseModel):
     title: str
     url: str
     snippet: str = Field(description="HTML-safe; the matched terms are in <mark>.")
+    snippet_section: str | None = Field(None, description="The heading of the section the "
+                                        "snippet comes from (\"Resolution\"); null: the lead.")
+    title_html: str = Field("", description="The title HTML-escaped, matched words in <mark>.")
     score: float
     matched: dict[str, Any] = Field(description="What matched: terms, tags, error codes, alerts.")
     services: list[str]
@@ -84,6 +87,7 @@ def search_hit_json(hit: SearchHit, explain: bool) -> dict[str, Any]:
     a = r.article
     item: dict[str, Any] = {
         "id": a.id, "path": a.path, "title": a.title, "url": hit.url, "snippet": r.snippet,
+        "snippet_section": r.snippet_section, "title_html": r.title_marked,
         "score": r.score, "matched": r.matched, "services": list(a.services),
         "tags": list(a.tags), "freshness": freshness_json(hit.freshness),
     }

@@ -184,6 +184,7 @@
   .title { color: var(--_accent); font-weight: 600; text-decoration: none; }
   .head { display: flex; gap: .5em; align-items: baseline; flex-wrap: wrap; }
   .snippet { margin: .25em 0 0; color: var(--_fg); font-size: .92em; overflow-wrap: anywhere; }
+  .snippet .section { color: var(--_muted); font-weight: 600; }
   mark { background: var(--_mark-bg); color: var(--_mark-fg); border-radius: 2px; padding: 0 .1em; }
   .tags { display: flex; gap: .35em; flex-wrap: wrap; margin-top: .35em; }
   .tag { font-size: .75em; padding: .1em .5em; border-radius: 999px; background: var(--_tag-bg);
@@ -961,9 +962,13 @@
           },
           onmousemove: () => { if (this._s.selected !== i) { this._s.selected = i; this._updateSelection(false); } } },
         h("div", { className: "head" },
-          h("a", { className: "title", href: url, tabindex: "-1", text: String(r.title || r.id) }),
+          h("a", { className: "title", href: url, tabindex: "-1" },
+            r.title_html ? highlight(r.title_html) : String(r.title || r.id)),
           badge),
-        r.snippet ? h("p", { className: "snippet" }, highlight(r.snippet)) : null,
+        r.snippet ? h("p", { className: "snippet" },
+          r.snippet_section ? h("span", { className: "section",
+            text: `${String(r.snippet_section)} › ` }) : null,
+          highlight(r.snippet)) : null,
         tags.length ? h("div", { className: "tags" },
           tags.map((tag) => h("span", { className: "tag", text: String(tag) }))) : null);
     }

@@ -218,6 +218,24 @@ def test_search_as_you_type_on_a_strict_csp_wiki(chromium: Any, host: HostServer
 
 # ---- 2. keyboard end to end ----
 
+def test_snippets_name_their_section_and_titles_are_marked(chromium: Any, host: HostServer,
+                                                           kb_service: ServerThread) -> None:
+    page, watch = open_page(chromium, wiki(host, kb_service.url, "snippets"),
+                            viewport={"width": 1100, "height": 820})
+    page.keyboard.press("Control+k")
+    page.get_by_role("combobox").fill("choose a level to share my calendar with a delegate")
+    wait_state(page, "results")
+    first = page.get_by_role("option").first
+    assert first.locator(".snippet .section").text_content() == "Resolution › "
+    assert "calendar" in [m.lower() for m in first.locator(".title mark").all_text_contents()]
+    marks = page.locator("[role=option] mark").all_text_contents()
+    assert marks and all(len(m) > 1 for m in marks), marks  # whole words, no fragments
+    assert "|" not in "".join(page.locator("[role=option] .snippet").all_text_contents())
+    shot(page, "widget-snippets")
+    no_violations(page, watch)
+    page.context.close()
+
+
 def _clicks(service: ServerThread, article_id: str) -> list[Any]:
     from sqlalchemy import select
 
