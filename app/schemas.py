@@ -78,6 +78,9 @@ class SearchPagePublic(BaseModel):
                              "unlikely to answer the query (below the fusion model's calibrated "
                              "threshold); show the results as such and offer to ask or to "
                              "request an article. Counted as a zero-result search.")
+    showing_results_for: str | None = Field(None, description="The query found no good match "
+                                            "and its suggestion did: the results are the "
+                                            "suggestion's (\"Showing results for ...\").")
     results: list[SearchResultPublic]
     explain: SearchExplainPublic | None = Field(None, description="With explain=true.")
 
@@ -104,6 +107,7 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         "limit": req.limit, "offset": req.offset, "search_id": page.search_id,
         "suggestion": resp.suggestion,  # built from the caller's audiences only: nothing leaks
         "weak_match": resp.weak_match,
+        "showing_results_for": page.showing_results_for,
         "results": [search_hit_json(h, explain) for h in page.hits],
     }
     if explain:

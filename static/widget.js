@@ -43,6 +43,7 @@
     weak: "No good match for “{query}”: the knowledge base may not cover this yet.",
     weakShow: "Show the nearest articles anyway",
     didYouMean: "Did you mean:",
+    showingFor: "Showing results for “{query}”",
     askAssistant: "Ask the assistant",
     errorTitle: "Search is unavailable right now.",
     errorRetry: "Try again",
@@ -185,6 +186,7 @@
   .head { display: flex; gap: .5em; align-items: baseline; flex-wrap: wrap; }
   .snippet { margin: .25em 0 0; color: var(--_fg); font-size: .92em; overflow-wrap: anywhere; }
   .snippet .section { color: var(--_muted); font-weight: 600; }
+  .showing-for, .screen-slot > .suggestion { margin: .5em .75em 0; color: var(--_muted); }
   mark { background: var(--_mark-bg); color: var(--_mark-fg); border-radius: 2px; padding: 0 .1em; }
   .tags { display: flex; gap: .35em; flex-wrap: wrap; margin-top: .35em; }
   .tag { font-size: .75em; padding: .1em .5em; border-radius: 999px; background: var(--_tag-bg);
@@ -449,8 +451,13 @@
         const results = Array.isArray(data.results) ? data.results : [];
         // weak_match: the best result is below the calibrated confidence (counted server-side
         // as a zero-result search): say so first, keep the nearest articles one click away.
-        const status = !results.length ? "empty" : data.weak_match === true ? "weak" : "results";
+        // showing_results_for: the query found nothing, these are its suggestion's results,
+        // shown as such (under "Showing results for ...") even when they are a weak match.
+        const showing = typeof data.showing_results_for === "string" && data.showing_results_for;
+        const status = !results.length ? "empty"
+          : data.weak_match === true && !showing ? "weak" : "results";
         Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null,
+          showingFor: showing || null,
           searchId: (typeof data.search_id === "string" && data.search_id) || null, status });
         if (typeahead) this._settleTimer = window.setTimeout(() => this.settle(), SETTLE_MS);
       } catch (err) {
@@ -876,6 +883,16 @@
           s.results.forEach((r, i) => this._listbox.append(this._resultItem(r, i, t)));
           announce = s.results.length === 1 ? t.resultsOne
             : fill(t.resultsMany, { count: s.results.length });
+          // The query found nothing and its suggestion did: say whose results these are.
+          if (s.showingFor) {
+            screen = h("p", { className: "showing-for" }, fill(t.showingFor,
+              { query: s.showingFor }));
+            announce = `${fill(t.showingFor, { query: s.showingFor })}. ${announce}`;
+          } else if (s.suggestion) {
+            screen = h("p", { className: "suggestion" }, `${t.didYouMean} `,
+              h("button", { type: "button", className: "linklike", text: s.suggestion,
+                onclick: () => this._setQuery(s.suggestion) }));
+          }
           break;
         case "empty":
           screen = this._emptyScreen(t);

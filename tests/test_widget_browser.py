@@ -236,6 +236,21 @@ def test_snippets_name_their_section_and_titles_are_marked(chromium: Any, host: 
     page.context.close()
 
 
+def test_a_query_that_finds_nothing_shows_its_suggestions_results(
+        chromium: Any, host: HostServer, kb_service: ServerThread) -> None:
+    page, watch = open_page(chromium, wiki(host, kb_service.url, "showing-for"),
+                            viewport={"width": 1100, "height": 820})
+    page.keyboard.press("Control+k")
+    page.get_by_role("combobox").fill("pasword resett")
+    wait_state(page, "results")
+    assert page.locator(".showing-for").text_content() == "Showing results for “password reset”"
+    titles = page.locator("[role=option] .title").all_text_contents()
+    assert titles and "password" in titles[0].lower(), titles
+    shot(page, "widget-showing-for")
+    no_violations(page, watch)
+    page.context.close()
+
+
 def _clicks(service: ServerThread, article_id: str) -> list[Any]:
     from sqlalchemy import select
 
