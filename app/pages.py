@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
@@ -34,6 +35,16 @@ role may read.</p>
 """
 
 
+_FIRST_H1 = re.compile(r"\A\s*<h1[^>]*>.*?</h1>\s*", re.S)
+
+
+def _without_title(body: str) -> str:
+    """The rendered body without its leading ``# Title`` heading: the page prints the article's
+    title (the front matter's, else that very heading) once, above."""
+    m = _FIRST_H1.match(body)
+    return body[m.end():] if m else body
+
+
 def article_page(data: dict[str, Any], who: str = "") -> str:
     """``data``: the ``GET /api/articles/{id}`` body. Fields are escaped; its HTML is sanitised.
     ``who``: the signed-in person's header element (``app.signin_view.who``), already escaped."""
@@ -49,9 +60,15 @@ def article_page(data: dict[str, Any], who: str = "") -> str:
             ("Status", fresh.get("status") or "—"),
             ("Audience", ", ".join(data.get("audience", [])))]
     meta_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta)
-    tags = "".join(f'<li class="tag">{_e(t)}</li>'
-                   for t in [*data.get("error_codes", []), *data.get("alerts", []),
-                             *data.get("services", []), *data.get("tags", [])])
+    seen: set[str] = set()
+    labels = []
+    for t in [*data.get("error_codes", []), *data.get("alerts", []),
+              *data.get("services", []), *data.get("tags", [])]:
+        if str(t).lower() not in seen:  # a service that is also a tag is shown once ("vpn")
+            seen.add(str(t).lower())
+            labels.append(t)
+    tags = "".join(f'<li class="tag">{_e(t)}</li>' for t in labels)
+    body = _without_title(data["html"])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -59,8 +76,13 @@ def article_page(data: dict[str, Any], who: str = "") -> str:
 <link rel="stylesheet" href="/static/article.css"></head>
 <body>{_nav(who)}<main>
 {banner}<article>
-<header><p><a href="/">Fieldguide</a></p><h1>{_e(data["title"])}</h1>
+<header><p><a href="/">Fieldguide</a></p>
+<nav class="article-tools"><a class="back" href="/">← Back to search</a>
+<form class="search" action="/" method="get" role="search"><input type="search" name="q"
+aria-label="Search the knowledge base" placeholder="Search the knowledge base">
+<button type="submit">Search</button></form></nav>
+<h1>{_e(data["title"])}</h1>
 <dl class="meta">{meta_html}</dl><ul class="tags">{tags}</ul></header>
-{data["html"]}
+{body}
 </article></main></body></html>
 """

@@ -48,6 +48,9 @@ class SearchResultPublic(BaseModel):
     title: str
     url: str
     snippet: str = Field(description="HTML-safe; the matched terms are in <mark>.")
+    snippet_section: str | None = Field(None, description="The heading of the section the "
+                                        "snippet comes from (\"Resolution\"); null: the lead.")
+    title_html: str = Field("", description="The title HTML-escaped, matched words in <mark>.")
     score: float
     matched: dict[str, Any] = Field(description="What matched: terms, tags, error codes, alerts.")
     services: list[str]
@@ -78,6 +81,9 @@ class SearchPagePublic(BaseModel):
     confidence: float | None = Field(None, description="The answer model's probability that the "
                                      "first result answers the query at all (null: no result, "
                                      "or a hand-weighted fusion).")
+    showing_results_for: str | None = Field(None, description="The query found no good match "
+                                            "and its suggestion did: the results are the "
+                                            "suggestion's (\"Showing results for ...\").")
     results: list[SearchResultPublic]
     explain: SearchExplainPublic | None = Field(None, description="With explain=true.")
 
@@ -87,6 +93,7 @@ def search_hit_json(hit: SearchHit, explain: bool) -> dict[str, Any]:
     a = r.article
     item: dict[str, Any] = {
         "id": a.id, "path": a.path, "title": a.title, "url": hit.url, "snippet": r.snippet,
+        "snippet_section": r.snippet_section, "title_html": r.title_marked,
         "score": r.score, "matched": r.matched, "services": list(a.services),
         "tags": list(a.tags), "freshness": freshness_json(hit.freshness),
     }
@@ -104,6 +111,7 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         "suggestion": resp.suggestion,  # built from the caller's audiences only: nothing leaks
         "weak_match": resp.weak_match,
         "confidence": resp.confidence,
+        "showing_results_for": page.showing_results_for,
         "results": [search_hit_json(h, explain) for h in page.hits],
     }
     if explain:
@@ -253,6 +261,9 @@ class TicketRetryPublic(TicketPublic):
 class TicketListPublic(BaseModel):
     tickets: list[TicketPublic]
     count: int
+    sink: str = Field("none", description="The ticket system hand-offs go to; none without one.")
+    configure: str | None = Field(None, description="How to configure a ticket system, when "
+                                  "none is: hand-offs are then only recorded.")
 
 
 class OutcomesPublic(BaseModel):

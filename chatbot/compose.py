@@ -1,40 +1,48 @@
-"""Answer text from an article: its resolution steps, or the section that matched best."""
+"""Answer text from an article: its resolution steps, or the section that matched best.
+
+The section is kept as it is written (paragraphs, nested lists, code, tables as rows) and
+shortened only by whole top-level units, with a pointer to the rest: a step is never cut in half.
+"""
 
 from __future__ import annotations
 
-import re
-
 from indexer.article import Article, Section
-from indexer.normalize import plain
-
-MAX_STEPS = 8
+from indexer.blocks import Block, text_blocks
 
 
-def _clip(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text.rfind(" ", 0, limit - 1)
-    return text[: cut if cut > limit // 2 else limit - 1].rstrip(" ,;:") + "…"
+def _more(rest: list[Block]) -> str:
+    steps = sum(1 for b in rest if b.kind == "item")
+    if steps:
+        return f"See the article for {steps} more step{'s' if steps != 1 else ''}."
+    return "See the article for the rest."
 
 
-def _steps(section: Section) -> str:
-    items = [" ".join(plain(item).split()) for item in section.list_items[:MAX_STEPS]]
-    items = [i for i in items if i]
-    if not items:
-        return ""
-    if section.ordered_list:
-        return "\n".join(f"{n}. {item}" for n, item in enumerate(items, 1))
-    return "\n".join(f"- {item}" for item in items)
+def _join(blocks: list[Block]) -> str:
+    """Items of one list on consecutive lines; a blank line around everything else."""
+    out: list[str] = []
+    for n, block in enumerate(blocks):
+        if n:
+            same_list = block.kind == "item" and blocks[n - 1].kind == "item"
+            out.append("\n" if same_list else "\n\n")
+        out.append(block.text)
+    return "".join(out)
 
 
-def _body(section: Section) -> str:
-    text = plain(section.text)
-    # Keep paragraphs, drop runs of blank lines.
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+def shorten(blocks: list[Block], limit: int) -> str:
+    """The blocks that fit in about ``limit`` characters (always the first), whole, then a line
+    saying how many steps the article has beyond them. A lead-in ("To open a calendar:") left
+    last goes with what it introduces."""
+    size = 0
+    for n, block in enumerate(blocks):
+        size += len(block.text) + 2
+        if n and size > limit:
+            while n > 1 and blocks[n - 1].kind in ("paragraph", "heading"):
+                n -= 1
+            return _join(blocks[:n]) + "\n\n" + _more(blocks[n:])
+    return _join(blocks)
 
 
-def answer_text(article: Article, section_label: str | None, limit: int) -> str:
-    """A short readable answer: the Resolution steps, else the best-matching section."""
+def _pick(article: Article, section_label: str | None) -> Section | None:
     section = article.section("resolution")
     if section is None and section_label and section_label != "head":
         section = next((s for s in article.sections
@@ -43,7 +51,13 @@ def answer_text(article: Article, section_label: str | None, limit: int) -> str:
         section = next((s for s in article.sections if s.level > 1 and s.text.strip()), None)
     if section is None:
         section = next((s for s in article.sections if s.text.strip()), None)
-    if section is None:
+    return section
+
+
+def answer_text(article: Article, section_label: str | None, limit: int) -> str:
+    """A readable answer: the Resolution, else the best-matching section, whole units only."""
+    section = _pick(article, section_label)
+    blocks = text_blocks(section.text) if section is not None else []
+    if not blocks:
         return article.title
-    body = _steps(section) or _body(section)
-    return _clip(body, limit)
+    return shorten(blocks, limit)

@@ -290,7 +290,7 @@ class ChatEngine:
         parts = [f"{article.title}:", body]
         if banner:
             parts.insert(0, f"Note: {banner}")
-        parts.append("Did this help?")
+        # No "Did this help?" here: the widget asks it under the answer, with its buttons.
         state.options = {}
         state.last_sources = (article.id,)
         return Reply(ReplyKind.ANSWER, "\n\n".join(parts), sources=(self._source(article),),

@@ -10,6 +10,7 @@ ticket whatever happens (``failed`` with the last error when every attempt faile
 from __future__ import annotations
 
 import json
+import re
 import smtplib
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 import httpx
+
+from chatbot.engine import _CONTROL
 
 
 class DeliveryError(Exception):
@@ -96,11 +99,27 @@ class EmailSink:
             raise DeliveryError(f"{exc.__class__.__name__}: {exc}") from exc
 
 
+NO_SINK_HELP = ("no ticket system is configured: hand-offs are recorded (status 'stored') and "
+                "nobody is notified. Set FIELDGUIDE_TICKET_WEBHOOK_URL (a helpdesk's JSON "
+                "webhook) or FIELDGUIDE_TICKET_EMAIL with FIELDGUIDE_SMTP_HOST, then restart "
+                "and retry the stored tickets.")
+
+
+def clean_description(text: str, limit: int = 4000) -> str:
+    """What the user tried, as they wrote it: line breaks kept (so "expense report" and "I tried"
+    on two lines never run together), control characters and runs of spaces out, clipped."""
+    lines = (" ".join(_CONTROL.sub(" ", line).split())
+             for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()[:limit]
+
+
 def render_text(packet: dict[str, Any]) -> str:
     """The packet as plain text for a human: what was asked, shown, tried and said."""
     lines = [f"Ticket {packet.get('reference')} from the Fieldguide chatbot",
              f"Contact: {packet.get('contact') or '(none given)'}", "",
-             "What the user already tried:", f"  {packet.get('description') or '(not given)'}", "",
+             "What the user already tried:",
+             *(f"  {line}" for line in (packet.get("description") or "(not given)").split("\n")),
+             "",
              "Questions:"]
     lines += [f"  - {q}" for q in packet.get("questions", [])]
     lines += ["", "Articles shown (confidence, opened?, feedback):"]

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.config import ChatConfig
 from chatbot.engine import ChatEngine, ConversationState, Reply, ReplyKind, clean_message
-from chatbot.handoff import DeliveryResult, RetryPolicy, TicketSink, deliver
+from chatbot.handoff import DeliveryResult, RetryPolicy, TicketSink, clean_description, deliver
 from chatbot.models import (
     ChatFeedbackRow,
     ChatOpenRow,
@@ -380,7 +380,7 @@ class ChatService:
             "session_id": row.id,
             "created_at": self.now().isoformat(),
             "contact": clean_message(contact, 320) if contact else None,
-            "description": clean_message(description, 4000) if description else None,
+            "description": clean_description(description) if description else None,
             "questions": questions,
             "articles_shown": list(shown.values()),
             "articles_opened": sorted(opened),

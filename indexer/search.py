@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +22,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from indexer.article import Article, Audience
+from indexer.blocks import text_blocks
 from indexer.calibrated import load_model, path_tokens
 from indexer.embed import Embedder
 from indexer.fuse import (
@@ -38,7 +40,7 @@ from indexer.legs.tags import TagsLeg
 from indexer.normalize import WORD, plain, tokenize
 from indexer.query import PreparedQuery
 from indexer.snapshot import LEG_NAMES, Snapshot
-from indexer.snippet import SnippetText, Vocabulary, make_snippet
+from indexer.snippet import SnippetText, Vocabulary, mark, snippet_in_section
 
 LEGS = LEG_NAMES
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
@@ -78,6 +80,25 @@ class LegEvidence(NamedTuple):
         return out
 
 
+_BULLET = re.compile(r"(?m)^(\s*)- ")
+# Link lists say nothing about the problem: a snippet never comes from them.
+_NOT_SNIPPETS = {"related", "related articles", "see also", "references", "links",
+                 "further reading"}
+
+
+def snippet_parts(article: Article) -> list[tuple[str, str]]:
+    """(heading, text) of the sections a snippet may come from: the Symptom first (it wins ties),
+    lists and tables as lines of text (cells joined by " · ", no pipes), link lists left out."""
+    parts: list[tuple[str, str]] = []
+    for section in sorted(article.sections, key=lambda x: x.key != "symptom"):
+        heading = section.heading if section.level > 1 else ""
+        if heading.strip().lower() in _NOT_SNIPPETS or not section.text.strip():
+            continue
+        text = "\n".join(b.text for b in text_blocks(section.text))
+        parts.append((heading, _BULLET.sub(r"\1", text)))  # a "- " reads as noise in one line
+    return parts or [("", plain(article.body))]
+
+
 def explain_legs(legs: dict[str, LegEvidence]) -> dict[str, dict[str, float | int]]:
     return {name: leg.explain() for name, leg in legs.items()}
 
@@ -92,6 +113,8 @@ class SearchResult:
     pinned: bool = False
     # Calibrated fusion: the logit's terms per leg, "title" and "agreement" (for explain).
     evidence: dict[str, float] = field(default_factory=dict)
+    snippet_section: str | None = None  # the heading the snippet comes from ("Resolution")
+    title_marked: str = ""  # the title HTML-escaped, matched words in <mark> (with snippets)
 
 
 @dataclass
@@ -269,7 +292,7 @@ class Searcher:
             results.append(SearchResult(
                 article=article,
                 score=round(f.score, 6),
-                snippet=make_snippet(self._snippet_text(f.doc), terms) if snippets else "",
+                **self._snippet(f.doc, article, terms, snippets),
                 matched=self._matched(f, terms, article),
                 legs=self._legs(f),
                 pinned=f.pinned,
@@ -346,17 +369,23 @@ class Searcher:
                 time.sleep(0)  # let request threads take the GIL
         return count
 
+    def _snippet(self, doc: int, article: Article, terms: set[str],
+                 wanted: bool) -> dict[str, Any]:
+        """The snippet, the section it comes from, and the title with its matched words marked."""
+        if not wanted:
+            return {"snippet": ""}
+        snippet, section = snippet_in_section(self._snippet_text(doc), terms)
+        return {"snippet": snippet, "snippet_section": section,
+                "title_marked": mark(article.title, terms, self._snippet_words)}
+
     def _snippet_text(self, doc: int) -> SnippetText:
         with self._sources_lock:
             source = self._sources.get(doc)
             if source is not None:
                 self._sources.move_to_end(doc)
                 return source
-        article = self.snapshot.articles[doc]
-        symptom = article.section("symptom")
-        parts = [plain(symptom.text)] if symptom is not None else []
-        parts.append(plain(article.body))
-        source = SnippetText.prepare("\n".join(parts), self._snippet_words)
+        source = SnippetText.prepare_sections(snippet_parts(self.snapshot.articles[doc]),
+                                              self._snippet_words)
         with self._sources_lock:
             self._sources[doc] = source
             while len(self._sources) > SNIPPET_CACHE_SIZE:

@@ -61,7 +61,7 @@ class Vocabulary:
             return cached[1]
         with self.lock:
             size = len(self.words)
-            ids = [i for t in terms if not is_stopword_token(t)
+            ids = [i for t in terms if _markable_term(t)
                    for i in self.ids_of_token.get(t, ())]
             table = np.zeros(size, dtype=bool)
             table[ids] = True
@@ -82,6 +82,40 @@ class SnippetText:
     offsets: npt.NDArray[np.int32]  # per occurrence: character offset in ``text``
     starts: npt.NDArray[np.int32]  # character offsets where a sentence starts
     blank: bool  # nothing but white space (asked per snippet: not worth a copy of the text)
+    sections: tuple[tuple[int, str], ...] = ()  # (offset where it starts, heading), in order
+
+    def section_ends(self) -> npt.NDArray[np.int64]:
+        """Per sentence start, where its section ends: a passage stays in one section."""
+        bounds = np.array([at for at, _ in self.sections[1:]] + [len(self.text) + 1],
+                          dtype=np.int64)
+        return bounds[bounds.searchsorted(self.starts, side="right")] if self.sections else \
+            np.full(len(self.starts), len(self.text) + 1, dtype=np.int64)
+
+    def section_end(self, offset: int) -> int:
+        later = [at for at, _ in self.sections if at > offset]
+        return (later[0] - 1) if later else len(self.text)
+
+    def section_at(self, offset: int) -> str | None:
+        """The heading of the section the text at ``offset`` belongs to (None: the lead)."""
+        found = None
+        for start, heading in self.sections:
+            if start > offset:
+                break
+            found = heading
+        return found or None
+
+    @classmethod
+    def prepare_sections(cls, parts: list[tuple[str, str]],
+                         vocabulary: Vocabulary | None = None) -> SnippetText:
+        """``(heading, text)`` parts joined by line breaks, remembering where each starts."""
+        offsets: list[tuple[int, str]] = []
+        at = 0
+        for heading, text in parts:
+            offsets.append((at, heading))
+            at += len(text) + 1
+        source = cls.prepare("\n".join(text for _, text in parts), vocabulary)
+        return cls(source.vocabulary, source.text, source.at, source.offsets, source.starts,
+                   source.blank, tuple(offsets))
 
     @classmethod
     def prepare(cls, text: str, vocabulary: Vocabulary | None = None) -> SnippetText:
@@ -97,9 +131,16 @@ class SnippetText:
                    np.array(starts, dtype=np.int32), not text.strip())
 
 
+def _markable_term(term: str) -> bool:
+    """Stop words and one-character terms never mark a word: the "t" of "can't" or a stray "1"
+    would light up fragments, not the words a person searched for."""
+    return len(term) > 1 and not is_stopword_token(term)
+
+
 def _hit(tokens: tuple[str, ...], terms: Collection[str]) -> bool:
-    """A word matches when one of its tokens is a query term other than a stop word."""
-    return any(t in terms and not is_stopword_token(t) for t in tokens)
+    """A word matches when one of its tokens is a query term other than a stop word (or a
+    single character)."""
+    return any(t in terms and _markable_term(t) for t in tokens)
 
 
 def _best_start(source: SnippetText, hits: npt.NDArray[np.bool_], width: int) -> int:
@@ -112,7 +153,7 @@ def _best_start(source: SnippetText, hits: npt.NDArray[np.bool_], width: int) ->
     # tried by their number of occurrences, most first: none with fewer than the best distinct
     # count can win, so usually only a few are counted.
     lo = offsets.searchsorted(source.starts)
-    hi = offsets.searchsorted(source.starts + width)
+    hi = offsets.searchsorted(np.minimum(source.starts + width, source.section_ends()))
     count = hi - lo
     lo_l, hi_l = lo.tolist(), hi.tolist()
     best, best_score = -1, 0
@@ -161,16 +202,24 @@ def mark(text: str, terms: Collection[str], vocabulary: Vocabulary) -> str:
 def make_snippet(source: SnippetText | str, terms: Collection[str],
                  width: int = SNIPPET_CHARS) -> str:
     """The best passage, HTML-escaped, matching words in ``<mark>``, white space collapsed."""
+    return snippet_in_section(source, terms, width)[0]
+
+
+def snippet_in_section(source: SnippetText | str, terms: Collection[str],
+                       width: int = SNIPPET_CHARS) -> tuple[str, str | None]:
+    """``make_snippet`` and the heading of the section the passage starts in."""
     if isinstance(source, str):
         source = SnippetText.prepare(source)
     text = source.text
     if source.blank:
-        return ""
+        return "", None
     vocabulary = source.vocabulary
     table = vocabulary.matching(frozenset(terms))  # registered after the text: covers it
     hits = table[source.at]
     start = _best_start(source, hits, width)
     end, cut = _passage_end(text, start, width)
+    if source.sections and end > source.section_end(start):
+        end, cut = source.section_end(start), False  # the rest of its section, whole
     # The passage's occurrences are known: mark them by offset, no second tokenisation.
     lo, hi = source.offsets.searchsorted([start, end]).tolist()
     offsets = source.offsets[lo:hi].tolist()
@@ -194,4 +243,4 @@ def make_snippet(source: SnippetText | str, terms: Collection[str],
     if cut:
         out.append(" …")
     # Collapsing white space after marking is the same as before: tags and escapes have none.
-    return " ".join("".join(out).split())
+    return " ".join("".join(out).split()), source.section_at(start)

@@ -43,6 +43,7 @@
     weak: "No good match for “{query}”: the knowledge base may not cover this yet.",
     weakShow: "Show the nearest articles anyway",
     didYouMean: "Did you mean:",
+    showingFor: "Showing results for “{query}”",
     askAssistant: "Ask the assistant",
     errorTitle: "Search is unavailable right now.",
     errorRetry: "Try again",
@@ -66,14 +67,20 @@
     feedbackError: "Could not send the feedback.",
     answerReceived: "The assistant answered.",
     chatError: "The assistant is unavailable right now.",
-    talkToHuman: "Talk to a human",
+    talkToHuman: "Talk to a person",
     escalateTitle: "Contact the support team",
     escalateDescription: "What have you tried so far?",
     escalateContact: "How can we reach you? (email or chat handle)",
+    escalateTried: "What I tried: ",
     escalateSubmit: "Send to support",
     escalateCancel: "Cancel",
     escalateSending: "Sending…",
+    // What really happened to the ticket (the API's status), never a delivery that did not happen.
     escalateDone: "Your request was sent to the support team. Reference: {ticket}",
+    escalateFailed: "Your request is saved (reference {ticket}), but the ticket system did not " +
+      "answer: it is kept for a retry. If it is urgent, contact the service desk directly.",
+    escalateStored: "Your request is recorded (reference {ticket}), but no ticket system is " +
+      "configured, so nobody has been notified. Contact the service desk directly.",
     escalateError: "Could not reach the support team. Try again.",
   };
 
@@ -178,6 +185,8 @@
   .title { color: var(--_accent); font-weight: 600; text-decoration: none; }
   .head { display: flex; gap: .5em; align-items: baseline; flex-wrap: wrap; }
   .snippet { margin: .25em 0 0; color: var(--_fg); font-size: .92em; overflow-wrap: anywhere; }
+  .snippet .section { color: var(--_muted); font-weight: 600; }
+  .showing-for, .screen-slot > .suggestion { margin: .5em .75em 0; color: var(--_muted); }
   mark { background: var(--_mark-bg); color: var(--_mark-fg); border-radius: 2px; padding: 0 .1em; }
   .tags { display: flex; gap: .35em; flex-wrap: wrap; margin-top: .35em; }
   .tag { font-size: .75em; padding: .1em .5em; border-radius: 999px; background: var(--_tag-bg);
@@ -196,7 +205,7 @@
   .turn.user { align-self: flex-end; background: var(--_hover); }
   .turn.bot { align-self: flex-start; }
   .turn .who { font-size: .75em; color: var(--_muted); display: block; margin-bottom: .2em; }
-  .turn .text { white-space: pre-line; margin: 0; overflow-wrap: anywhere; }
+  .turn .text { white-space: pre-wrap; margin: 0; overflow-wrap: anywhere; }
   .banner { margin: .4em 0; }
   .sources { margin: .5em 0 0; padding-left: 1.2em; font-size: .92em; }
   .sources-title { font-size: .8em; color: var(--_muted); margin: .6em 0 0; }
@@ -446,8 +455,13 @@
         const results = Array.isArray(data.results) ? data.results : [];
         // weak_match: the best result is below the calibrated confidence (counted server-side
         // as a zero-result search): say so first, keep the nearest articles one click away.
-        const status = !results.length ? "empty" : data.weak_match === true ? "weak" : "results";
+        // showing_results_for: the query found nothing, these are its suggestion's results,
+        // shown as such (under "Showing results for ...") even when they are a weak match.
+        const showing = typeof data.showing_results_for === "string" && data.showing_results_for;
+        const status = !results.length ? "empty"
+          : data.weak_match === true && !showing ? "weak" : "results";
         Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null,
+          showingFor: showing || null,
           searchId: (typeof data.search_id === "string" && data.search_id) || null, status });
         if (typeahead) this._settleTimer = window.setTimeout(() => this.settle(), SETTLE_MS);
       } catch (err) {
@@ -582,9 +596,11 @@
       esc.open = true;
       esc.status = "idle";
       if (!esc.description) {
-        // Pre-fill with what the user asked: support should never start from zero.
-        esc.description = this.state.turns.filter((x) => x.role === "user")
-          .map((x) => x.text).join("\n");
+        // Pre-fill with what the user asked (support should never start from zero), one line
+        // each, and leave the cursor on a line of its own so their words never run together.
+        const asked = this.state.turns.filter((x) => x.role === "user").map((x) => x.text);
+        esc.description = asked.length
+          ? `${asked.join("\n")}\n\n${this.host.strings.escalateTried}` : "";
       }
       this.host.render();
     }
@@ -606,7 +622,8 @@
           chat.sessionId = String(started.session_id);
         }
         const data = await this.api.escalate(chat.sessionId, description, contact);
-        Object.assign(esc, { status: "done", open: false, ticket: String(data.ticket || "") });
+        Object.assign(esc, { status: "done", open: false, ticket: String(data.ticket || ""),
+          outcome: String(data.status || "") });
       } catch (err) {
         Object.assign(esc, { status: "error",
           error: `${this.host.strings.escalateError} ${err.message || ""}`.trim() });
@@ -870,6 +887,16 @@
           s.results.forEach((r, i) => this._listbox.append(this._resultItem(r, i, t)));
           announce = s.results.length === 1 ? t.resultsOne
             : fill(t.resultsMany, { count: s.results.length });
+          // The query found nothing and its suggestion did: say whose results these are.
+          if (s.showingFor) {
+            screen = h("p", { className: "showing-for" }, fill(t.showingFor,
+              { query: s.showingFor }));
+            announce = `${fill(t.showingFor, { query: s.showingFor })}. ${announce}`;
+          } else if (s.suggestion) {
+            screen = h("p", { className: "suggestion" }, `${t.didYouMean} `,
+              h("button", { type: "button", className: "linklike", text: s.suggestion,
+                onclick: () => this._setQuery(s.suggestion) }));
+          }
           break;
         case "empty":
           screen = this._emptyScreen(t);
@@ -956,9 +983,13 @@
           },
           onmousemove: () => { if (this._s.selected !== i) { this._s.selected = i; this._updateSelection(false); } } },
         h("div", { className: "head" },
-          h("a", { className: "title", href: url, tabindex: "-1", text: String(r.title || r.id) }),
+          h("a", { className: "title", href: url, tabindex: "-1" },
+            r.title_html ? highlight(r.title_html) : String(r.title || r.id)),
           badge),
-        r.snippet ? h("p", { className: "snippet" }, highlight(r.snippet)) : null,
+        r.snippet ? h("p", { className: "snippet" },
+          r.snippet_section ? h("span", { className: "section",
+            text: `${String(r.snippet_section)} › ` }) : null,
+          highlight(r.snippet)) : null,
         tags.length ? h("div", { className: "tags" },
           tags.map((tag) => h("span", { className: "tag", text: String(tag) }))) : null);
     }
@@ -980,7 +1011,10 @@
       let handoff = null;
       if (esc.status === "done") {
         handoff = h("p", { className: "done", role: "status",
-          text: fill(t.escalateDone, { ticket: esc.ticket }) });
+          "data-outcome": esc.outcome || "",
+          text: fill(esc.outcome === "stored" ? t.escalateStored
+            : esc.outcome === "failed" || esc.outcome === "pending" ? t.escalateFailed
+              : t.escalateDone, { ticket: esc.ticket }) });
       } else if (esc.open) {
         const description = h("textarea", { rows: "3", name: "description" });
         description.value = esc.description || "";
@@ -1202,11 +1236,17 @@
     _openEscalation() {
       this._chat.openEscalation();
       const field = this._handoff.querySelector("textarea");
-      if (field) field.focus();
+      if (field) {
+        field.focus();
+        field.selectionStart = field.selectionEnd = field.value.length;  // after "What I tried: "
+      }
     }
 
     _escalate(description, contact) {
-      return this._chat.escalate(description, contact);
+      const tried = this.strings.escalateTried.trim();
+      const text = description.endsWith(tried) ? description.slice(0, -tried.length).trim()
+        : description;  // the prompt left unanswered is not part of the description
+      return this._chat.escalate(text, contact);
     }
   }
 

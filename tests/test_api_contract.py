@@ -30,7 +30,7 @@ from tests.api_support import ADMIN, ENGINEER, assert_error, client_for, setting
 from tests.browser.harness import ServerThread
 
 RESULT_KEYS = {"id", "path", "title", "url", "snippet", "score", "matched", "services", "tags",
-               "freshness"}
+               "freshness", "snippet_section", "title_html"}  # the last two: issue 17 item 7
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,8 @@ FRIENDLY = """---
 id: friendly
 title: Printer queue stuck
 audience: [end-user]
+services: [printing]
+tags: [printing, queue]
 ---
 
 # Printer queue stuck
@@ -103,3 +105,19 @@ def test_snippets_are_html_safe(client: TestClient) -> None:
     for r in body["results"]:
         _assert_inert(r["snippet"])
         assert "<" not in r["snippet"].replace("<mark>", "").replace("</mark>", "")
+
+
+def test_article_page_prints_its_title_once_with_search_and_back_link(
+        client: TestClient) -> None:
+    """Issue 17 item 8: the title once, tags not repeated, a search box and a back link."""
+    for article_id in ("hostile", "friendly"):
+        page = client.get(f"/articles/{article_id}").text
+        assert page.count("<h1") == 1, page
+        tags = re.findall(r'<li class="tag">([^<]*)</li>', page)
+        assert len(tags) == len({t.lower() for t in tags})
+        if article_id == "friendly":
+            assert tags == ["printing", "queue"]  # the service that is also a tag, once
+        assert '<form class="search" action="/" method="get"' in page
+        assert '<a class="back" href="/">' in page
+    csp = client.get("/articles/friendly").headers["content-security-policy"]
+    assert "form-action 'self'" in csp

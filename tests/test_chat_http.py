@@ -95,6 +95,23 @@ def test_deflection_metrics_need_admin(client: TestClient) -> None:
     assert client.get("/api/chat/tickets", headers=ADMIN).json()["count"] >= 0
 
 
+def test_the_ticket_list_says_which_ticket_system_or_how_to_configure_one(
+        client: TestClient, tmp_path: Path, kb_index: Path, embedder: Embedder) -> None:
+    listing = client.get("/api/chat/tickets", headers=ADMIN).json()
+    assert listing["sink"] == "webhook" and listing["configure"] is None
+    with client_for(settings_for(tmp_path, kb_index, chat_sweep_seconds=0), embedder) as bare:
+        sid = bare.post("/api/chat", json={"message": "my printer says offline"}).json()[
+            "session_id"]
+        r = bare.post(f"/api/chat/{sid}/escalate",
+                      json={"description": "expense report\r\n\nI tried\x07 twice  again"})
+        assert r.json()["status"] == "stored"
+        listing = bare.get("/api/chat/tickets", headers=ADMIN).json()
+    assert listing["sink"] == "none"
+    assert "FIELDGUIDE_TICKET_WEBHOOK_URL" in listing["configure"]
+    mine = next(t for t in listing["tickets"] if t["reference"] == r.json()["ticket"])
+    assert mine["description"] == "expense report\n\nI tried twice again"  # lines kept
+
+
 def test_retrying_an_unknown_ticket_is_a_404(client: TestClient) -> None:
     # It was a 500 (the delivery looked the ticket up before anything checked it existed).
     assert_error(client.post("/api/chat/tickets/FG-1/retry", headers=ADMIN), 404, "not_found")

@@ -18,19 +18,22 @@ from __future__ import annotations
 import html
 import itertools
 import random
+import re
 from pathlib import Path
 
+from indexer.article import Audience
 from indexer.content import scan_content
 from indexer.embed import Embedder
 from indexer.normalize import WORD, is_stopword_token, word_tokens
 from indexer.query import PreparedQuery
-from indexer.search import Searcher
+from indexer.search import Searcher, snippet_parts
 from indexer.snippet import (
     _SENTENCE_START,
     SNIPPET_CHARS,
     SnippetText,
     Vocabulary,
     make_snippet,
+    snippet_in_section,
 )
 from tests.conftest import CONTENT
 
@@ -38,7 +41,8 @@ from tests.conftest import CONTENT
 def reference_start(text: str, terms: set[str], width: int = SNIPPET_CHARS) -> int:
     """The obvious quadratic version: score every sentence start."""
     def hit(word: str) -> bool:
-        return any(t in terms and not is_stopword_token(t) for t in word_tokens(word.lower()))
+        return any(t in terms and len(t) > 1 and not is_stopword_token(t)
+                   for t in word_tokens(word.lower()))
 
     hits = [(m.start(), m.group().lower()) for m in WORD.finditer(text) if hit(m.group())]
     starts = sorted({0} | {m.end() for m in _SENTENCE_START.finditer(text)})
@@ -60,7 +64,8 @@ def reference_snippet(text: str, terms: set[str], width: int) -> str:
     out, last = [], 0
     for m in WORD.finditer(passage):
         word = m.group()
-        hit = any(t in terms and not is_stopword_token(t) for t in word_tokens(word.lower()))
+        hit = any(t in terms and len(t) > 1 and not is_stopword_token(t)
+                  for t in word_tokens(word.lower()))
         out += [html.escape(passage[last:m.start()]), f"<mark>{word}</mark>" if hit else word]
         last = m.end()
     return "".join([*out, html.escape(passage[last:])])
@@ -147,3 +152,47 @@ def test_prepared_ahead_snippets_are_the_same(kb_index: Path, embedder: Embedder
     assert warm.prepare_snippets() == len(warm.snapshot.articles)
     assert [r.snippet for r in warm.search(query).results] == before
     assert before and all(before)
+
+
+# ---- issue 17 item 7: whole words, text not Markdown, the section that matched, titles ----
+
+def test_only_whole_words_are_marked_never_one_character_fragments(searcher: Searcher) -> None:
+    """The "t" of "can't" and stray one-character marks ("1", "c") are never marked."""
+    for query in ("I can't print, it won't connect", "step 1 c drive full"):
+        for r in searcher.search(query, audiences=frozenset(Audience)).results:
+            for marked in re.findall(r"<mark>([^<]*)</mark>", r.snippet + r.title_marked):
+                assert len(marked) > 1, (query, r.article.id, r.snippet)
+
+
+def test_snippets_are_text_not_markdown_nor_link_lists(searcher: Searcher) -> None:
+    """Table rows read as cells (no pipes), and a "Related" list never supplies the snippet."""
+    articles = {a.id: a for a in searcher.snapshot.articles}
+    tables = [a for a in articles.values()
+              if any(line.startswith("| ") for line in a.body.splitlines())]
+    assert tables
+    for a in tables:
+        text = "\n".join(t for _, t in snippet_parts(a))
+        assert " · " in text, a.id  # the rows' cells
+        for line in text.splitlines():
+            assert not re.fullmatch(r"\s*\|.*\|\s*", line), (a.id, line)  # a Markdown row
+    for a in articles.values():
+        assert "Related" not in [h for h, _ in snippet_parts(a)]
+    # "mailbox full" is in calendar-sharing's Related list only: not its snippet.
+    hit = next(r for r in searcher.search("calendar sharing mailbox full",
+                                          audiences=frozenset(Audience)).results
+               if r.article.id == "calendar-sharing")
+    assert "Mailbox full" not in hit.snippet
+
+
+def test_the_snippet_names_its_section_and_the_title_is_marked(searcher: Searcher) -> None:
+    r = searcher.search("choose a level to share my calendar with a delegate",
+                        audiences=frozenset(Audience)).results[0]
+    assert r.article.id == "calendar-sharing"
+    assert r.snippet_section == "Resolution", r.snippet
+    assert "<mark>Delegate</mark>" in r.snippet or "<mark>level</mark>" in r.snippet
+    assert "<mark>calendar</mark>" in r.title_marked
+    source = SnippetText.prepare_sections([("", "lead text"), ("Symptom", "it breaks"),
+                                           ("Resolution", "fix it now")])
+    assert [source.section_at(i) for i in (0, 10, 20)] == [None, "Symptom", "Resolution"]
+    # The passage stays in the section that matched and says which.
+    assert snippet_in_section(source, {"fix"}) == ("<mark>fix</mark> it now", "Resolution")

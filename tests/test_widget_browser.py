@@ -37,6 +37,7 @@ from tests.browser.harness import (
     strict_csp,
 )
 from tests.browser.service import has_route, start_service
+from tests.test_chat_handoff import Receiver
 
 pytestmark = [
     pytest.mark.browser,
@@ -101,8 +102,16 @@ The printer still jams after two tries.
 
 
 @pytest.fixture(scope="module")
+def helpdesk() -> Iterator[Receiver]:
+    """The tiny service's ticket system: a real HTTP receiver (``fail``: it answers 503)."""
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
 def tiny_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
-                 host: HostServer) -> Iterator[ServerThread]:
+                 host: HostServer, helpdesk: Receiver) -> Iterator[ServerThread]:
     """Two end-user articles: one with a hostile title, one last reviewed years ago."""
     root = tmp_path_factory.mktemp("tiny")
     content = root / "content"
@@ -119,7 +128,9 @@ def tiny_service(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
     index = root / "index"
     cached = embedder.with_cache(index / "embeddings.sqlite")  # the session's model, loaded once
     build_index(content, index, cached)
-    server = start_service(root, content, index, embedder, [host.origin])
+    server = start_service(root, content, index, embedder, [host.origin],
+                           ticket_webhook_url=helpdesk.url, ticket_retries=1,
+                           ticket_backoff_seconds=0.01)
     yield server
     server.__exit__(None, None, None)
 
@@ -206,6 +217,39 @@ def test_search_as_you_type_on_a_strict_csp_wiki(chromium: Any, host: HostServer
 
 
 # ---- 2. keyboard end to end ----
+
+def test_snippets_name_their_section_and_titles_are_marked(chromium: Any, host: HostServer,
+                                                           kb_service: ServerThread) -> None:
+    page, watch = open_page(chromium, wiki(host, kb_service.url, "snippets"),
+                            viewport={"width": 1100, "height": 820})
+    page.keyboard.press("Control+k")
+    page.get_by_role("combobox").fill("choose a level to share my calendar with a delegate")
+    wait_state(page, "results")
+    first = page.get_by_role("option").first
+    assert first.locator(".snippet .section").text_content() == "Resolution › "
+    assert "calendar" in [m.lower() for m in first.locator(".title mark").all_text_contents()]
+    marks = page.locator("[role=option] mark").all_text_contents()
+    assert marks and all(len(m) > 1 for m in marks), marks  # whole words, no fragments
+    assert "|" not in "".join(page.locator("[role=option] .snippet").all_text_contents())
+    shot(page, "widget-snippets")
+    no_violations(page, watch)
+    page.context.close()
+
+
+def test_a_query_that_finds_nothing_shows_its_suggestions_results(
+        chromium: Any, host: HostServer, kb_service: ServerThread) -> None:
+    page, watch = open_page(chromium, wiki(host, kb_service.url, "showing-for"),
+                            viewport={"width": 1100, "height": 820})
+    page.keyboard.press("Control+k")
+    page.get_by_role("combobox").fill("pasword resett")
+    wait_state(page, "results")
+    assert page.locator(".showing-for").text_content() == "Showing results for “password reset”"
+    titles = page.locator("[role=option] .title").all_text_contents()
+    assert titles and "password" in titles[0].lower(), titles
+    shot(page, "widget-showing-for")
+    no_violations(page, watch)
+    page.context.close()
+
 
 def _clicks(service: ServerThread, article_id: str) -> list[Any]:
     from sqlalchemy import select
@@ -420,21 +464,26 @@ def test_unverified_article_shows_its_badge(chromium: Any, host: HostServer,
 
 # ---- 5. the Ask tab ----
 
+def ask(chromium: Any, url: str, message: str) -> tuple[Any, PageWatch, Any]:
+    """Open the widget's Ask tab on ``url``, ask ``message``; the answer's turn (an answer)."""
+    page, watch = open_page(chromium, url, viewport={"width": 1100, "height": 900})
+    page.keyboard.press("Control+k")
+    page.get_by_role("tab", name="Ask").click()
+    question = page.get_by_label("Your question")
+    question.fill(message)
+    question.press("Enter")
+    answer = page.locator(".turn.bot[data-kind]").last
+    answer.wait_for()
+    assert answer.get_attribute("data-kind") == "answer", answer.text_content()
+    return page, watch, answer
+
+
 @pytest.mark.skipif(not has_route("chat"), reason="the chatbot routes (app/routes/chat.py, "
                     "POST /api/chat) do not exist yet")
 def test_ask_answers_takes_feedback_and_escalates(chromium: Any, host: HostServer,
                                                  kb_service: ServerThread) -> None:
-    page, watch = open_page(chromium, wiki(host, kb_service.url, "ask"),
-                            viewport={"width": 1100, "height": 900})
-    page.keyboard.press("Control+k")
-    page.get_by_role("tab", name="Ask").click()
-    question = page.get_by_label("Your question")
-    question.fill("I forgot my password and cannot sign in to my laptop")
-    question.press("Enter")
-    answer = page.locator(".turn.bot[data-kind]").last
-    answer.wait_for()
-    kind = answer.get_attribute("data-kind")
-    assert kind == "answer", answer.text_content()
+    page, watch, answer = ask(chromium, wiki(host, kb_service.url, "ask"),
+                              "I forgot my password and cannot sign in to my laptop")
     assert (answer.locator(".text").text_content() or "").strip()
     sources = answer.locator(".sources a")
     assert sources.count() >= 1
@@ -442,16 +491,74 @@ def test_ask_answers_takes_feedback_and_escalates(chromium: Any, host: HostServe
     shot(page, "widget-ask-answer")
     answer.get_by_role("button", name="Not helpful").click()
     page.get_by_text("Thanks for the feedback.").wait_for()
-    page.get_by_role("button", name="Talk to a human").first.click()
+    page.get_by_role("button", name="Talk to a person").first.click()
     description = page.get_by_label("What have you tried so far?")
     assert "forgot my password" in description.input_value()
     description.fill("Tried the self-service reset twice; the link expired.")
     page.get_by_label("How can we reach you?").fill("pat@brightwater.example")
     page.get_by_role("button", name="Send to support").click()
-    done = page.get_by_text("Your request was sent to the support team.")
+    # No ticket system is configured on this service: the widget says so, not "sent".
+    done = page.locator(".done[data-outcome=stored]")
     done.wait_for()
-    assert "Reference:" in (done.text_content() or "")
+    text = done.text_content() or ""
+    assert "no ticket system is configured" in text and "FG-" in text
+    assert "sent to the support team" not in text
     shot(page, "widget-ask-escalated")
+    no_violations(page, watch)
+    page.context.close()
+
+
+@pytest.mark.skipif(not has_route("chat"), reason="no chatbot routes yet")
+def test_ask_keeps_nested_steps_and_asks_once(chromium: Any, host: HostServer,
+                                              kb_service: ServerThread) -> None:
+    page, watch, answer = ask(chromium, wiki(host, kb_service.url, "ask-nested"),
+                              "outlook won't sync on my iphone")
+    question = page.get_by_label("Your question")
+    text = answer.locator(".text").inner_text()
+    # The sub-steps are there, indented under their step (white space kept on screen).
+    assert "\n   - iPhone:" in text or "iPhone:\n\n1. " in text, text
+    assert answer.get_by_text("Did this help?").count() == 1
+    assert (answer.text_content() or "").count("Did this help") == 1
+    answer.evaluate("e => e.scrollIntoView()")
+    shot(page, "widget-ask-steps")
+    question.fill("I want to talk to a person")
+    question.press("Enter")
+    page.locator(".turn.bot[data-kind=handoff]").wait_for()
+    handoff = page.locator(".turn.bot[data-kind=handoff]")
+    assert "Talk to a person" in (handoff.locator(".text").text_content() or "")
+    assert page.get_by_role("button", name="Talk to a person").count() >= 1
+    assert page.get_by_role("button", name="Talk to a human").count() == 0
+    no_violations(page, watch)
+    page.context.close()
+
+
+@pytest.mark.skipif(not has_route("chat"), reason="no chatbot routes yet")
+@pytest.mark.parametrize("outcome", ["delivered", "failed"])
+def test_escalation_says_what_really_happened(chromium: Any, host: HostServer,
+                                              tiny_service: ServerThread, helpdesk: Receiver,
+                                              outcome: str) -> None:
+    helpdesk.fail = outcome == "failed"
+    page, watch, _ = ask(chromium, wiki(host, tiny_service.url, f"escalate-{outcome}"),
+                         "grey toner streaks on every printed page")
+    page.get_by_role("button", name="Talk to a person").first.click()
+    description = page.get_by_label("What have you tried so far?")
+    assert description.input_value() == "grey toner streaks on every printed page\n\nWhat I tried: "
+    page.keyboard.type("I tried a new cartridge")  # where the cursor was left: after the prompt
+    page.get_by_role("button", name="Send to support").click()
+    done = page.locator(f".done[data-outcome={outcome}]")
+    done.wait_for()
+    text = done.text_content() or ""
+    ticket = text.split("FG-", 1)[1][:8]
+    if outcome == "delivered":
+        assert text.startswith("Your request was sent to the support team.")
+        sent = next(b for b in helpdesk.bodies if b.get("reference") == f"FG-{ticket}")
+        assert sent["description"] == ("grey toner streaks on every printed page\n\n"
+                                       "What I tried: I tried a new cartridge")
+    else:
+        assert "did not answer" in text and "kept for a retry" in text
+        assert "sent to the support team" not in text
+        assert not any(b.get("reference") == f"FG-{ticket}" for b in helpdesk.bodies)
+    shot(page, f"widget-escalation-{outcome}")
     no_violations(page, watch)
     page.context.close()
 

@@ -30,6 +30,7 @@ from app.schemas import (
     chat_turn_json,
 )
 from chatbot.engine import clean_message
+from chatbot.handoff import NO_SINK_HELP
 from chatbot.service import (
     ChatService,
     NotShownError,
@@ -175,7 +176,9 @@ def tickets(_admin: AdminDep, service: ChatDep,
             status: Annotated[str | None, Query(pattern="^(pending|stored|delivered|failed)$")] = None,
             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> TicketListPublic:
     items = [TicketPublic.of(t) for t in service.tickets(status, limit)]
-    return TicketListPublic(tickets=items, count=len(items))
+    sink = service.sink.name if service.sink else "none"
+    return TicketListPublic(tickets=items, count=len(items), sink=sink,
+                            configure=None if service.sink else NO_SINK_HELP)
 
 
 @router.post("/api/chat/tickets/{reference}/retry", response_model=TicketRetryPublic)

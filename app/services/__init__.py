@@ -29,7 +29,7 @@ from app.services.incidents import IncidentService
 from app.services.search import SearchHit, SearchPage, SearchService
 from app.settings import Settings
 from chatbot.engine import ChatEngine
-from chatbot.handoff import RetryPolicy, sink_from_settings
+from chatbot.handoff import NO_SINK_HELP, RetryPolicy, sink_from_settings
 from chatbot.service import ChatService
 from freshness.service import FreshnessService
 from incidents.config import IncidentsConfig
@@ -90,7 +90,10 @@ class Services:
                                events=events, freshness=freshness)
         chat_engine = ChatEngine(lambda: index.searcher, emb, settings.chat_config(),
                                  freshness=freshness, search=search.search_fn)
-        chat = ChatService(chat_engine, sessions, sink=sink_from_settings(settings),
+        sink = sink_from_settings(settings)
+        if sink is None:
+            log.warning("chatbot: %s", NO_SINK_HELP)
+        chat = ChatService(chat_engine, sessions, sink=sink,
                            retry=RetryPolicy(settings.ticket_retries,
                                              settings.ticket_backoff_seconds),
                            commit=commit_unless_abandoned,

@@ -13,6 +13,7 @@ same pools from their worker threads.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class SearchPage:
     hits: tuple[SearchHit, ...]
     search_id: str
     index_version: str
+    showing_results_for: str | None = None  # the query found nothing; these are the suggestion's
 
 
 def zero_result(response: SearchResponse) -> bool:
@@ -61,6 +63,11 @@ class NoFreshness:
 
     def freshness(self, article_id: str) -> Freshness:
         return Freshness.UNKNOWN
+
+
+# How much higher the suggestion's top score must be than the query's (calibrated fusion: a
+# probability) for "did you mean" to be offered over results that are already good.
+SUGGESTION_MARGIN = 0.15
 
 
 class SearchService:
@@ -81,13 +88,37 @@ class SearchService:
         The exact legs run first; when they decide (an error code, an alert name), the page is
         built in the same trip to the compute pool and the dense leg never runs."""
         searcher = self.index.searcher  # one snapshot for the whole request
+        response = await self._run(searcher, request)
+        response, showing = await self._weigh_suggestion(searcher, request, response)
+        page = self._page(searcher, request, response, label if record else None)
+        return dataclasses.replace(page, showing_results_for=showing) if showing else page
+
+    async def _run(self, searcher: Searcher, request: SearchRequest) -> SearchResponse:
         done = await self.compute.run(self._begin, searcher, request)
         if isinstance(done, SearchResponse):
-            response = done
-        else:
-            await self.vectors.run(searcher.add_dense, done)
-            response = await self.compute.resume(self._finish, searcher, request, done)
-        return self._page(searcher, request, response, label if record else None)
+            return done
+        await self.vectors.run(searcher.add_dense, done)
+        return await self.compute.resume(self._finish, searcher, request, done)
+
+    async def _weigh_suggestion(self, searcher: Searcher, request: SearchRequest,
+                                response: SearchResponse) -> tuple[SearchResponse, str | None]:
+        """A "did you mean" only when it is much better than the query: the suggestion is
+        searched too (only queries with words the knowledge base does not know have one). When
+        the query finds nothing (or no good match) and the suggestion does, the suggestion's
+        results are the answer. Otherwise it is offered only when its best result scores
+        ``SUGGESTION_MARGIN`` above the query's ("my laptop is super slow" is not improved by
+        "supplier")."""
+        if response.suggestion is None:
+            return response, None
+        alt = await self._run(searcher, dataclasses.replace(request, text=response.suggestion))
+        if not alt.results:
+            return dataclasses.replace(response, suggestion=None), None
+        if not response.results or (response.weak_match and not alt.weak_match):
+            return dataclasses.replace(alt, query=response.query,
+                                       suggestion=response.suggestion), response.suggestion
+        if alt.results[0].score < response.results[0].score + SUGGESTION_MARGIN:
+            return dataclasses.replace(response, suggestion=None), None
+        return response, None
 
     def search_fn(self, request: SearchRequest) -> SearchResponse:
         """A ``SearchFn`` for code on Starlette's worker threads (a chat turn): the search runs
