@@ -65,9 +65,18 @@ class NoFreshness:
         return Freshness.UNKNOWN
 
 
-# How much higher the suggestion's top score must be than the query's (calibrated fusion: a
-# probability) for "did you mean" to be offered over results that are already good.
+# How much higher the suggestion's answer confidence must be than the query's (calibrated
+# fusion: the answer model's probability) for "did you mean" to be offered over results that
+# are already good.
 SUGGESTION_MARGIN = 0.15
+
+
+def _quality(response: SearchResponse) -> float:
+    """How well a search's first result answers it: the answer model's confidence (calibrated
+    fusion), else the first result's score."""
+    if response.confidence is not None:
+        return response.confidence
+    return response.results[0].score if response.results else 0.0
 
 
 class SearchService:
@@ -116,7 +125,7 @@ class SearchService:
         if not response.results or (response.weak_match and not alt.weak_match):
             return dataclasses.replace(alt, query=response.query,
                                        suggestion=response.suggestion), response.suggestion
-        if alt.results[0].score < response.results[0].score + SUGGESTION_MARGIN:
+        if _quality(alt) < _quality(response) + SUGGESTION_MARGIN:
             return dataclasses.replace(response, suggestion=None), None
         return response, None
 
