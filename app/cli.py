@@ -248,6 +248,12 @@ def cmd_chat(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
+    from app.cli_incidents import run
+
+    return run(args, out, _settings(args), CliError)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldguide", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -316,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--engineer", action="store_true", help="include engineer articles")
     p.set_defaults(func=cmd_chat)
+
+    from app.cli_incidents import add_parser as add_incidents
+
+    add_incidents(sub, common, cmd_incidents)
     return parser
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.access import CallerDep
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.pages import CSP, article_page
 from app.render import article_url, render_markdown
+from app.routes.incidents import check_incident, note_view
 from app.schemas import ArticlePublic, freshness_json
 from indexer.article import Article, Audience
 from indexer.search import Searcher
@@ -58,14 +60,28 @@ def _load(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str
                         freshness_json(services.search.freshness_of(article.id)))
 
 
+# Opened during an incident (a channel post's link, a responder): recorded in its activity.
+IncidentParam = Annotated[int | None, Query(ge=1, description="The incident it is opened for.")]
+
+
+async def _viewed(caller: CallerDep, services: ServicesDep, article_id: str,
+                  incident: int | None) -> dict[str, Any]:
+    await check_incident(services, incident)
+    data = await run_in_threadpool(_load, caller, services, article_id)
+    await note_view(services, incident, caller, data["id"])
+    return data
+
+
 @router.get("/api/articles/{article_id:path}", response_model=ArticlePublic)
-def get_article(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str, Any]:
-    return _load(caller, services, article_id)
+async def get_article(caller: CallerDep, services: ServicesDep, article_id: str,
+                      incident: IncidentParam = None) -> dict[str, Any]:
+    return await _viewed(caller, services, article_id, incident)
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)
-def article_html(caller: CallerDep, services: ServicesDep, article_id: str) -> HTMLResponse:
-    data = _load(caller, services, article_id)
+async def article_html(caller: CallerDep, services: ServicesDep, article_id: str,
+                       incident: IncidentParam = None) -> HTMLResponse:
+    data = await _viewed(caller, services, article_id, incident)
     return HTMLResponse(article_page(data), headers={
         "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin"})

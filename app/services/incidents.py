@@ -18,6 +18,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.index import IndexHolder
+from app.services.incident_records import IncidentRecords
 from freshness.notify import Notifier, TeamsWebhookNotifier
 from freshness.policy import Freshness
 from freshness.service import FreshnessService
@@ -41,10 +42,12 @@ class IntakeDisabled(Exception):
 
 
 class IncidentService:
-    def __init__(self, config: IncidentsConfig, intake: Intake, sender: OutboxSender) -> None:
+    def __init__(self, config: IncidentsConfig, intake: Intake, sender: OutboxSender,
+                 records: IncidentRecords | None = None) -> None:
         self.config = config
         self.intake = intake
         self.sender = sender
+        self.records = records  # incidents (issue 14): built with the service, None in a bare one
 
     @classmethod
     def build(cls, config: IncidentsConfig, index: IndexHolder, sessions: sessionmaker[Session],
@@ -78,7 +81,9 @@ class IncidentService:
         if not notifiers:
             log.info("no FIELDGUIDE_SLACK_WEBHOOK_URL or FIELDGUIDE_TEAMS_WEBHOOK_URL: alerts are "
                      "recorded and answered, nothing is posted to a channel")
-        return cls(config, intake, sender)
+        records = IncidentRecords.build(config, sessions, teams=freshness.teams,
+                                        freshness=freshness_of)
+        return cls(config, intake, sender, records)
 
     def start(self) -> None:
         self.sender.start()
@@ -97,7 +102,10 @@ class IncidentService:
         """A verified Alertmanager or Grafana delivery: parsed, resolved, recorded, posted."""
         group = parse_alertmanager(body, max_bytes=self.config.max_body_bytes,
                                    max_alerts=self.config.max_alerts)
-        return self._posted(self.intake.receive(group, source="alertmanager"))
+        result = self.intake.receive(group, source="alertmanager")
+        if self.records is not None:
+            self.records.from_alert_group(group, result)
+        return self._posted(result)
 
     # -- PagerDuty --------------------------------------------------------------------------
     def check_pagerduty(self) -> None:
@@ -114,6 +122,8 @@ class IncidentService:
             return IntakeResult((), (), Decision.UNCHANGED, ())
         result = self.intake.receive(pagerduty_group(event), source="pagerduty",
                                      delivery_key=f"pagerduty:{event.id}"[:128])
+        if self.records is not None:
+            self.records.from_pagerduty(event, result)
         return self._posted(result)
 
     def _posted(self, result: IntakeResult) -> IntakeResult:

@@ -1,0 +1,134 @@
+"""``IncidentRecords``: incidents for the routes and the CLI, and the changes the alert intake
+makes to them; a resolution asks for the retrospective, an escalation posts the packet.
+
+    >>> records = IncidentRecords.build(config, sessions, teams=lambda: teams)
+    >>> incident = records.create(IncidentCreate("VPN down", Severity.P1))
+    >>> records.patch(incident.id, Phase.RESOLVED, by="ana@example.com")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from freshness.policy import Freshness
+from incidents.config import IncidentsConfig
+from incidents.intake import IntakeResult
+from incidents.models import utcnow
+from incidents.payloads import AlertGroup, PagerDutyEvent
+from incidents.records import (
+    Activity,
+    Incident,
+    IncidentCreate,
+    IncidentError,
+    IncidentStore,
+    Phase,
+)
+from incidents.severity import Severity
+from incidents.sources import Change, IncidentFeed
+from indexer.teams import TeamsConfig
+
+log = logging.getLogger("fieldguide.incidents.records")
+
+
+class IncidentRecords:
+    def __init__(self, config: IncidentsConfig, store: IncidentStore, feed: IncidentFeed,
+                 teams: Callable[[], TeamsConfig],
+                 on_change: Callable[[Change], None] | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.feed = feed
+        self.teams = teams
+        self.on_change = on_change  # the retrospective and the packet hook in here
+
+    @classmethod
+    def build(cls, config: IncidentsConfig, sessions: sessionmaker[Session], *,
+              teams: Callable[[], TeamsConfig],
+              freshness: Callable[[str], Freshness] = lambda _id: Freshness.UNKNOWN,
+              clock: Callable[[], dt.datetime] = utcnow) -> IncidentRecords:
+        store = IncidentStore(sessions, config.severities, clock=clock)
+        return cls(config, store, IncidentFeed(store, config, freshness), teams)
+
+    # -- the API and the CLI ---------------------------------------------------------------
+    def create(self, new: IncidentCreate) -> Incident:
+        """A new incident; its team and channel from its services when not given."""
+        if new.team is None and new.services:
+            team = self.teams().team_for_services(tuple(new.services))
+            if team is not None:
+                new = replace(new, team=team.id, channel=new.channel or team.channel)
+        elif new.team is not None and new.channel is None:
+            team = self.teams().teams.get(new.team)
+            if team is not None:
+                new = replace(new, channel=team.channel)
+        return self.store.create(new)
+
+    def patch(self, incident_id: int, phase: Phase | None = None, *,
+              at: dt.datetime | None = None, by: str | None = None, note: str | None = None,
+              severity: Severity | None = None) -> Incident:
+        incident = self.store.get(incident_id)  # not_found before anything else
+        if severity is not None:
+            incident = self.store.set_severity(incident_id, severity, at=at, by=by)
+        if phase is not None:
+            was = incident.status
+            incident = self.store.transition(incident_id, phase, at=at, by=by, note=note)
+            if phase is Phase.RESOLVED and was is not Phase.RESOLVED:
+                self._changed(Change(incident, resolved=True))
+        elif note:
+            incident = self.store.note(incident_id, note, by=by, at=at)
+        return incident
+
+    def get(self, incident_id: int) -> Incident:
+        return self.store.get(incident_id)
+
+    def recent(self, status: Phase | None = None, limit: int = 50) -> list[Incident]:
+        return self.store.recent(status=status, limit=limit)
+
+    # -- what was tried ---------------------------------------------------------------------
+    def check(self, incident_id: int) -> None:
+        self.store.exists(incident_id)
+
+    def searched(self, incident_id: int, query: str, result_ids: Sequence[str],
+                 by: str | None) -> None:
+        self.store.record(incident_id, Activity.SEARCH, query, by=by,
+                          detail={"results": list(result_ids[:10])})
+
+    def viewed(self, incident_id: int, article_id: str, by: str | None) -> None:
+        self.store.record(incident_id, Activity.VIEW, article_id, by=by)
+
+    def step_done(self, incident_id: int, article_id: str, step: int, by: str | None) -> Incident:
+        if step < 1:
+            raise IncidentError("step: must be >= 1 (the first diagnostic step is 1)")
+        self.store.record(incident_id, Activity.STEP, article_id, by=by, detail={"step": step})
+        return self.store.get(incident_id)
+
+    # -- from the alert intake ----------------------------------------------------------------
+    def from_pagerduty(self, event: PagerDutyEvent, result: IntakeResult) -> None:
+        self._fed(lambda: self.feed.pagerduty(event, result), "PagerDuty event")
+
+    def from_alert_group(self, group: AlertGroup, result: IntakeResult) -> None:
+        if not self.config.alert_incidents:
+            return
+        self._fed(lambda: self.feed.alert_group(group, result), "alert group")
+
+    def _fed(self, call: Callable[[], Change | None], what: str) -> None:
+        # The intake already answered for the alert (and stored its delivery key): a failure
+        # here is logged, never turned into a webhook error PagerDuty would retry for nothing.
+        try:
+            change = call()
+        except Exception:
+            log.exception("the incident record of a %s failed", what)
+            return
+        if change is not None:
+            self._changed(change)
+
+    def _changed(self, change: Change) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change(change)
+        except Exception:
+            log.exception("follow-up of incident %d failed", change.incident.id)
