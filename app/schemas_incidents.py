@@ -119,3 +119,17 @@ def incident_public(i: Incident) -> IncidentPublic:
                   for t in i.timeline],
         activity=[ActivityPublic(at=a.at, kind=a.kind.value, ref=a.ref, detail=a.detail, by=a.by)
                   for a in i.activity])
+
+
+class IncidentMetricsPublic(BaseModel):
+    """``GET /api/metrics/incidents``: see the README's Incidents section."""
+
+    days: int
+    to: str
+    ratio: dict[str, Any]
+    mttr: dict[str, Any]
+    repeat_rate: dict[str, Any]
+    runbooks: dict[str, Any]
+    from_: str = Field(alias="from")
+
+    model_config = ConfigDict(populate_by_name=True)

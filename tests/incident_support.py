@@ -61,14 +61,15 @@ def make_client(tmp_path: Path, kb_index: Path, embedder: Embedder, db_url: str,
     contexts: list[Any] = []
 
     def make(receiver: ChannelReceiver | None = None, content_dir: Path | None = None,
-             **overrides: Any) -> TestClient:
+             index_dir: Path | None = None, **overrides: Any) -> TestClient:
         values: dict[str, Any] = {"database_url": db_url, "public_url": PUBLIC,
                                   "alerts_token": TOKEN, "pagerduty_secret": PD_SECRET}
         if receiver is not None:
             values["slack_webhook_url"] = receiver.url + "/slack"
         values.update(overrides)
         extra = {"content_dir": content_dir} if content_dir is not None else {}
-        ctx = client_for(settings_for(tmp_path / f"data{len(contexts)}", kb_index, **extra,
+        ctx = client_for(settings_for(tmp_path / f"data{len(contexts)}", index_dir or kb_index,
+                                      **extra,
                                       **values), embedder)
         contexts.append(ctx)
         return ctx.__enter__()

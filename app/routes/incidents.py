@@ -16,6 +16,7 @@ from app.errors import ApiError
 from app.schemas_incidents import (
     IncidentCreateBody,
     IncidentListPublic,
+    IncidentMetricsPublic,
     IncidentPatchBody,
     IncidentPublic,
     StepBody,
@@ -147,3 +148,14 @@ async def step_done(incident_id: int, body: StepBody, services: ServicesDep,
         return incident_public(records.step_done(key, article, body.step, body.by or caller.label))
 
     return await guarded(run)
+
+
+@router.get("/api/metrics/incidents", response_model=IncidentMetricsPublic,
+            response_model_by_alias=True)
+async def incident_metrics(services: ServicesDep, _caller: EngineerDep,
+                           days: Annotated[int, Query(ge=1, le=3660)] = 28
+                           ) -> IncidentMetricsPublic:
+    """The incident-to-article ratio (per team, severity, ISO week), MTTR per severity, the
+    repeat rate, MTTR with a fresh vs a stale or missing runbook."""
+    records = records_of(services)
+    return IncidentMetricsPublic.model_validate(await guarded(lambda: records.metrics(days)))

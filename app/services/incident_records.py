@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.policy import Freshness
+from incidents.changes import changes_by_article
 from incidents.config import IncidentsConfig
 from incidents.intake import IntakeResult
+from incidents.metrics import MetricsConfig, incident_metrics
 from incidents.models import utcnow
 from incidents.payloads import AlertGroup, PagerDutyEvent
 from incidents.records import (
@@ -28,8 +31,9 @@ from incidents.records import (
     IncidentStore,
     Phase,
 )
-from incidents.severity import Severity
+from incidents.severity import Severity, parse_targets
 from incidents.sources import Change, IncidentFeed
+from indexer.article import Article
 from indexer.teams import TeamsConfig
 
 log = logging.getLogger("fieldguide.incidents.records")
@@ -38,8 +42,10 @@ log = logging.getLogger("fieldguide.incidents.records")
 class IncidentRecords:
     def __init__(self, config: IncidentsConfig, store: IncidentStore, feed: IncidentFeed,
                  teams: Callable[[], TeamsConfig],
-                 on_change: Callable[[Change], None] | None = None) -> None:
+                 on_change: Callable[[Change], None] | None = None,
+                 articles: Callable[[], Iterable[Article]] = lambda: ()) -> None:
         self.config = config
+        self.articles = articles
         self.store = store
         self.feed = feed
         self.teams = teams
@@ -49,9 +55,30 @@ class IncidentRecords:
     def build(cls, config: IncidentsConfig, sessions: sessionmaker[Session], *,
               teams: Callable[[], TeamsConfig],
               freshness: Callable[[str], Freshness] = lambda _id: Freshness.UNKNOWN,
+              articles: Callable[[], Iterable[Article]] = lambda: (),
               clock: Callable[[], dt.datetime] = utcnow) -> IncidentRecords:
         store = IncidentStore(sessions, config.severities, clock=clock)
-        return cls(config, store, IncidentFeed(store, config, freshness), teams)
+        return cls(config, store, IncidentFeed(store, config, freshness), teams,
+                   articles=articles)
+
+    # -- metrics ----------------------------------------------------------------------------
+    def metrics(self, days: int) -> dict[str, Any]:
+        """``GET /api/metrics/incidents``: see ``incidents.metrics``."""
+        if days < 1:
+            raise IncidentError("days: must be >= 1")
+        now = self.store.clock()
+        c = self.config
+        config = MetricsConfig(parse_targets(c.mttr_targets), c.ratio_target, c.cover_days,
+                               c.repeat_window_days, c.repeat_target)
+        since = now - dt.timedelta(days=days + c.repeat_window_days)
+        alert_articles: dict[str, set[str]] = {}
+        for a in self.articles():
+            for alert in a.alerts:
+                alert_articles.setdefault(alert, set()).add(a.id)
+        return incident_metrics(self.store.all_with_activity(since),
+                                changes_by_article(self.store.sessions),
+                                {k: frozenset(v) for k, v in alert_articles.items()}, config,
+                                now, days)
 
     # -- the API and the CLI ---------------------------------------------------------------
     def create(self, new: IncidentCreate) -> Incident:

@@ -22,6 +22,7 @@ from app.services.incident_records import IncidentRecords
 from freshness.notify import Notifier, TeamsWebhookNotifier
 from freshness.policy import Freshness
 from freshness.service import FreshnessService
+from incidents.changes import record_versions
 from incidents.config import IncidentsConfig
 from incidents.intake import Decision, Intake, IntakeResult, pagerduty_group
 from incidents.payloads import parse_alertmanager, parse_pagerduty
@@ -82,7 +83,18 @@ class IncidentService:
             log.info("no FIELDGUIDE_SLACK_WEBHOOK_URL or FIELDGUIDE_TEAMS_WEBHOOK_URL: alerts are "
                      "recorded and answered, nothing is posted to a channel")
         records = IncidentRecords.build(config, sessions, teams=freshness.teams,
-                                        freshness=freshness_of)
+                                        freshness=freshness_of,
+                                        articles=lambda: index.searcher.articles())
+
+        def versions(searcher: Searcher) -> None:
+            """Article versions as each snapshot shows them: the ratio's evidence."""
+            try:
+                record_versions(sessions, searcher.articles())
+            except Exception:  # another replica recorded the same snapshot; the next swap retries
+                log.exception("article versions not recorded")
+
+        versions(index.searcher)  # the snapshot loaded before the service was built
+        index.on_swap.append(versions)
         return cls(config, intake, sender, records)
 
     def start(self) -> None:
