@@ -133,3 +133,31 @@ class IncidentMetricsPublic(BaseModel):
     from_: str = Field(alias="from")
 
     model_config = ConfigDict(populate_by_name=True)
+
+
+class RetrospectiveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["used-as-is", "updated", "created", "nothing-to-write"]
+    article_id: StrictStr | None = Field(None, max_length=512, description="The article updated "
+                                         "or written (required for those outcomes).")
+    by: StrictStr | None = _SHORT
+
+
+class EscalateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: StrictStr | None = _SHORT
+    note: StrictStr | None = Field(None, max_length=4000)
+
+
+class EscalationPacketPublic(BaseModel):
+    """What an L3 engineer starts from."""
+
+    incident: dict[str, Any]
+    alert: dict[str, Any]
+    runbook: dict[str, Any] | None
+    searches: list[dict[str, Any]]
+    articles_opened: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    notes: list[str]

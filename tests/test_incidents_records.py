@@ -207,3 +207,50 @@ def test_cli(db_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
     listed = io.StringIO()
     assert main(["incidents", "list"], listed) == 0
     assert listed.getvalue().split("\t")[:3] == [iid, "P1", "resolved"]
+
+
+def test_retrospective_and_escalation_packet(make_client: Any) -> None:
+    """7. The retrospective is refused before the resolution (409) and for an unknown outcome or
+    an ``updated`` without its article (422); the escalation packet carries the alert, the
+    runbook with the steps checked off, the searches, the articles opened, timeline and notes."""
+    client = make_client()
+    runbook = deliver(client, pd_event("X1", "incident.triggered",
+                                       occurred="2026-12-01T10:00:00Z", priority="P1"))
+    rb = runbook["alerts"][0]["runbook"]["id"]
+    [inc] = client.get("/api/incidents", headers=ENGINEER).json()["incidents"]
+    url = f"/api/incidents/{inc['id']}"
+    client.get("/api/search", params={"q": "crashloop after deploy", "incident": inc["id"]},
+               headers=ENGINEER)
+    client.get(f"/api/articles/{rb}?incident={inc['id']}", headers=ENGINEER)
+    assert client.post(url + "/steps", json={"step": 1, "by": "ana"},
+                       headers=ENGINEER).status_code == 200
+    assert_error(client.post(url + "/steps", json={"step": "one"}, headers=ENGINEER), 422)
+    client.patch(url, json={"note": "rolled back to v41", "by": "ana"}, headers=ENGINEER)
+    r = client.post(url + "/escalate", json={"by": "ana", "note": "needs the DB team"},
+                    headers=ENGINEER)
+    assert r.status_code == 200, r.text
+    packet = r.json()
+    assert packet["alert"]["alerts"] == ["KubePodCrashLooping"]
+    assert packet["alert"]["external_id"] == "Q1INC"
+    steps = packet["runbook"]["diagnostic_steps"]
+    assert steps and steps[0]["done"] is True and all(not s["done"] for s in steps[1:])
+    assert [s["query"] for s in packet["searches"]] == ["crashloop after deploy"]
+    assert [a["id"] for a in packet["articles_opened"]] == [rb]
+    assert packet["articles_opened"][0]["url"].endswith(f"?incident={inc['id']}")
+    assert "rolled back to v41" in packet["notes"] and "needs the DB team" in packet["notes"]
+    assert packet["timeline"][-1]["kind"] == "escalated"
+    assert_error(client.post("/api/incidents/4242/escalate", headers=ENGINEER), 404, "not_found")
+    assert_error(client.post(url + "/escalate"), 401, "unauthorized")
+
+    retro = url + "/retrospective"
+    assert_error(client.post(retro, json={"outcome": "used-as-is"}, headers=ENGINEER), 409,
+                 "conflict")
+    client.patch(url, json={"status": "resolved", "at": "2026-12-01T10:30:00Z"},
+                 headers=ENGINEER)
+    assert_error(client.post(retro, json={"outcome": "maybe"}, headers=ENGINEER), 422)
+    assert_error(client.post(retro, json={"outcome": "updated"}, headers=ENGINEER), 422)
+    done = client.post(retro, json={"outcome": "updated", "article_id": rb, "by": "ana"},
+                       headers=ENGINEER)
+    assert done.status_code == 200, done.text
+    assert done.json()["retrospective"]["outcome"] == "updated"
+    assert done.json()["retrospective"]["article_id"] == rb

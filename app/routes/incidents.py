@@ -14,11 +14,14 @@ from app.access import Caller, caller_of
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.schemas_incidents import (
+    EscalateBody,
+    EscalationPacketPublic,
     IncidentCreateBody,
     IncidentListPublic,
     IncidentMetricsPublic,
     IncidentPatchBody,
     IncidentPublic,
+    RetrospectiveBody,
     StepBody,
     incident_public,
 )
@@ -159,3 +162,23 @@ async def incident_metrics(services: ServicesDep, _caller: EngineerDep,
     repeat rate, MTTR with a fresh vs a stale or missing runbook."""
     records = records_of(services)
     return IncidentMetricsPublic.model_validate(await guarded(lambda: records.metrics(days)))
+
+
+@router.post("/api/incidents/{incident_id}/retrospective", response_model=IncidentPublic)
+async def retrospective(incident_id: int, body: RetrospectiveBody, services: ServicesDep,
+                        caller: EngineerDep) -> IncidentPublic:
+    """Used as is, updated article X, wrote a new article, nothing to write (resolved only)."""
+    records, key = records_of(services), _id(incident_id)
+    return incident_public(await guarded(lambda: records.retrospective(
+        key, body.outcome, body.article_id, body.by or caller.label)))
+
+
+@router.post("/api/incidents/{incident_id}/escalate", response_model=EscalationPacketPublic)
+async def escalate(incident_id: int, services: ServicesDep, caller: EngineerDep,
+                   body: EscalateBody | None = None) -> EscalationPacketPublic:
+    """The escalation packet: alert, runbook with the steps done, searches and articles tried,
+    timeline, notes."""
+    records, key = records_of(services), _id(incident_id)
+    by, note = (body.by, body.note) if body is not None else (None, None)
+    packet = await guarded(lambda: records.escalate(key, by or caller.label, note))
+    return EscalationPacketPublic.model_validate(packet)

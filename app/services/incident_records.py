@@ -22,6 +22,7 @@ from incidents.config import IncidentsConfig
 from incidents.intake import IntakeResult
 from incidents.metrics import MetricsConfig, incident_metrics
 from incidents.models import utcnow
+from incidents.packet import escalation_packet
 from incidents.payloads import AlertGroup, PagerDutyEvent
 from incidents.records import (
     Activity,
@@ -37,6 +38,7 @@ from indexer.article import Article
 from indexer.teams import TeamsConfig
 
 log = logging.getLogger("fieldguide.incidents.records")
+OUTCOMES = ("used-as-is", "updated", "created", "nothing-to-write")
 
 
 class IncidentRecords:
@@ -60,6 +62,29 @@ class IncidentRecords:
         store = IncidentStore(sessions, config.severities, clock=clock)
         return cls(config, store, IncidentFeed(store, config, freshness), teams,
                    articles=articles)
+
+    # -- the retrospective and the escalation ------------------------------------------------
+    def retrospective(self, incident_id: int, outcome: str, article_id: str | None,
+                      by: str | None) -> Incident:
+        """The responder's answer: did the fix need knowledge the knowledge base did not have?"""
+        if outcome not in OUTCOMES:
+            raise IncidentError(f"outcome: unknown {outcome!r} (allowed: {', '.join(OUTCOMES)})")
+        if outcome in ("updated", "created") and not article_id:
+            raise IncidentError(f"article_id: required when the outcome is {outcome!r}")
+        incident = self.store.get(incident_id)
+        if incident.status is not Phase.RESOLVED:
+            raise IncidentError(f"incident {incident_id} is not resolved yet", "conflict")
+        self.store.note(incident_id, f"retrospective: {outcome}", kind="retrospective", by=by,
+                        value=article_id)
+        return self.store.update(incident_id, retro_outcome=outcome, retro_article_id=article_id,
+                                 retro_by=by, retro_at=self.store.clock())
+
+    def escalate(self, incident_id: int, by: str | None, note: str | None) -> dict[str, Any]:
+        """The packet an L3 engineer starts from; the escalation is a line of the timeline."""
+        self.store.note(incident_id, note or "escalated", kind="escalated", by=by)
+        incident = self.store.get(incident_id)
+        by_id = {a.id: a for a in self.articles()}
+        return escalation_packet(incident, by_id.get, public_url=self.config.public_url)
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, days: int) -> dict[str, Any]:
