@@ -254,3 +254,38 @@ def test_retrospective_and_escalation_packet(make_client: Any) -> None:
     assert done.status_code == 200, done.text
     assert done.json()["retrospective"]["outcome"] == "updated"
     assert done.json()["retrospective"]["article_id"] == rb
+
+
+def test_retrospective_question_reminder_and_miss(make_client: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """8. A resolution posts the retrospective question to the incident's channel once (with the
+    articles used); unanswered, it is reminded once, then counted as a miss (a timeline line);
+    an escalation posts the packet's summary there too."""
+    from tests.hooks_support import channel_receiver
+
+    monkeypatch.setenv("FIELDGUIDE_RETRO_REMIND_AFTER_S", "0")
+    monkeypatch.setenv("FIELDGUIDE_RETRO_MISS_AFTER_S", "0")
+    with channel_receiver() as receiver:
+        client = make_client(receiver)
+        made = _open(client)
+        url = f"/api/incidents/{made['id']}"
+        client.get(f"/api/articles/redis-maxmemory-evictions?incident={made['id']}",
+                   headers=ENGINEER)
+        client.post(url + "/escalate", json={"note": "paging the DBAs"}, headers=ENGINEER)
+        client.patch(url, json={"status": "resolved"}, headers=ENGINEER)
+        client.patch(url, json={"status": "resolved"}, headers=ENGINEER)  # no second question
+        posts = receiver.wait_for(2)
+        escalation, question = posts[0].body, posts[1].body
+        assert escalation["channel"] == "#team-payments"
+        assert "paging the DBAs" in escalation["text"]
+        assert "Did the fix need knowledge" in question["text"]
+        assert "redis-maxmemory-evictions" in question["text"]
+        records = client.app.state.services.incidents.records  # type: ignore[attr-defined]
+        assert records.sweep() == (1, 0)
+        assert "Reminder:" in receiver.wait_for(3)[2].body["text"]
+        assert records.sweep() == (0, 1)
+        assert records.sweep() == (0, 0)  # once only
+        got = client.get(url, headers=ENGINEER).json()
+        assert got["retrospective"]["missed_at"] is not None
+        assert got["timeline"][-1]["kind"] == "retrospective-missed"
+        assert len(receiver.posts) == 3

@@ -32,6 +32,7 @@ from incidents.records import (
     IncidentStore,
     Phase,
 )
+from incidents.retro import FollowUp
 from incidents.severity import Severity, parse_targets
 from incidents.sources import Change, IncidentFeed
 from indexer.article import Article
@@ -51,7 +52,9 @@ class IncidentRecords:
         self.store = store
         self.feed = feed
         self.teams = teams
-        self.on_change = on_change  # the retrospective and the packet hook in here
+        self.on_change = on_change  # called after a resolution or an escalation
+        self.follow: FollowUp | None = None  # the channel posts (set by the IncidentService)
+        self.wake: Callable[[], None] = lambda: None  # the outbox sender
 
     @classmethod
     def build(cls, config: IncidentsConfig, sessions: sessionmaker[Session], *,
@@ -83,8 +86,36 @@ class IncidentRecords:
         """The packet an L3 engineer starts from; the escalation is a line of the timeline."""
         self.store.note(incident_id, note or "escalated", kind="escalated", by=by)
         incident = self.store.get(incident_id)
+        packet = self._packet(incident)
+        self._post_packet(incident, packet)
+        return packet
+
+    def _packet(self, incident: Incident) -> dict[str, Any]:
         by_id = {a.id: a for a in self.articles()}
         return escalation_packet(incident, by_id.get, public_url=self.config.public_url)
+
+    def _post_packet(self, incident: Incident, packet: dict[str, Any]) -> None:
+        if self.follow is None:
+            return
+        runbook = packet["runbook"] or {}
+        steps = runbook.get("diagnostic_steps", [])
+        lines = [f"{incident.title} ({incident.severity.value}), escalated.",
+                 f"Runbook: {runbook.get('url', 'none')}; steps done: "
+                 f"{sum(1 for s in steps if s['done'])} of {len(steps)}",
+                 "Searched: " + ("; ".join(s["query"] for s in packet["searches"][:10]) or "-"),
+                 "Opened: " + (", ".join(a["id"] for a in packet["articles_opened"]) or "-"),
+                 "Notes: " + (" | ".join(packet["notes"][-5:]) or "-")]
+        self.follow.escalated(incident, "\n".join(lines))
+        self.wake()
+
+    def sweep(self) -> tuple[int, int]:
+        """Retrospective reminders and misses that are due: (reminded, missed)."""
+        if self.follow is None:
+            return 0, 0
+        done = self.follow.sweep(self.config.retro_remind_after_s, self.config.retro_miss_after_s)
+        if done[0]:
+            self.wake()
+        return done
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, days: int) -> dict[str, Any]:
@@ -178,9 +209,13 @@ class IncidentRecords:
             self._changed(change)
 
     def _changed(self, change: Change) -> None:
-        if self.on_change is None:
-            return
         try:
-            self.on_change(change)
+            if self.follow is not None and change.resolved:
+                self.follow.resolved(change.incident)
+                self.wake()
+            if change.escalated:
+                self._post_packet(change.incident, self._packet(change.incident))
+            if self.on_change is not None:
+                self.on_change(change)
         except Exception:
             log.exception("follow-up of incident %d failed", change.incident.id)

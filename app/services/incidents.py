@@ -27,6 +27,7 @@ from incidents.config import IncidentsConfig
 from incidents.intake import Decision, Intake, IntakeResult, pagerduty_group
 from incidents.payloads import parse_alertmanager, parse_pagerduty
 from incidents.posts import OutboxSender, SlackBlocksNotifier, runbook_template
+from incidents.retro import FollowUp
 from incidents.runbooks import RunbookIndex, RunbookResolver
 from incidents.signatures import verify_bearer, verify_pagerduty
 from indexer.search import Searcher, SearchFn
@@ -49,6 +50,8 @@ class IncidentService:
         self.intake = intake
         self.sender = sender
         self.records = records  # incidents (issue 14): built with the service, None in a bare one
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     @classmethod
     def build(cls, config: IncidentsConfig, index: IndexHolder, sessions: sessionmaker[Session],
@@ -93,14 +96,33 @@ class IncidentService:
             except Exception:  # another replica recorded the same snapshot; the next swap retries
                 log.exception("article versions not recorded")
 
+        records.follow = FollowUp(records.store, intake.channels, config.public_url)
+        records.wake = sender.wake
         versions(index.searcher)  # the snapshot loaded before the service was built
         index.on_swap.append(versions)
         return cls(config, intake, sender, records)
 
     def start(self) -> None:
         self.sender.start()
+        interval = self.config.retro_sweep_s
+        if self.records is not None and interval > 0:
+            records = self.records
+
+            def loop() -> None:
+                while not self._stop.wait(interval):
+                    try:
+                        records.sweep()
+                    except Exception:  # the next round retries
+                        log.exception("retrospective sweep failed")
+
+            self._sweeper = threading.Thread(target=loop, name="fieldguide-retro-sweep",
+                                             daemon=True)
+            self._sweeper.start()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
         self.sender.stop()
 
     # -- Alertmanager and Grafana -----------------------------------------------------------
