@@ -255,6 +255,12 @@ def cmd_keys(args: argparse.Namespace, out: TextIO) -> int:
     return code
 
 
+def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
+    from app.cli_incidents import run
+
+    return run(args, out, _settings(args), CliError)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fieldguide", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -337,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
     k = keys.add_parser("revoke", help="revoke a key and every session opened with it")
     k.add_argument("id", type=int)
     p.set_defaults(func=cmd_keys)
+    from app.cli_incidents import add_parser as add_incidents
+
+    add_incidents(sub, common, cmd_incidents)
     return parser
 
 

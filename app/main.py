@@ -32,6 +32,7 @@ from app.routes import (
     freshness,
     health,
     hooks,
+    incidents,
     metrics,
     pages,
     search,
@@ -49,7 +50,7 @@ log = logging.getLogger("fieldguide.app")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
     freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
-    coverage.router, signin.router, sso.router, pages.router)
+    coverage.router, signin.router, sso.router, incidents.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:

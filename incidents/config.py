@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from incidents.severity import DEFAULT_SEVERITY_MAP, DEFAULT_TARGETS, SeverityMap, parse_targets
 from indexer.article import Audience
 
 # Measured on content/ (14 alert-like texts): those with a runbook here scored 0.50-0.87 on the
@@ -50,6 +51,17 @@ class IncidentsConfig:
     signature_max_age_s: int = 300  # Slack's replay window
     post_retries: int = 3
     post_backoff_s: float = 0.5
+    # -- incident records and their metrics (issue 14)
+    severity_map: str = DEFAULT_SEVERITY_MAP  # NAME=P1..P4, comma-separated
+    alert_incidents: str = ""  # alert severities that open an incident ("*": every group)
+    mttr_targets: str = DEFAULT_TARGETS  # P1=1h,P2=4h,P3=2bd (bd: business days)
+    ratio_target: float = 0.7  # share of resolved incidents that produced an article
+    cover_days: int = 7  # days after resolution an article change still counts
+    repeat_window_days: int = 90
+    repeat_target: float = 0.15
+    retro_remind_after_s: float = 86_400.0  # unanswered retrospective: reminded once
+    retro_miss_after_s: float = 86_400.0  # then, this long after the reminder: a miss
+    retro_sweep_s: float = 300.0  # how often reminders are looked for (0: never, e.g. tests)
 
     def __post_init__(self) -> None:
         if self.search_floor < 0 or self.search_floor > 1:
@@ -58,6 +70,21 @@ class IncidentsConfig:
             raise ValueError("max_alerts must be >= 1 and max_body_bytes >= 1024")
         if self.teams_card not in ("messagecard", "adaptive"):
             raise ValueError(f"unknown teams_card {self.teams_card!r} (allowed: messagecard, adaptive)")
+        SeverityMap.parse(self.severity_map)  # refused at start-up, not at the first alert
+        parse_targets(self.mttr_targets)
+        if not 0 < self.ratio_target <= 1 or not 0 < self.repeat_target <= 1:
+            raise ValueError("ratio_target and repeat_target must be in (0, 1]")
+        if self.cover_days < 0 or self.repeat_window_days < 1:
+            raise ValueError("cover_days must be >= 0 and repeat_window_days >= 1")
+
+    @property
+    def severities(self) -> SeverityMap:
+        return SeverityMap.parse(self.severity_map)
+
+    def opens_incident(self, severity: str | None) -> bool:
+        """Whether an Alertmanager group with an alert of ``severity`` opens an incident."""
+        wanted = {s.strip().lower() for s in self.alert_incidents.split(",") if s.strip()}
+        return "*" in wanted or (severity or "").lower() in wanted
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IncidentsConfig:

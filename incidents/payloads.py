@@ -241,6 +241,8 @@ class PagerDutyEvent:
     service: str | None  # the service's summary (its name)
     teams: tuple[str, ...]
     html_url: str | None
+    priority: str | None = None  # the priority's name (P1..P5 by default), when set
+    agent: str | None = None  # who did it: the agent's summary (a user's name), when given
 
     def as_alert(self) -> Alert:
         """The incident as an alert, so it goes through the same runbook lookup and post."""
@@ -289,4 +291,5 @@ def parse_pagerduty(body: bytes | str | dict[str, Any], *, max_bytes: int = 1_00
         service=_summary(inner.get("service")),
         teams=tuple(t for t in (_summary(x) for x in teams) if t),
         html_url=str(inner["html_url"]) if inner.get("html_url") else None,
+        priority=_summary(inner.get("priority")), agent=_summary(event.get("agent")),
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
 
 from app import csrf
 from app.access import CallerDep
@@ -14,6 +15,7 @@ from app.errors import ApiError
 from app.pages import CSP, article_page, unavailable_page
 from app.privacy import display_name
 from app.render import article_url, render_markdown
+from app.routes.incidents import check_incident, note_view
 from app.schemas import ArticlePublic, freshness_json
 from app.signin_view import signin_href, who
 from indexer.article import Article, Audience
@@ -63,19 +65,32 @@ def _load(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str
                         freshness_json(services.search.freshness_of(article.id)))
 
 
+# Opened during an incident (a channel post's link, a responder): recorded in its activity.
+IncidentParam = Annotated[int | None, Query(ge=1, description="The incident it is opened for.")]
+
+
+async def _viewed(caller: CallerDep, services: ServicesDep, article_id: str,
+                  incident: int | None) -> dict[str, Any]:
+    await check_incident(services, incident)
+    data = await run_in_threadpool(_load, caller, services, article_id)
+    await note_view(services, incident, caller, data["id"])
+    return data
+
+
 @router.get("/api/articles/{article_id:path}", response_model=ArticlePublic)
-def get_article(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str, Any]:
-    return _load(caller, services, article_id)
+async def get_article(caller: CallerDep, services: ServicesDep, article_id: str,
+                      incident: IncidentParam = None) -> dict[str, Any]:
+    return await _viewed(caller, services, article_id, incident)
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)
-def article_html(request: Request, caller: CallerDep, services: ServicesDep, article_id: str
-                 ) -> HTMLResponse:
+async def article_html(request: Request, caller: CallerDep, services: ServicesDep,
+                       article_id: str, incident: IncidentParam = None) -> HTMLResponse:
     headers = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "same-origin", "Cache-Control": "private, no-cache"}
     header = who(request, caller)
     try:
-        data = _load(caller, services, article_id)
+        data = await _viewed(caller, services, article_id, incident)
     except ApiError as exc:
         if exc.code != "not_found" or "text/html" not in request.headers.get("accept", ""):
             raise

@@ -12,6 +12,7 @@ from app.access import Caller, CallerDep, RateLimitDep
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.openapi import QUERY_TEXT, REQUIRED, VISIBLE
+from app.routes.incidents import check_incident, note_search
 from app.schemas import SearchPagePublic, search_page_json
 from app.services import Services
 from indexer.article import Audience
@@ -23,7 +24,7 @@ MAX_QUERY_BYTES = 8 * 1024  # a pasted stack trace fits; a whole log file does n
 MAX_FILTER_VALUES = 20
 MAX_BODY_BYTES = 64 * 1024
 PARAMS = frozenset({"q", "limit", "offset", "audience", "service", "tag", "explain",
-                    "typeahead"})
+                    "typeahead", "incident"})
 
 
 def _check_params(request: Request) -> None:
@@ -77,6 +78,8 @@ class SearchQuery(BaseModel):
                             "still "
                             "typing: answered, not recorded in the search analytics (the widget "
                             "records the query they settle on).")
+    incident: int | None = Field(None, ge=1, description="The incident this search is made "
+                                 "for: recorded in its activity (404 for an unknown one).")
 
 
 def _validated_query(q: str | None) -> str:
@@ -97,12 +100,16 @@ async def run_search(services: Services, caller: Caller, params: SearchQuery) ->
     The answer is encoded here with orjson: FastAPI would encode a returned dict after a slower
     generic conversion. ``SearchPagePublic`` is the shape, declared for ``/openapi.json``."""
     q = _validated_query(params.q)
+    await check_incident(services, params.incident)
     request = SearchRequest(q, _audiences(params.audience, caller.audiences),
                             services=tuple(params.service), tags=tuple(params.tag),
                             limit=params.limit, offset=params.offset)
     page = await services.search.search(request, label=caller.label,
                                         record=services.settings.record_search_events
                                         and not params.typeahead)
+    if not params.typeahead:
+        await note_search(services, params.incident, caller, q,
+                          [h.result.article.id for h in page.hits])
     return Response(orjson.dumps(search_page_json(page, params.explain)),
                     media_type="application/json")
 
@@ -125,11 +132,12 @@ async def search(
     tag: Annotated[list[str] | None, Query(max_length=MAX_FILTER_VALUES)] = None,
     explain: bool = False,
     typeahead: Annotated[bool, Query(description="Still typing: answered, not recorded.")] = False,
+    incident: Annotated[int | None, Query(ge=1, description="The incident it is made for.")] = None,
 ) -> Response:
     _check_params(request)
     params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
                                          service=service or [], tag=tag or [], explain=explain,
-                                         typeahead=typeahead)
+                                         typeahead=typeahead, incident=incident)
     return await run_search(services, caller, params)
 
 

@@ -18,13 +18,16 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.index import IndexHolder
+from app.services.incident_records import IncidentRecords
 from freshness.notify import Notifier, TeamsWebhookNotifier
 from freshness.policy import Freshness
 from freshness.service import FreshnessService
+from incidents.changes import record_versions
 from incidents.config import IncidentsConfig
 from incidents.intake import Decision, Intake, IntakeResult, pagerduty_group
 from incidents.payloads import parse_alertmanager, parse_pagerduty
 from incidents.posts import OutboxSender, SlackBlocksNotifier, runbook_template
+from incidents.retro import FollowUp
 from incidents.runbooks import RunbookIndex, RunbookResolver
 from incidents.signatures import verify_bearer, verify_pagerduty
 from indexer.search import Searcher, SearchFn
@@ -41,10 +44,14 @@ class IntakeDisabled(Exception):
 
 
 class IncidentService:
-    def __init__(self, config: IncidentsConfig, intake: Intake, sender: OutboxSender) -> None:
+    def __init__(self, config: IncidentsConfig, intake: Intake, sender: OutboxSender,
+                 records: IncidentRecords | None = None) -> None:
         self.config = config
         self.intake = intake
         self.sender = sender
+        self.records = records  # incidents (issue 14): built with the service, None in a bare one
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
 
     @classmethod
     def build(cls, config: IncidentsConfig, index: IndexHolder, sessions: sessionmaker[Session],
@@ -78,12 +85,44 @@ class IncidentService:
         if not notifiers:
             log.info("no FIELDGUIDE_SLACK_WEBHOOK_URL or FIELDGUIDE_TEAMS_WEBHOOK_URL: alerts are "
                      "recorded and answered, nothing is posted to a channel")
-        return cls(config, intake, sender)
+        records = IncidentRecords.build(config, sessions, teams=freshness.teams,
+                                        freshness=freshness_of,
+                                        articles=lambda: index.searcher.articles())
+
+        def versions(searcher: Searcher) -> None:
+            """Article versions as each snapshot shows them: the ratio's evidence."""
+            try:
+                record_versions(sessions, searcher.articles())
+            except Exception:  # another replica recorded the same snapshot; the next swap retries
+                log.exception("article versions not recorded")
+
+        records.follow = FollowUp(records.store, intake.channels, config.public_url)
+        records.wake = sender.wake
+        versions(index.searcher)  # the snapshot loaded before the service was built
+        index.on_swap.append(versions)
+        return cls(config, intake, sender, records)
 
     def start(self) -> None:
         self.sender.start()
+        interval = self.config.retro_sweep_s
+        if self.records is not None and interval > 0:
+            records = self.records
+
+            def loop() -> None:
+                while not self._stop.wait(interval):
+                    try:
+                        records.sweep()
+                    except Exception:  # the next round retries
+                        log.exception("retrospective sweep failed")
+
+            self._sweeper = threading.Thread(target=loop, name="fieldguide-retro-sweep",
+                                             daemon=True)
+            self._sweeper.start()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
         self.sender.stop()
 
     # -- Alertmanager and Grafana -----------------------------------------------------------
@@ -97,7 +136,10 @@ class IncidentService:
         """A verified Alertmanager or Grafana delivery: parsed, resolved, recorded, posted."""
         group = parse_alertmanager(body, max_bytes=self.config.max_body_bytes,
                                    max_alerts=self.config.max_alerts)
-        return self._posted(self.intake.receive(group, source="alertmanager"))
+        result = self.intake.receive(group, source="alertmanager")
+        if self.records is not None:
+            self.records.from_alert_group(group, result)
+        return self._posted(result)
 
     # -- PagerDuty --------------------------------------------------------------------------
     def check_pagerduty(self) -> None:
@@ -114,6 +156,8 @@ class IncidentService:
             return IntakeResult((), (), Decision.UNCHANGED, ())
         result = self.intake.receive(pagerduty_group(event), source="pagerduty",
                                      delivery_key=f"pagerduty:{event.id}"[:128])
+        if self.records is not None:
+            self.records.from_pagerduty(event, result)
         return self._posted(result)
 
     def _posted(self, result: IntakeResult) -> IntakeResult:

@@ -1,0 +1,184 @@
+"""``/api/incidents...``: incident records for any tool (incident.io, Opsgenie, Jira automation, a
+script), engineers and admins only; and the ``incident=<id>`` that searches and article views
+carry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from app.access import Caller, caller_of
+from app.deps import ServicesDep
+from app.errors import ApiError
+from app.schemas_incidents import (
+    EscalateBody,
+    EscalationPacketPublic,
+    IncidentCreateBody,
+    IncidentListPublic,
+    IncidentMetricsPublic,
+    IncidentPatchBody,
+    IncidentPublic,
+    RetrospectiveBody,
+    StepBody,
+    incident_public,
+)
+from app.services import Services
+from app.services.incident_records import IncidentRecords
+from incidents.records import IncidentCreate, IncidentError, Phase
+from incidents.severity import Severity
+
+router = APIRouter(tags=["incidents"])
+T = TypeVar("T")
+MAX_ID = 2**31 - 1  # an id past a 32-bit integer is refused before the database sees it
+
+
+async def require_engineer(request: Request) -> Caller:
+    caller = caller_of(request)
+    if not caller.engineer:
+        raise ApiError("unauthorized", "incidents need an engineer API key or the admin token: "
+                       "'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})
+    return caller
+
+
+EngineerDep = Annotated[Caller, Depends(require_engineer)]
+IncidentId = Annotated[int, Query(ge=1, le=MAX_ID)]
+
+
+def records_of(services: Services) -> IncidentRecords:
+    records = services.incidents.records
+    if records is None:
+        raise ApiError("unavailable", "incident records are not configured")
+    return records
+
+
+async def guarded(call: Callable[[], T]) -> T:
+    """``call`` off the event loop, the domain's bad input answered from the error table."""
+    try:
+        return await run_in_threadpool(call)
+    except IncidentError as exc:
+        raise ApiError(exc.code, str(exc)) from None
+    except ValueError as exc:
+        raise ApiError("validation_error", str(exc)) from None
+
+
+# -- used by the search and article routes ------------------------------------------------------
+async def check_incident(services: Services, incident: int | None) -> None:
+    """A search or view that names an unknown incident is a 404 before any work is done."""
+    if incident is not None:
+        records = records_of(services)
+        await guarded(lambda: records.check(incident))
+
+
+async def note_search(services: Services, incident: int | None, caller: Caller, query: str,
+                      result_ids: Sequence[str]) -> None:
+    if incident is not None:
+        records = records_of(services)
+        await guarded(lambda: records.searched(incident, query, result_ids, caller.label))
+
+
+async def note_view(services: Services, incident: int | None, caller: Caller,
+                    article_id: str) -> None:
+    if incident is not None:
+        records = records_of(services)
+        await guarded(lambda: records.viewed(incident, article_id, caller.label))
+
+
+# -- the routes -----------------------------------------------------------------------------------
+@router.post("/api/incidents", status_code=201, response_model=IncidentPublic)
+async def create_incident(body: IncidentCreateBody, services: ServicesDep,
+                          _caller: EngineerDep) -> IncidentPublic:
+    """Open an incident; with ``source`` and ``external_id``, a repeat returns the first."""
+    records = records_of(services)
+    new = IncidentCreate(body.title, Severity.parse(body.severity), tuple(body.services),
+                         tuple(body.alerts), body.started_at, body.source or "api",
+                         body.external_id, team=body.team, responder=body.responder,
+                         by=body.by)
+    return incident_public(await guarded(lambda: records.create(new)))
+
+
+@router.get("/api/incidents", response_model=IncidentListPublic)
+async def list_incidents(services: ServicesDep, _caller: EngineerDep,
+                         status: Literal["triggered", "acknowledged", "diagnosed",
+                                         "resolved"] | None = None,
+                         limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IncidentListPublic:
+    records = records_of(services)
+    phase = Phase.parse(status) if status else None
+    found = await guarded(lambda: records.recent(phase, limit))
+    return IncidentListPublic(incidents=[incident_public(i) for i in found])
+
+
+def _id(incident_id: int) -> int:
+    if not 1 <= incident_id <= MAX_ID:
+        raise ApiError("not_found", f"no incident {incident_id}")
+    return incident_id
+
+
+@router.get("/api/incidents/{incident_id}", response_model=IncidentPublic)
+async def get_incident(incident_id: int, services: ServicesDep,
+                       _caller: EngineerDep) -> IncidentPublic:
+    records, key = records_of(services), _id(incident_id)
+    return incident_public(await guarded(lambda: records.get(key)))
+
+
+@router.patch("/api/incidents/{incident_id}", response_model=IncidentPublic)
+async def patch_incident(incident_id: int, body: IncidentPatchBody, services: ServicesDep,
+                         _caller: EngineerDep) -> IncidentPublic:
+    """Acknowledged, diagnosed or resolved (``at`` never before the trigger), a note, a new
+    severity; a resolution asks the incident channel for the retrospective."""
+    records, key = records_of(services), _id(incident_id)
+    if body.status is None and body.note is None and body.severity is None:
+        raise ApiError("validation_error", "nothing to change: give status, note or severity")
+    phase = Phase.parse(body.status) if body.status else None
+    severity = Severity.parse(body.severity) if body.severity else None
+    return incident_public(await guarded(lambda: records.patch(
+        key, phase, at=body.at, by=body.by, note=body.note, severity=severity)))
+
+
+@router.post("/api/incidents/{incident_id}/steps", response_model=IncidentPublic)
+async def step_done(incident_id: int, body: StepBody, services: ServicesDep,
+                    caller: EngineerDep) -> IncidentPublic:
+    """A diagnostic step of the runbook done (the escalation packet lists them)."""
+    records, key = records_of(services), _id(incident_id)
+
+    def run() -> IncidentPublic:
+        incident = records.get(key)
+        article = body.article_id or incident.runbook_id
+        if not article:
+            raise IncidentError("article_id: the incident has no runbook; name the article")
+        return incident_public(records.step_done(key, article, body.step, body.by or caller.label))
+
+    return await guarded(run)
+
+
+@router.get("/api/metrics/incidents", response_model=IncidentMetricsPublic,
+            response_model_by_alias=True)
+async def incident_metrics(services: ServicesDep, _caller: EngineerDep,
+                           days: Annotated[int, Query(ge=1, le=3660)] = 28
+                           ) -> IncidentMetricsPublic:
+    """The incident-to-article ratio (per team, severity, ISO week), MTTR per severity, the
+    repeat rate, MTTR with a fresh vs a stale or missing runbook."""
+    records = records_of(services)
+    return IncidentMetricsPublic.model_validate(await guarded(lambda: records.metrics(days)))
+
+
+@router.post("/api/incidents/{incident_id}/retrospective", response_model=IncidentPublic)
+async def retrospective(incident_id: int, body: RetrospectiveBody, services: ServicesDep,
+                        caller: EngineerDep) -> IncidentPublic:
+    """Used as is, updated article X, wrote a new article, nothing to write (resolved only)."""
+    records, key = records_of(services), _id(incident_id)
+    return incident_public(await guarded(lambda: records.retrospective(
+        key, body.outcome, body.article_id, body.by or caller.label)))
+
+
+@router.post("/api/incidents/{incident_id}/escalate", response_model=EscalationPacketPublic)
+async def escalate(incident_id: int, services: ServicesDep, caller: EngineerDep,
+                   body: EscalateBody | None = None) -> EscalationPacketPublic:
+    """The escalation packet: alert, runbook with the steps done, searches and articles tried,
+    timeline, notes."""
+    records, key = records_of(services), _id(incident_id)
+    by, note = (body.by, body.note) if body is not None else (None, None)
+    packet = await guarded(lambda: records.escalate(key, by or caller.label, note))
+    return EscalationPacketPublic.model_validate(packet)

@@ -1,0 +1,163 @@
+"""The incident API's request and response models (``/api/incidents...``): ``/openapi.json`` is
+the contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from incidents.records import Incident
+
+SeverityName = Literal["P1", "P2", "P3", "P4"]
+_SHORT = Field(None, max_length=320)
+
+
+class IncidentCreateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: StrictStr = Field(min_length=1, max_length=500)
+    severity: SeverityName
+    services: list[StrictStr] = Field(default_factory=list, max_length=50)
+    alerts: list[StrictStr] = Field(default_factory=list, max_length=50)
+    started_at: dt.datetime | None = Field(None, description="When it started (default: now).")
+    source: StrictStr | None = Field(None, max_length=32, pattern=r"^[a-z0-9_.-]+$",
+                                     description="The tool that opened it (default: api).")
+    external_id: StrictStr | None = Field(None, max_length=256, description="Its id in that "
+                                          "tool: a second create with the same one returns the "
+                                          "first incident.")
+    team: StrictStr | None = Field(None, max_length=128)
+    responder: StrictStr | None = _SHORT
+    by: StrictStr | None = _SHORT
+
+
+class IncidentPatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["acknowledged", "diagnosed", "resolved"] | None = None
+    at: dt.datetime | None = Field(None, description="When (default: now); never before the "
+                                   "trigger or an earlier phase.")
+    by: StrictStr | None = _SHORT
+    note: StrictStr | None = Field(None, max_length=4000)
+    severity: SeverityName | None = Field(None, description="A new severity (kept in the "
+                                          "timeline; metrics count the one at resolution).")
+
+
+class StepBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    article_id: StrictStr | None = Field(None, max_length=512, description="The runbook (default:"
+                                         " the incident's).")
+    step: StrictInt = Field(ge=1, le=100, description="The diagnostic step, 1 for the first.")
+    by: StrictStr | None = _SHORT
+
+
+class TimelinePublic(BaseModel):
+    at: dt.datetime
+    kind: str
+    by: str | None
+    value: str | None
+    note: str | None
+
+
+class ActivityPublic(BaseModel):
+    at: dt.datetime
+    kind: str
+    ref: str
+    detail: dict[str, Any]
+    by: str | None
+
+
+class RetrospectivePublic(BaseModel):
+    outcome: str | None
+    article_id: str | None
+    asked_at: dt.datetime | None
+    reminded_at: dt.datetime | None
+    missed_at: dt.datetime | None
+
+
+class IncidentPublic(BaseModel):
+    id: int
+    source: str
+    external_id: str | None
+    title: str
+    severity: str
+    status: str
+    services: list[str]
+    alerts: list[str]
+    team: str | None
+    channel: str | None
+    responder: str | None
+    runbook_id: str | None
+    runbook_status: str | None
+    started_at: dt.datetime
+    acknowledged_at: dt.datetime | None
+    diagnosed_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    retrospective: RetrospectivePublic
+    timeline: list[TimelinePublic]
+    activity: list[ActivityPublic]
+
+
+class IncidentListPublic(BaseModel):
+    incidents: list[IncidentPublic]
+
+
+def incident_public(i: Incident) -> IncidentPublic:
+    return IncidentPublic(
+        id=i.id, source=i.source, external_id=i.external_id, title=i.title,
+        severity=i.severity.value, status=i.status.value, services=list(i.services),
+        alerts=list(i.alerts), team=i.team, channel=i.channel, responder=i.responder,
+        runbook_id=i.runbook_id, runbook_status=i.runbook_status, started_at=i.started_at,
+        acknowledged_at=i.acknowledged_at, diagnosed_at=i.diagnosed_at, resolved_at=i.resolved_at,
+        retrospective=RetrospectivePublic(outcome=i.retro_outcome, article_id=i.retro_article_id,
+                                          asked_at=i.retro_asked_at,
+                                          reminded_at=i.retro_reminded_at,
+                                          missed_at=i.retro_missed_at),
+        timeline=[TimelinePublic(at=t.at, kind=t.kind, by=t.by, value=t.value, note=t.note)
+                  for t in i.timeline],
+        activity=[ActivityPublic(at=a.at, kind=a.kind.value, ref=a.ref, detail=a.detail, by=a.by)
+                  for a in i.activity])
+
+
+class IncidentMetricsPublic(BaseModel):
+    """``GET /api/metrics/incidents``: see the README's Incidents section."""
+
+    days: int
+    to: str
+    ratio: dict[str, Any]
+    mttr: dict[str, Any]
+    repeat_rate: dict[str, Any]
+    runbooks: dict[str, Any]
+    from_: str = Field(alias="from")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class RetrospectiveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["used-as-is", "updated", "created", "nothing-to-write"]
+    article_id: StrictStr | None = Field(None, max_length=512, description="The article updated "
+                                         "or written (required for those outcomes).")
+    by: StrictStr | None = _SHORT
+
+
+class EscalateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: StrictStr | None = _SHORT
+    note: StrictStr | None = Field(None, max_length=4000)
+
+
+class EscalationPacketPublic(BaseModel):
+    """What an L3 engineer starts from."""
+
+    incident: dict[str, Any]
+    alert: dict[str, Any]
+    runbook: dict[str, Any] | None
+    searches: list[dict[str, Any]]
+    articles_opened: list[dict[str, Any]]
+    timeline: list[dict[str, Any]]
+    notes: list[str]
