@@ -60,10 +60,12 @@ def statuses(path: str, op: dict[str, Any]) -> set[int]:
     body = "requestBody" in op
     if params or body:
         out.add(422)
-    if "{" in path or body:  # a path or a body names something that may not exist
+    if "{" in path or body or params:  # it names something (an incident...) that may not exist
         out.add(404)
     if body:
         out |= {413, 415}
+    if path.startswith("/api/incidents"):  # a step out of order, a retrospective too early
+        out.add(409)
     if path.startswith(("/api/admin", "/api/chat/tickets", "/api/metrics", "/api/coverage",
                         "/api/chatops", "/api/hooks", "/api/articles/")) or "review" in path:
         out.add(403)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from app.jsontypes import JsonDateTime, JsonInt
 from incidents.records import Incident
 
 SeverityName = Literal["P1", "P2", "P3", "P4"]
@@ -21,7 +22,7 @@ class IncidentCreateBody(BaseModel):
     severity: SeverityName
     services: list[StrictStr] = Field(default_factory=list, max_length=50)
     alerts: list[StrictStr] = Field(default_factory=list, max_length=50)
-    started_at: dt.datetime | None = Field(None, description="When it started (default: now).")
+    started_at: JsonDateTime | None = Field(None, description="When it started (default: now).")
     source: StrictStr | None = Field(None, max_length=32, pattern=r"^[a-z0-9_.-]+$",
                                      description="The tool that opened it (default: api).")
     external_id: StrictStr | None = Field(None, max_length=256, description="Its id in that "
@@ -33,11 +34,14 @@ class IncidentCreateBody(BaseModel):
 
 
 class IncidentPatchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # At least one change (the handler answers validation_error for none): documented so.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": [k], "properties": {k: {"not": {"type": "null"}}}}
+        for k in ("status", "note", "severity")]})
 
     status: Literal["acknowledged", "diagnosed", "resolved"] | None = None
-    at: dt.datetime | None = Field(None, description="When (default: now); never before the "
-                                   "trigger or an earlier phase.")
+    at: JsonDateTime | None = Field(None, description="When (default: now); never "
+                                   "before the trigger or an earlier phase.")
     by: StrictStr | None = _SHORT
     note: StrictStr | None = Field(None, max_length=4000)
     severity: SeverityName | None = Field(None, description="A new severity (kept in the "
@@ -49,7 +53,7 @@ class StepBody(BaseModel):
 
     article_id: StrictStr | None = Field(None, max_length=512, description="The runbook (default:"
                                          " the incident's).")
-    step: StrictInt = Field(ge=1, le=100, description="The diagnostic step, 1 for the first.")
+    step: JsonInt = Field(ge=1, le=100, description="The diagnostic step, 1 for the first.")
     by: StrictStr | None = _SHORT
 
 
@@ -136,7 +140,12 @@ class IncidentMetricsPublic(BaseModel):
 
 
 class RetrospectiveBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # "updated" and "created" name the article (the handler checks it; the document says it).
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "if": {"properties": {"outcome": {"enum": ["updated", "created"]}},
+               "required": ["outcome"]},
+        "then": {"required": ["article_id"],
+                 "properties": {"article_id": {"type": "string", "minLength": 1}}}})
 
     outcome: Literal["used-as-is", "updated", "created", "nothing-to-write"]
     article_id: StrictStr | None = Field(None, max_length=512, description="The article updated "

@@ -319,13 +319,13 @@ class IncidentStore:
                 return self._done(session, row)
             if when < started:
                 raise IncidentError(f"at: {phase.value} at {when.isoformat()} is before the "
-                                    f"trigger at {started.isoformat()}", "bad_request")
+                                    f"trigger at {started.isoformat()}", "conflict")
             order = list(Phase)
             for earlier in order[1:order.index(phase)]:
                 reached = aware(getattr(row, earlier.column))
                 if reached is not None and when < reached:
                     raise IncidentError(f"at: {phase.value} at {when.isoformat()} is before "
-                                        f"{earlier.value} at {reached.isoformat()}", "bad_request")
+                                        f"{earlier.value} at {reached.isoformat()}", "conflict")
             if getattr(row, phase.column) is None:
                 setattr(row, phase.column, when)
                 if order.index(phase) > order.index(Phase(row.status)):

@@ -6,7 +6,7 @@ Properties proved:
    come from its services; a repeat with the same ``source``/``external_id`` returns the first.
    Anonymous callers get a 401 with the error body and see nothing.
 2. ``PATCH`` moves it through acknowledged → diagnosed → resolved with who and when, a severity
-   change lands in the timeline; a time before the trigger or before an earlier phase is a 400,
+   change lands in the timeline; a time before the trigger or before an earlier phase is a 409 conflict,
    an unknown incident a 404, wrong types a 422, always with the error body.
 3. Searches and article views (JSON and HTML) that carry ``incident=<id>`` are recorded in its
    activity; ``incident=`` naming an unknown incident is a 404 before anything is searched.
@@ -61,7 +61,7 @@ def test_create_patch_and_bad_input(make_client: Any) -> None:
 
     # Bad input: each a 4xx with the error body, nothing changed.
     assert_error(client.patch(url, json={"status": "resolved", "at": "2026-12-01T08:59:59Z"},
-                              headers=ENGINEER), 400, "bad_request")
+                              headers=ENGINEER), 409, "conflict")
     assert_error(client.patch("/api/incidents/999999", json={"status": "acknowledged"},
                               headers=ENGINEER), 404, "not_found")
     assert_error(client.get("/api/incidents/999999", headers=ADMIN), 404, "not_found")
@@ -83,7 +83,7 @@ def test_create_patch_and_bad_input(make_client: Any) -> None:
     assert r.json()["responder"] == "ana@example.com"
     # Diagnosed before it was acknowledged: refused.
     assert_error(client.patch(url, json={"status": "diagnosed", "at": "2026-12-01T09:04:00Z"},
-                              headers=ENGINEER), 400, "bad_request")
+                              headers=ENGINEER), 409, "conflict")
     r = client.patch(url, json={"severity": "P1", "by": "lead@example.com",
                                 "at": "2026-12-01T09:10:00Z"}, headers=ENGINEER)
     assert r.json()["severity"] == "P1"

@@ -147,7 +147,8 @@ async def step_done(incident_id: int, body: StepBody, services: ServicesDep,
         incident = records.get(key)
         article = body.article_id or incident.runbook_id
         if not article:
-            raise IncidentError("article_id: the incident has no runbook; name the article")
+            raise IncidentError("article_id: the incident has no runbook; name the article",
+                                "conflict")
         return incident_public(records.step_done(key, article, body.step, body.by or caller.label))
 
     return await guarded(run)

@@ -6,11 +6,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.access import Caller, CallerDep, RateLimitDep
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.jsontypes import JsonInt
 from app.openapi import QUERY_TEXT, REQUIRED, VISIBLE
 from app.routes.incidents import check_incident, note_search
 from app.schemas import SearchPagePublic, search_page_json
@@ -49,14 +50,6 @@ def _audiences(requested: list[str], allowed: frozenset[Audience]) -> frozenset[
 _AUDIENCES: dict[str, Any] = {"items": {"type": "string", "enum": [a.value for a in Audience]}}
 
 
-def _no_bool(value: object) -> object:
-    if isinstance(value, bool):
-        raise ValueError("Input should be a valid integer, not a boolean")
-    return value
-
-
-# A JSON number that is an integer (10 or 10.0), never true/false.
-JsonInt = Annotated[int, BeforeValidator(_no_bool)]
 
 
 class SearchQuery(BaseModel):
