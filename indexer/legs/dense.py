@@ -26,14 +26,16 @@ class FaissKind(StrEnum):
     HNSW = "hnsw"
 
 
-# From this many chunks on, AUTO builds HNSW (bench/scale.py, 2 cores: an exact search over
-# 300k chunks, 50k articles, costs ~25 ms of a core per query, HNSW ~1-2 ms at 0.99 recall@10;
-# below ~100k chunks the exact scan is cheap enough and needs no graph in memory).
+# From this many chunks on, AUTO builds HNSW (bench/scale.py, bench/README.md: on this 2-core
+# machine an exact scan of 305k chunks, 50k articles, costs ~100 ms of a core per query, HNSW
+# 1.4-7.5 ms; at 31k chunks the scan is ~20 ms under load and a few ms idle, and needs no graph).
 HNSW_MIN_CHUNKS = 100_000
-# HNSW graph degree and search breadth (efSearch is raised to the number fetched, >= 256).
+# HNSW graph degree and build breadth; the search breadth is max(HNSW_EF_SEARCH, chunks fetched).
+# At 50k near-duplicate articles, recall@10 against exact search: efSearch 256 0.908, 512 0.939,
+# 1024 0.973 (dense leg p50 1.4 / 2.8 / 7.5 ms).
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 1024
 # With an audience mask, HNSW searches only the allowed chunks (a faiss ID selector). When few
 # chunks are allowed the graph walk degrades, and an exact scan of just those chunks is cheaper
 # and exact: below this many allowed chunks, or this share of all, the scan is used.
@@ -155,7 +157,7 @@ class DenseLeg:
         bitmap = None  # the selector reads it: kept alive until the search returns
         if chunk_ok is not None:
             bitmap = np.packbits(chunk_ok, bitorder="little")
-            params.sel = faiss.IDSelectorBitmap(total, faiss.swig_ptr(bitmap))
+            params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # bytes
         fetch = min(total, max(k * 12, 256))
         # One query vector gains nothing from OpenMP threads, whose spinning fights the server's
         # threads for the cores (46 ms instead of 13 ms per search from a worker thread). The
