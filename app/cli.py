@@ -72,7 +72,8 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
         with EmbedProgress(sys.stderr) as progress:
             report = build_index(Path(settings.content_dir), settings.index_path,
                                  _embedder(settings), default_audience=settings.default_audience,
-                                 faiss_kind=settings.faiss_index, progress=progress)
+                                 faiss_kind=settings.faiss_index, progress=progress,
+                                 hnsw_min_chunks=settings.faiss_hnsw_min_chunks)
     except (FileNotFoundError, ModelUnavailableError) as exc:
         raise CliError(str(exc)) from exc
     skipped = set(report.skipped)

@@ -92,7 +92,8 @@ class IndexHolder:
     def _build(self) -> dict[str, Any]:
         s = self.settings
         report = build_index(s.content_dir, s.index_path, self.embedder,
-                             default_audience=s.default_audience, faiss_kind=s.faiss_index)
+                             default_audience=s.default_audience, faiss_kind=s.faiss_index,
+                             hnsw_min_chunks=s.faiss_hnsw_min_chunks)
         return {"version": report.version, "articles": report.articles, "chunks": report.chunks,
                 "embedded": report.embedded, "seconds": round(report.seconds, 2),
                 "skipped": len(report.skipped)}

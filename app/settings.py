@@ -26,7 +26,7 @@ from freshness.config import ChannelsConfig, FreshnessConfig, SmtpConfig
 from freshness.policy import PolicyConfig
 from indexer.article import Audience
 from indexer.fuse import FusionMethod
-from indexer.legs.dense import FaissKind
+from indexer.legs.dense import HNSW_MIN_CHUNKS, FaissKind
 
 if TYPE_CHECKING:
     from app.db import DbTimeouts
@@ -104,7 +104,12 @@ class Settings(BaseSettings):
         "server process (native code, free of the GIL: up to one per spare core).")
     default_audience: Audience = Field(
         Audience.ENGINEER, description="Audience of articles that declare none or an unknown one.")
-    faiss_index: FaissKind = Field(FaissKind.FLAT, description="Dense index kind: flat or hnsw.")
+    faiss_index: FaissKind = Field(
+        FaissKind.AUTO, description="Dense index kind: auto (exact flat below "
+        "faiss_hnsw_min_chunks chunks, HNSW from there), flat or hnsw.")
+    faiss_hnsw_min_chunks: int = Field(
+        HNSW_MIN_CHUNKS, ge=1, description="With faiss_index=auto, the chunk count from which "
+        "the dense index is HNSW (approximate) instead of flat (exact).")
     fusion: FusionMethod = Field(
         FusionMethod.CALIBRATED, description="Fusion: calibrated (a logistic model over every "
         "leg's evidence, trained leave-one-corpus-out), rrf or blend.")

@@ -79,17 +79,19 @@ def pct(values: list[float], q: float) -> float:
 class Server:
     """`fieldguide serve` in a child process, one worker."""
 
-    def __init__(self, work: Path, corpus: Path, root: Path = ROOT) -> None:
+    def __init__(self, work: Path, corpus: Path, root: Path = ROOT, index: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "FIELDGUIDE_DATA_DIR": str(work),
                "FIELDGUIDE_RATE_LIMIT_PER_SECOND": "0", "FIELDGUIDE_ADMIN_TOKEN": ADMIN_TOKEN,
                "FIELDGUIDE_ENGINEER_KEYS": ENGINEER_KEY,
-               "FIELDGUIDE_INDEX_POLL_SECONDS": "0", "FIELDGUIDE_LOG_LEVEL": "warning"}
+               "FIELDGUIDE_INDEX_POLL_SECONDS": "0", "FIELDGUIDE_LOG_LEVEL": "warning",
+               **(env or {})}
         self.log = (work / "server.log").open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--content", str(corpus), "--index",
-             str(work / "officedocs-index"), "--port", str(self.port), "--workers", "1"],
+             str(index or work / "officedocs-index"), "--port", str(self.port), "--workers", "1"],
             cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         started = time.perf_counter()
         while True:

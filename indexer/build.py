@@ -11,7 +11,7 @@ from pathlib import Path
 from indexer.article import Article, Audience, Chunk, LintIssue
 from indexer.content import scan_content
 from indexer.embed import Embedder, Progress
-from indexer.legs.dense import DenseLeg, FaissKind
+from indexer.legs.dense import HNSW_MIN_CHUNKS, DenseLeg, FaissKind
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
 from indexer.legs.tags import TagsLeg
@@ -100,25 +100,27 @@ class BuildReport:
 
 
 def build_snapshot(articles: Sequence[Article], embedder: Embedder,
-                   faiss_kind: FaissKind = FaissKind.FLAT, progress: Progress | None = None
-                   ) -> tuple[Snapshot, int, int]:
+                   faiss_kind: FaissKind = FaissKind.AUTO, progress: Progress | None = None,
+                   hnsw_min_chunks: int = HNSW_MIN_CHUNKS) -> tuple[Snapshot, int, int]:
     """Build every leg in memory; returns the snapshot, the chunk count and how many were new.
-    ``progress(done, total)`` follows the embedding of the chunks not in the cache."""
+    ``progress(done, total)`` follows the embedding of the chunks not in the cache. ``AUTO``
+    builds an exact (flat) dense index below ``hnsw_min_chunks`` chunks and HNSW from there."""
     arts = list(articles)
     chunks = [c for d, a in enumerate(arts) for c in chunk_article(d, a)]
     vectors, embedded = embedder.encode_documents([c.text for c in chunks], progress)
+    dense = DenseLeg.build(vectors, [c.article for c in chunks], len(arts), faiss_kind,
+                           labels=[c.kind for c in chunks], hnsw_min_chunks=hnsw_min_chunks)
     snapshot = Snapshot(
         version=new_version(),
         manifest={"format": FORMAT_VERSION, "model": embedder.model_key, "articles": len(arts),
-                  "chunks": len(chunks), "faiss": faiss_kind.value,
+                  "chunks": len(chunks), "faiss": dense.kind.value,
                   "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
         articles=arts,
         legs={
             TagsLeg.name: TagsLeg.build(arts),
             LexicalLeg.name: LexicalLeg.build([lexical_tokens(a) for a in arts]),
             FuzzyLeg.name: FuzzyLeg.build(arts),
-            DenseLeg.name: DenseLeg.build(vectors, [c.article for c in chunks], len(arts),
-                                          faiss_kind, labels=[c.kind for c in chunks]),
+            DenseLeg.name: dense,
         },
     )
     return snapshot, len(chunks), embedded
@@ -126,14 +128,15 @@ def build_snapshot(articles: Sequence[Article], embedder: Embedder,
 
 def build_index(content_dir: Path, index_dir: Path, embedder: Embedder, *,
                 default_audience: Audience = Audience.ENGINEER,
-                faiss_kind: FaissKind = FaissKind.FLAT,
-                progress: Progress | None = None) -> BuildReport:
+                faiss_kind: FaissKind = FaissKind.AUTO,
+                progress: Progress | None = None,
+                hnsw_min_chunks: int = HNSW_MIN_CHUNKS) -> BuildReport:
     """Index ``content_dir`` into a new snapshot under ``index_dir`` and switch to it."""
     started = time.perf_counter()
     scan = scan_content(content_dir, default_audience=default_audience)
     with build_lock(index_dir):
         snapshot, n_chunks, embedded = build_snapshot(scan.articles, embedder, faiss_kind,
-                                                      progress)
+                                                      progress, hnsw_min_chunks)
         snapshot.save(index_dir)
     return BuildReport(version=snapshot.version, articles=len(scan.articles), chunks=n_chunks,
                        embedded=embedded, seconds=time.perf_counter() - started, files=scan.files,
