@@ -177,6 +177,14 @@ class Settings(BaseSettings):
     index_poll_seconds: float = Field(
         5.0, ge=0, description="How often a server checks INDEX_DIR for a snapshot built by "
         "another process (other workers, `fieldguide index`) and loads it; 0 disables.")
+    publish_snapshots: bool = Field(
+        False, description="Several replicas without a shared filesystem: every snapshot this "
+        "server builds (at startup, POST /api/admin/reindex) is published to the database, and "
+        "the server loads the newest snapshot published by any replica or `fieldguide index "
+        "--publish`. Off: the index directory alone, as on a single node.")
+    snapshot_poll_seconds: float = Field(
+        5.0, gt=0, description="With PUBLISH_SNAPSHOTS: how often a server asks the database "
+        "for a newer published snapshot.")
     record_search_events: bool = Field(
         True, description="Record every search in the database (for /api/metrics/search).")
     database_connect_timeout_seconds: float = Field(
