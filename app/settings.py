@@ -169,6 +169,13 @@ class Settings(BaseSettings):
         "(token bucket refill rate); 0 disables rate limiting.")
     rate_limit_burst: int = Field(
         40, ge=1, description="Token bucket size: requests a client may send in a burst.")
+    redis_url: str | None = Field(
+        None, repr=False, description="Redis (redis://host:6379/0) holding the search and "
+        "failed-authentication token buckets, so the limits hold across replicas; unset: each "
+        "process keeps its own buckets. While Redis is unreachable each replica limits alone.")
+    redis_prefix: str = Field(
+        "fieldguide", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every Redis key (several deployments may share one Redis).")
     watch_content: bool = Field(
         False, description="Poll CONTENT_DIR and reindex in the background when it changes "
         "(`fieldguide serve --watch`).")
