@@ -15,8 +15,8 @@ import math
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.access import RateLimiter
 from app.errors import error_response
+from app.ratelimit import Limiter
 from app.sessions import SESSION_COOKIE
 
 ATTEMPT_PREFIXES = ("/api/hooks/", "/api/chatops/", "/signin")
@@ -36,7 +36,7 @@ def _attempt(scope: Scope) -> bool:
 class AuthGuard:
     """Pure ASGI middleware around every route."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter, secure_cookie: bool) -> None:
+    def __init__(self, app: ASGIApp, limiter: Limiter, secure_cookie: bool) -> None:
         self.app = app
         self.limiter = limiter
         self.secure_cookie = secure_cookie

@@ -235,7 +235,7 @@ class RateLimiter:
 
 async def rate_limit(request: Request) -> None:
     """Dependency for search and chat: 429 with ``Retry-After`` when the bucket is empty."""
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter = request.app.state.rate_limiter  # app.ratelimit: in-process or Redis
     wait = limiter.acquire(client_ip(request))
     if wait > 0:
         raise ApiError("rate_limited", "too many requests; retry later",

@@ -81,7 +81,27 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
         if issue.path in skipped and issue.severity is Severity.ERROR:
             print(f"skipped {issue}", file=out)
     print(report.summary(), file=out)
+    if getattr(args, "publish", False):
+        _publish(settings, report.version, out)
     return 0
+
+
+def _publish(settings: Any, version: str, out: TextIO) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import engine_for, upgrade
+    from app.published import SnapshotStore
+
+    engine = engine_for(settings)
+    try:
+        upgrade(engine)
+        pub = SnapshotStore(engine).publish(settings.index_path, version)
+    except SQLAlchemyError as exc:
+        raise CliError(f"cannot publish to the database: {exc.__class__.__name__}") from None
+    finally:
+        engine.dispose()
+    print(f"published snapshot {pub.version} ({pub.size} bytes, sha256 {pub.sha256[:12]})",
+          file=out)
 
 
 def _searcher(settings: Any) -> Any:
@@ -276,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="build or update the index (incremental)")
     common(p)
+    p.add_argument("--publish", action="store_true", help="also publish the snapshot to the "
+                   "database (FIELDGUIDE_DATABASE_URL) for replicas that set PUBLISH_SNAPSHOTS")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("lint", help="check articles against the template; exit 1 on errors")

@@ -259,6 +259,7 @@ def all_metadata() -> tuple[MetaData, ...]:
     """Every package's tables: what migrations create and what a schema comparison checks."""
     import app.models
     import app.people
+    import app.published
     import app.sessions
     import chatbot.models
     import freshness.models

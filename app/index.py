@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
 from indexer.build import build_index
@@ -19,6 +19,9 @@ from indexer.embed import Embedder
 from indexer.fuse import FusionConfig
 from indexer.search import Searcher
 from indexer.snapshot import SnapshotError, current_version
+
+if TYPE_CHECKING:
+    from app.published import SnapshotStore
 
 log = logging.getLogger("fieldguide.index")
 WATCHED_SUFFIXES = (".md", ".yaml", ".yml")
@@ -46,9 +49,12 @@ class IndexHolder:
         >>> holder.reindex()          # returns at once; the old snapshot serves meanwhile
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder,
+                 store: SnapshotStore | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.store = store  # snapshots published through the database (several replicas)
+        self._load_lock = threading.Lock()  # one follower or puller loads at a time
         self.on_swap: list[Callable[[Searcher], None]] = []
         self._searcher: Searcher | None = None
         self._swap_lock = threading.Lock()
@@ -94,12 +100,28 @@ class IndexHolder:
         report = build_index(s.content_dir, s.index_path, self.embedder,
                              default_audience=s.default_audience, faiss_kind=s.faiss_index,
                              hnsw_min_chunks=s.faiss_hnsw_min_chunks)
-        return {"version": report.version, "articles": report.articles, "chunks": report.chunks,
-                "embedded": report.embedded, "seconds": round(report.seconds, 2),
-                "skipped": len(report.skipped)}
+        out = {"version": report.version, "articles": report.articles, "chunks": report.chunks,
+               "embedded": report.embedded, "seconds": round(report.seconds, 2),
+               "skipped": len(report.skipped)}
+        if self.store is not None:
+            self.store.publish(s.index_path, report.version)
+            out["published"] = True
+        return out
 
     def load_or_build(self) -> None:
-        """Open the current snapshot, building one from the content first when there is none."""
+        """Open the current snapshot, building one from the content first when there is none.
+
+        With a snapshot store the database is the source of truth: the newest published
+        snapshot is fetched first, and a local one is published when none is."""
+        if self.store is not None:
+            try:
+                if self.store.pull(self.settings.index_path,
+                                   have=current_version(self.settings.index_path)) is None \
+                        and self.store.latest() is None \
+                        and current_version(self.settings.index_path) is not None:
+                    self.store.publish(self.settings.index_path)
+            except Exception as exc:  # the local snapshot, or a build, still serves
+                log.warning("cannot fetch or publish the published snapshot: %s", exc)
         try:
             self._swap(self._open())
             return
@@ -146,20 +168,39 @@ class IndexHolder:
         version = current_version(self.settings.index_path)
         if version is None or self.building or version == self.searcher.version:
             return
-        try:
+        with self._load_lock:
+            try:
+                searcher = self._open()
+            except (SnapshotError, OSError, ValueError) as exc:
+                log.warning("cannot load snapshot %s yet: %s", version, exc)
+                return
+            if searcher.version != self.searcher.version:
+                log.info("loading snapshot %s made by another process", searcher.version)
+                self._swap(searcher)
+
+    def pull(self) -> bool:
+        """Fetch and load a newer snapshot published by another replica; True when swapped."""
+        if self.store is None or self.building:
+            return False
+        with self._load_lock:
+            pub = self.store.pull(self.settings.index_path, have=self.searcher.version)
+            if pub is None or self.building:
+                return False
             searcher = self._open()
-        except (SnapshotError, OSError, ValueError) as exc:
-            log.warning("cannot load snapshot %s yet: %s", version, exc)
-            return
-        if searcher.version != self.searcher.version:
-            log.info("loading snapshot %s made by another process", searcher.version)
+            if searcher.version == self.searcher.version:
+                return False
+            log.info("loading snapshot %s published by %s", searcher.version, pub.publisher)
             self._swap(searcher)
+            return True
 
     def start_background(self) -> None:
-        """Start the snapshot follower and, when enabled, the content watcher."""
+        """Start the snapshot follower and, when enabled, the content watcher and the poller
+        of published snapshots."""
         s = self.settings
         if s.index_poll_seconds > 0:
             self._spawn("fieldguide-follow", self._follow_loop, s.index_poll_seconds)
+        if self.store is not None:
+            self._spawn("fieldguide-pull", self._pull_loop, s.snapshot_poll_seconds)
         if s.watch_content:
             self._spawn("fieldguide-watch", self._watch_loop, s.watch_interval_seconds)
 
@@ -174,6 +215,13 @@ class IndexHolder:
                 self.follow()
             except Exception:
                 log.exception("snapshot follower failed")
+
+    def _pull_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.pull()
+            except Exception:  # the database is down, a fetch failed: the next poll retries
+                log.exception("fetching the published snapshot failed")
 
     def _watch_loop(self, interval: float) -> None:
         root = self.settings.content_dir

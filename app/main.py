@@ -19,8 +19,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from app import errors, logredact, oidc, openapi
 from app.abuse import AuthGuard
-from app.access import RateLimiter
 from app.identity import Identity
+from app.ratelimit import rate_limiter
 from app.routes import (
     admin,
     articles,
@@ -74,7 +74,8 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
 
     app = FastAPI(title="Fieldguide", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    app.state.rate_limiter = rate_limiter(settings, "search", settings.rate_limit_per_second,
+                                          settings.rate_limit_burst)
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -82,8 +83,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
     oidc.install(app, settings)  # single sign-on, when configured
     logredact.install()  # no sign-in secret in an access-log line
-    app.add_middleware(AuthGuard, limiter=RateLimiter(settings.auth_failures_per_minute / 60,
-                                                      settings.auth_failure_burst),
+    app.add_middleware(AuthGuard, limiter=rate_limiter(settings, "auth",
+                                                       settings.auth_failures_per_minute / 60,
+                                                       settings.auth_failure_burst),
                        secure_cookie=settings.public_url.startswith("https://"))
     app.add_middleware(SecurityHeaders,
                        hosts=allowed_hosts(settings.allowed_hosts, settings.public_url))

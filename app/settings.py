@@ -174,6 +174,13 @@ class Settings(BaseSettings):
         "(token bucket refill rate); 0 disables rate limiting.")
     rate_limit_burst: int = Field(
         40, ge=1, description="Token bucket size: requests a client may send in a burst.")
+    redis_url: str | None = Field(
+        None, repr=False, description="Redis (redis://host:6379/0) holding the search and "
+        "failed-authentication token buckets, so the limits hold across replicas; unset: each "
+        "process keeps its own buckets. While Redis is unreachable each replica limits alone.")
+    redis_prefix: str = Field(
+        "fieldguide", min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Prefix of every Redis key (several deployments may share one Redis).")
     watch_content: bool = Field(
         False, description="Poll CONTENT_DIR and reindex in the background when it changes "
         "(`fieldguide serve --watch`).")
@@ -182,6 +189,14 @@ class Settings(BaseSettings):
     index_poll_seconds: float = Field(
         5.0, ge=0, description="How often a server checks INDEX_DIR for a snapshot built by "
         "another process (other workers, `fieldguide index`) and loads it; 0 disables.")
+    publish_snapshots: bool = Field(
+        False, description="Several replicas without a shared filesystem: every snapshot this "
+        "server builds (at startup, POST /api/admin/reindex) is published to the database, and "
+        "the server loads the newest snapshot published by any replica or `fieldguide index "
+        "--publish`. Off: the index directory alone, as on a single node.")
+    snapshot_poll_seconds: float = Field(
+        5.0, gt=0, description="With PUBLISH_SNAPSHOTS: how often a server asks the database "
+        "for a newer published snapshot.")
     record_search_events: bool = Field(
         True, description="Record every search in the database (for /api/metrics/search).")
     database_connect_timeout_seconds: float = Field(

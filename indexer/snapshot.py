@@ -110,20 +110,12 @@ class Snapshot:
                 self.legs[name].save(tmp)
             # The manifest goes last: a version directory without one is incomplete, never used.
             (tmp / "manifest.json").write_text(json.dumps(self.manifest, indent=1))
-            # On disk before the rename: a power cut must not leave a named but empty version.
-            for f in tmp.iterdir():
-                fsync_path(f)
-            fsync_path(tmp)
+            seal(tmp)
         except BaseException:
             # A failed build (a full disk) must not leave its half-written files behind.
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        final = versions / self.version
-        os.replace(tmp, final)
-        fsync_path(versions)
-        write_atomic(index_dir / "CURRENT", self.version.encode())
-        _prune(versions, keep={self.version})
-        return final
+        return adopt(index_dir, tmp, self.version)
 
     @classmethod
     def load(cls, index_dir: Path) -> Snapshot:
@@ -144,6 +136,30 @@ class Snapshot:
                     for d in json.loads((directory / "articles.json").read_text())]
         legs: dict[str, Leg] = {t.name: t.load(directory, len(articles)) for t in LEG_TYPES}
         return cls(version=version, manifest=manifest, articles=articles, legs=legs)
+
+
+def seal(tmp: Path) -> None:
+    """Flush a version directory written aside: on disk before the rename, so a power cut never
+    leaves a named but empty version."""
+    for f in tmp.iterdir():
+        fsync_path(f)
+    fsync_path(tmp)
+
+
+def adopt(index_dir: Path, tmp: Path, version: str) -> Path:
+    """Rename a complete, fsync'd version directory ``tmp`` (inside ``versions/``) into place and
+    make it current; returns its final directory. Also how a snapshot fetched from elsewhere
+    (``app.published``) goes live."""
+    versions = index_dir / "versions"
+    final = versions / version
+    if final.exists():  # the same version, fetched or built before: keep the one in place
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+        fsync_path(versions)
+    write_atomic(index_dir / "CURRENT", version.encode())
+    _prune(versions, keep={version})
+    return final
 
 
 def current_version(index_dir: Path) -> str | None:

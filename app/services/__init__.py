@@ -24,6 +24,7 @@ from app.db import Probe, commit_unless_abandoned, engine_for, session_factory, 
 from app.events import EventWriter
 from app.index import IndexHolder
 from app.models import sync_articles
+from app.published import SnapshotStore
 from app.render import article_url
 from app.services.incidents import IncidentService
 from app.services.search import SearchHit, SearchPage, SearchService
@@ -68,9 +69,10 @@ class Services:
         emb = (embedder.with_cache(settings.index_path / "embeddings.sqlite")
                if embedder is not None else settings.embedder(serving=True))
         emb.warm_up()
-        index = IndexHolder(settings, emb)
         engine = engine_for(settings)
         upgrade(engine)
+        store = SnapshotStore(engine) if settings.publish_snapshots else None
+        index = IndexHolder(settings, emb, store)
         sessions = session_factory(engine)
         index.on_swap.append(lambda searcher: _mirror(sessions, searcher))
         index.load_or_build()
