@@ -310,6 +310,7 @@ def main() -> None:
     ap.add_argument("--database", default="fg_replicas")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    args.work = args.work.resolve()  # haproxy reads a relative socket path as host:port
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     pg = ["-h", "127.0.0.1", "-U", "postgres"]
