@@ -93,8 +93,7 @@ def evidence(s: tf.SetData, model: FusionModel) -> Evidence:
     pinned = np.zeros(n, dtype=bool)
     relevant = np.zeros(n, dtype=bool)
     for q, ((_, a, b, rel), shape) in enumerate(zip(s.queries, s.shapes, strict=True)):
-        order = sorted((i for i in range(a, b) if not s.dense_only_weak[i]),
-                       key=lambda i: (not s.pinned[i], -logits[i]))
+        order = tf.shown(s, logits, a, b)
         if not order:
             continue
         has[q] = True
@@ -179,7 +178,13 @@ def curve(c: CorpusEvidence, answer: AnswerModel) -> list[Point]:
 
 def choose_weak(curves: list[list[Point]]) -> float:
     """The weak-match threshold of the rule above, over corpora weighed equally."""
-    return _choose(curves, lambda p: p.relevant_first, MAX_FALSE_WEAK)
+    best, best_j = GRID[0], -1.0
+    for i, t in enumerate(GRID):
+        false = float(np.mean([c[i].relevant_first for c in curves]))
+        j = float(np.mean([c[i].uncovered_mean for c in curves])) - false
+        if false <= MAX_FALSE_WEAK and j > best_j:
+            best, best_j = t, j
+    return best
 
 
 def choose_chat(curves: list[list[Point]]) -> float:
@@ -188,16 +193,6 @@ def choose_chat(curves: list[list[Point]]) -> float:
         if all(1.0 - v <= MAX_SURE_UNCOVERED for c in curves for v in c[i].uncovered.values()):
             return t
     return GRID[-1]
-
-
-def _choose(curves: list[list[Point]], cost: object, cap: float) -> float:
-    best, best_j = GRID[0], -1.0
-    for i, t in enumerate(GRID):
-        false = float(np.mean([cost(c[i]) for c in curves]))  # type: ignore[operator]
-        j = float(np.mean([c[i].uncovered_mean for c in curves])) - false
-        if false <= cap and j > best_j:
-            best, best_j = t, j
-    return best
 
 
 def load(names: list[str], shared: Path, work: Path) -> list[Corpus]:

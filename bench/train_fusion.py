@@ -174,14 +174,20 @@ def logistic(x: Array, y: Array, w: Array, l2: float) -> tuple[Array, Array, Arr
     return mean, scale, beta[:-1], float(beta[-1])
 
 
+def shown(s: SetData, logits: Array, a: int, b: int) -> list[int]:
+    """Rows ``a:b`` (one query's candidates) in the order a search shows them: pinned first,
+    then by the fusion's logit, weak dense-only hits dropped."""
+    return sorted((i for i in range(a, b) if not s.dense_only_weak[i]),
+                  key=lambda i: (not s.pinned[i], -logits[i]))
+
+
 def rankings(s: SetData, model: FusionModel) -> dict[str, list[str]]:
     """Each query's top 10 as a search ranks them: pinned first, then by probability, weak
     dense-only hits dropped."""
     logits = model.logits(s.x) if len(s.x) else np.zeros(0)
     run: dict[str, list[str]] = {}
     for qid, a, b, _ in s.queries:
-        order = sorted((i for i in range(a, b) if not s.dense_only_weak[i]),
-                       key=lambda i: (not s.pinned[i], -logits[i]))
+        order = shown(s, logits, a, b)
         run[qid] = [s.docs[i] for i in order[:10]]
     return run
 
@@ -212,8 +218,7 @@ def tops(s: SetData, model: FusionModel) -> list[Top]:
     logits = model.logits(s.x) if len(s.x) else np.zeros(0)
     out = []
     for qid, a, b, rel in s.queries:
-        order = sorted((i for i in range(a, b) if not s.dense_only_weak[i]),
-                       key=lambda i: (not s.pinned[i], -logits[i]))
+        order = shown(s, logits, a, b)
         if not order:
             out.append(Top(qid, None, False, False))
             continue
