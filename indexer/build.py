@@ -15,10 +15,11 @@ from indexer.legs.dense import HNSW_MIN_CHUNKS, DenseLeg, FaissKind
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
 from indexer.legs.tags import TagsLeg
-from indexer.normalize import plain, tokenize
+from indexer.normalize import link_targets, plain, tokenize
 from indexer.snapshot import FORMAT_VERSION, Snapshot, build_lock, new_version
 
 CHUNK_CHARS = 1000
+LINK_CHARS = 400  # of the head chunk's link targets (the lead's own text keeps its 600)
 MAX_CHUNKS_PER_ARTICLE = 24
 
 
@@ -30,16 +31,26 @@ def chunk_article(doc: int, article: Article) -> list[Chunk]:
     lead = next((s for s in article.sections if s.level <= 1), None)
     if lead is not None and lead.text:
         head_parts.append(plain(lead.text)[:600])
-    chunks = [_chunk(doc, "head", "\n".join(head_parts))]
+        head_parts.append(link_targets(lead.text)[:LINK_CHARS])
+    chunks = [_chunk(doc, "head", "\n".join(p for p in head_parts if p))]
     for section in article.sections:
         if section.level <= 1 or not section.text.strip():
             continue
         label = section.key or section.heading
-        for window in _windows(plain(section.text)):
+        for window in _windows(embedded_text(section.text)):
             chunks.append(_chunk(doc, label, f"{article.title}\n{section.heading}\n{window}"))
             if len(chunks) >= MAX_CHUNKS_PER_ARTICLE:
                 return chunks
     return chunks
+
+
+def embedded_text(markdown: str) -> str:
+    """What the dense leg embeds of a section: its text, then its link targets. Wikis link a
+    page to the service, dashboard and runbook it is about; ``plain`` keeps only link labels
+    (bench/README.md: the dense leg alone on GitLab's runbooks 0.499 -> 0.538 nDCG@10)."""
+    links = link_targets(markdown)
+    text = plain(markdown)
+    return f"{text}\n\n{links}" if links else text
 
 
 def _chunk(doc: int, kind: str, text: str) -> Chunk:
@@ -72,14 +83,15 @@ def _windows(text: str) -> list[str]:
 
 
 def lexical_tokens(article: Article) -> list[str]:
-    """BM25 fields by repetition: the title counts three times, symptoms and handles twice."""
+    """BM25 fields by repetition: the title counts three times, symptoms and handles twice; the
+    link targets once (``embedded_text``)."""
     stem = article.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     handles = " ".join(article.identifiers)
     symptoms = " ".join(article.symptoms)
     description = article.extra.get("description")
     return (tokenize(article.title) * 3 + tokenize(symptoms) * 2 + tokenize(handles) * 2
             + tokenize(stem) + tokenize(description if isinstance(description, str) else "")
-            + tokenize(plain(article.body)))
+            + tokenize(plain(article.body)) + tokenize(link_targets(article.body)))
 
 
 @dataclass

@@ -39,6 +39,7 @@ FEATURES: tuple[tuple[str, str], ...] = (
     ("den_in", "dense"), ("den_rr", "dense"), ("den_cos", "dense"), ("den_gap", "dense"),
     ("den_top_margin", "dense"), ("den_missing", "dense"), ("den_rr_question", "dense"),
     ("den_rr_ident", "dense"), ("den_rr_words", "dense"), ("den_cos_plain", "dense"),
+    ("den_agree", "dense"),
     ("fz_in", "fuzzy"), ("fz_rr", "fuzzy"), ("fz_score", "fuzzy"), ("fz_rr_question", "fuzzy"),
     ("fz_score_words", "fuzzy"),
     ("tag_in", "tags"), ("tag_strong", "tags"), ("tag_log", "tags"), ("pinned", "tags"),
@@ -127,6 +128,7 @@ def candidates(shape: QueryShape, tokens: tuple[str, ...], rankings: dict[str, l
             r[col["den_rr_ident"]] = rr * ident
             r[col["den_rr_words"]] = rr * words
             r[col["den_cos_plain"]] = hit.score * (1.0 - ident)
+            r[col["den_agree"]] = hit.agree
 
     for rank, hit in enumerate((rankings.get("fuzzy") or [])[:DEPTH], 1):
         r = x[rows[hit.doc]]

@@ -136,6 +136,20 @@ def plain(markdown: str) -> str:
                   ).strip()
 
 
+def link_targets(markdown: str) -> str:
+    """The link targets in ``markdown`` as written, each distinct one once, space-separated:
+    wikis link a page to the service, dashboard and runbook it is about (``../kube/kubernetes.md``,
+    ``https://dashboards.example.net/d/sidekiq-main/sidekiq-overview``), and ``plain`` drops the
+    targets. Links to an anchor of the same page say nothing and are left out."""
+    out: list[str] = []
+    for tok in _MD.parse(markdown):
+        for child in tok.children or []:
+            href = child.attrGet("href") if child.type == "link_open" else None
+            if isinstance(href, str) and href and not href.startswith("#"):
+                out.append(href)
+    return " ".join(dict.fromkeys(out))
+
+
 def inline_plain(text: str) -> str:
     """One line of inline Markdown (a title, a heading) as text: emphasis and code marks go."""
     tokens = _MD.parseInline(text)

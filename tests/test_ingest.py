@@ -159,6 +159,30 @@ def test_sections_become_chunks_with_the_title() -> None:
     assert all(c.text.startswith("VPN will not connect") for c in chunks)
 
 
+LINKED = """# Sidekiq Service
+
+* [Service Overview](https://dashboards.example.net/d/sidekiq-main/sidekiq-overview)
+* [Back to the top](#sidekiq-service)
+
+## Troubleshooting
+
+Queues back up when workers are saturated; see [Kubernetes](../kube/kubernetes.md) and
+[Kubernetes again](../kube/kubernetes.md).
+"""
+
+
+def test_chunks_carry_their_link_targets_for_the_dense_leg() -> None:
+    """A wiki links a page to the service, dashboard and runbook it is about: the dense leg
+    embeds the targets beside the text (each once, anchors of the page itself left out)."""
+    article = parse_text(LINKED, "docs/sidekiq/README.md").article
+    assert article is not None
+    head, body = chunk_article(0, article)
+    assert "https://dashboards.example.net/d/sidekiq-main/sidekiq-overview" in head.text
+    assert "#sidekiq-service" not in head.text
+    assert body.text.count("../kube/kubernetes.md") == 1
+    assert "Queues back up" in body.text
+
+
 @pytest.fixture
 def small_kb(tmp_path: Path) -> Path:
     root = tmp_path / "kb"

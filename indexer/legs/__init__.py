@@ -45,6 +45,9 @@ class LegHit(NamedTuple):
     doc: int  # row in the snapshot's article table
     score: float
     matched: tuple[str | TagMatch, ...] = ()  # what matched: tag handles, the fuzzy string
+    # The dense leg: the share of the article's chunks nearly as close to the query as its best
+    # one (an article about the query matches it in several places, a chance hit in one).
+    agree: float = 0.0
 
 
 def ranges(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
