@@ -196,7 +196,8 @@ class DenseLeg:
         near = (sims >= best - AGREE_MARGIN).astype(np.float64)
         counts = np.add.reduceat(near, np.concatenate(([0], np.cumsum(lens)[:-1]))) \
             if len(near) else np.zeros(len(found))
-        return (counts / np.maximum(lens, 1)).tolist()
+        shares: list[float] = (counts / np.maximum(lens, 1)).tolist()
+        return shares
 
     def search(self, query: PreparedQuery, k: int, allowed: Mask | None) -> list[LegHit]:
         if query.vector is None:
