@@ -57,8 +57,9 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
                 continue
         label = "" if issue.severity is Severity.ERROR else " (warning)"
         print(f"{issue}{label}", file=out)
-    print(f"{scan.files} files, {len(scan.articles)} articles: {errors} errors, {warnings} "
-          "warnings", file=sys.stderr)
+    drafts = f", {len(scan.drafts)} drafts" if scan.drafts else ""
+    print(f"{scan.files} files, {len(scan.articles)} articles{drafts}: {errors} errors, "
+          f"{warnings} warnings", file=sys.stderr)
     return 1 if errors else 0
 
 
