@@ -273,6 +273,15 @@ def test_lint_accepts_a_fresh_draft_with_todo_warnings(tmp_path: Path) -> None:
               if line.startswith("drafts/broken.md") and not line.endswith("(warning)")}
     assert errors == {"bad-date", "unknown-team", "broken-link"}
     (content / "drafts" / "broken.md").unlink()
+    # A draft claiming a published article's id: a warning (publishing it would clash).
+    (content / "drafts" / "clash.md").write_text(made.text.replace(f"id: {made.slug}",
+                                                                   "id: high-p99-latency"))
+    code, lines = _lint(content)
+    assert code == 0
+    assert ("drafts/clash.md:1: duplicate-id id 'high-p99-latency' is already used by "
+            "engineering/high-p99-latency.md: rename the draft before publishing it (warning)"
+            in lines)
+    (content / "drafts" / "clash.md").unlink()
 
     # Moved out of drafts/ with its TODOs: an error each; written: clean.
     published = content / "engineering" / f"{made.slug}.md"
