@@ -236,6 +236,8 @@ def _author_comment(incident: Incident, article_of: Callable[[str], Article | No
         article = article_of(article_id)
         lines.append(f"- Article opened: {article_id}"
                      + (f" ({_one_line(article.title, 120)})" if article else ""))
+    if len(opened) > MAX_LISTED:
+        lines.append(f"- ... and {len(opened) - MAX_LISTED} more articles opened")
     searches = [a for a in i.activity if a.kind is Activity.SEARCH]
     for a in searches[:MAX_LISTED]:
         results = [str(r) for r in a.detail.get("results", [])][:3]
