@@ -57,8 +57,10 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
                 continue
         label = "" if issue.severity is Severity.ERROR else " (warning)"
         print(f"{issue}{label}", file=out)
-    print(f"{scan.files} files, {len(scan.articles)} articles: {errors} errors, {warnings} "
-          "warnings", file=sys.stderr)
+    n = len(scan.drafts)
+    drafts = f", {n} draft{'s' if n != 1 else ''} (not indexed)" if n else ""
+    print(f"{scan.files} files, {len(scan.articles)} articles{drafts}: {errors} errors, "
+          f"{warnings} warnings", file=sys.stderr)
     return 1 if errors else 0
 
 

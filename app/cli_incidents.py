@@ -4,6 +4,7 @@
     fieldguide incidents ack 12 --by ana@example.com
     fieldguide incidents resolve 12 --at 2026-12-03T10:30:00Z
     fieldguide incidents list --json
+    fieldguide incidents draft 12 --branch        # content/drafts/<slug>.md, committed for review
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ def _time(value: str | None) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def records_for(settings: Any) -> tuple[Any, Any]:
+def records_for(settings: Any, articles: Any = ()) -> tuple[Any, Any]:
     """The records service over the settings' database (migrated first), no threads; and the
-    engine, for the caller to dispose."""
+    engine, for the caller to dispose. ``articles``: the knowledge base's (titles in drafts)."""
     from app.db import engine_for, session_factory, upgrade
     from app.services.incident_records import IncidentRecords
     from incidents.config import IncidentsConfig
@@ -37,8 +38,49 @@ def records_for(settings: Any) -> tuple[Any, Any]:
     engine = engine_for(settings)
     upgrade(engine)
     teams, _ = TeamsConfig.load(settings.content_dir / TEAMS_FILE)
+    known = list(articles)
     return IncidentRecords.build(IncidentsConfig.from_settings(settings), session_factory(engine),
-                                 teams=lambda: teams), engine
+                                 teams=lambda: teams, articles=lambda: known), engine
+
+
+def draft(args: argparse.Namespace, out: TextIO, settings: Any,
+          error: Callable[[str], Exception]) -> int:
+    """``fieldguide incidents draft ID [--branch [NAME]]``: prints the draft's path (stdout) and,
+    with ``--branch``, the commit (stderr)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from incidents.drafts import DraftError
+    from incidents.records import IncidentError
+    from indexer.content import scan_content
+
+    content = Path(settings.content_dir)
+    if not content.is_dir():
+        raise error(f"content directory {content} does not exist")
+    articles = scan_content(content, default_audience=settings.default_audience).articles
+    records, engine = records_for(settings, articles)
+    try:
+        made = records.draft(args.id, content, today=dt.date.today(),
+                             policy=settings.freshness_config().policy, branch=args.branch,
+                             by=args.by)
+    except (IncidentError, DraftError) as exc:
+        raise error(str(exc)) from exc
+    except OSError as exc:
+        raise error(f"cannot write the draft: {exc.strerror or exc}") from exc
+    finally:
+        engine.dispose()
+    commit = made.commit
+    if args.json:
+        print(json.dumps({"path": str(made.draft.path), "id": made.draft.slug,
+                          "branch": commit.branch if commit else None,
+                          "commit": commit.commit if commit else None}), file=out)
+    else:
+        print(made.draft.path, file=out)
+    if commit is not None:
+        print(f"committed {commit.commit[:12]} on branch {commit.branch} (not pushed)",
+              file=sys.stderr)
+    return 0
 
 
 def _line(i: Any) -> str:
@@ -59,6 +101,8 @@ def run(args: argparse.Namespace, out: TextIO, settings: Any,
     from incidents.severity import Severity
 
     action = args.action
+    if action == "draft":
+        return draft(args, out, settings, error)
     records, engine = records_for(settings)
     try:
         if action == "list":
@@ -86,7 +130,7 @@ def run(args: argparse.Namespace, out: TextIO, settings: Any,
 
 def add_parser(sub: Any, common: Callable[..., None], func: Callable[..., int]) -> None:
     p = sub.add_parser("incidents", help="incident records: open, ack, diagnose, resolve, list, "
-                       "show, note")
+                       "show, note, draft")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     def action(name: str, help_text: str, ident: bool = True) -> argparse.ArgumentParser:
@@ -117,3 +161,10 @@ def add_parser(sub: Any, common: Callable[..., None], func: Callable[..., int]) 
     a = action("note", "add a note to the timeline")
     a.add_argument("text")
     a.add_argument("--by")
+    a = action("draft", "write content/drafts/<slug>.md in the house template, prefilled from "
+               "the incident; prints its path")
+    a.add_argument("--branch", nargs="?", const="", metavar="NAME",
+                   help="also commit it on a new Git branch (default name "
+                   "kb-draft/incident-<id>-<slug>); content/ must be in a Git work tree; "
+                   "the current branch, index and work tree are left as they are; no push")
+    a.add_argument("--by", help="who writes it (the timeline's line)")

@@ -1,4 +1,8 @@
-"""Walk a content directory: parse every Markdown file, lint it, keep what can be indexed."""
+"""Walk a content directory: parse every Markdown file, lint it, keep what can be indexed.
+
+Files under ``drafts/`` (``DRAFTS_DIR``) are parsed and linted as drafts (a section still to be
+written is a ``todo`` warning) but never kept: nothing serves them (search, article pages, chat,
+ChatOps, coverage, freshness) until they are moved out of ``drafts/``."""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.article import Article, Audience, LintIssue
+from indexer.article import Article, Audience, LintIssue, Severity
 from indexer.files import RefusedFile, walk
 from indexer.lint import lint_article, lint_duplicates, lint_links
 from indexer.parse import MAX_ARTICLE_BYTES, parse_file
 from indexer.teams import TEAMS_FILE, TeamsConfig
+
+DRAFTS_DIR = "drafts"  # content/drafts/: linted, never indexed
 
 
 @dataclass
@@ -19,6 +25,7 @@ class ContentScan:
     articles: list[Article] = field(default_factory=list)
     issues: list[LintIssue] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # paths that could not be indexed
+    drafts: list[str] = field(default_factory=list)  # paths under drafts/: linted, not indexed
     teams: TeamsConfig = field(default_factory=TeamsConfig)
     files: int = 0
 
@@ -34,6 +41,11 @@ def markdown_files(root: Path, refused: list[LintIssue] | None = None) -> list[P
     return sorted(walk(root, ".md", report))
 
 
+def is_draft_path(rel: str) -> bool:
+    """Whether a content-relative path (``/`` separators) is a draft's."""
+    return rel.split("/", 1)[0] == DRAFTS_DIR and "/" in rel
+
+
 def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
                  today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES) -> ContentScan:
     if not root.is_dir():
@@ -42,6 +54,7 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
     scan.teams, team_issues = TeamsConfig.load(root / TEAMS_FILE)
     scan.issues.extend(team_issues)
     parsed: list[Article] = []
+    drafts: list[Article] = []
     refused: list[LintIssue] = []
     files = markdown_files(root, refused)
     scan.issues.extend(refused)
@@ -52,13 +65,16 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
         scan.issues.extend(result.issues)
         if result.draft:
             continue
+        rel = path.relative_to(root).as_posix()
+        if is_draft_path(rel):
+            scan.drafts.append(rel)
         if result.article is None:
-            scan.skipped.append(path.relative_to(root).as_posix())
+            scan.skipped.append(rel)
             continue
         article = result.article
         if not article.audience:
             article = dataclasses.replace(article, audience=(default_audience,))
-        parsed.append(article)
+        (drafts if is_draft_path(rel) else parsed).append(article)
     kept, dup_issues = lint_duplicates(parsed)
     scan.issues.extend(dup_issues)
     scan.skipped.extend(i.path for i in dup_issues)
@@ -66,5 +82,13 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
     for article in kept:
         scan.issues.extend(lint_article(article, scan.teams, today))
         scan.issues.extend(lint_links(article, known))
+    taken = {a.id: a.path for a in kept}
+    for draft in drafts:
+        scan.issues.extend(lint_article(draft, scan.teams, today, draft=True))
+        scan.issues.extend(lint_links(draft, known))
+        if draft.id in taken:
+            scan.issues.append(LintIssue(draft.path, 1, "duplicate-id", f"id {draft.id!r} is "
+                                         f"already used by {taken[draft.id]}: rename the draft "
+                                         "before publishing it", Severity.WARNING))
     scan.articles = kept
     return scan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
@@ -12,9 +13,19 @@ from indexer.parse import iter_links
 from indexer.teams import TeamsConfig
 
 W = Severity.WARNING
+# A line a draft leaves for the author: ``TODO: ...`` (also as a list item, ``1. TODO ...``).
+TODO_LINE = re.compile(r"^[ \t]*(?:[-*+][ \t]+|\d+[.)][ \t]+)?TODO\b", re.M)
 
 
-def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = None) -> list[LintIssue]:
+def has_todo(text: str) -> bool:
+    """Whether a section still holds a draft's ``TODO`` line."""
+    return TODO_LINE.search(text) is not None
+
+
+def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = None,
+                 draft: bool = False) -> list[LintIssue]:
+    """The template and metadata checks. ``draft`` (a file under ``drafts/``): a template section
+    that still says ``TODO`` is a ``todo`` warning; in a published article it is an error."""
     today = today or dt.date.today()
     out: list[LintIssue] = []
     p = article.path
@@ -33,6 +44,7 @@ def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = N
 
     # Sections: present and in order.
     positions: list[int] = []
+    todo: set[str] = set()
     for key, heading in TEMPLATE_SECTIONS.items():
         sec = article.section(key)
         if sec is None:
@@ -41,11 +53,20 @@ def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = N
             positions.append(sec.line)
             if not sec.text.strip():
                 issue(sec.line, "empty-section", f"section `## {heading}` is empty")
+            elif has_todo(sec.text):
+                todo.add(key)
+                if draft:
+                    issue(sec.line, "todo", f"section `## {heading}` is still to be written "
+                          "(replace its TODO)", W)
+                else:
+                    issue(sec.line, "todo", f"section `## {heading}` still says TODO: write it "
+                          "before publishing, or move the file back to drafts/")
     if positions != sorted(positions):
         issue(1, "section-order", "template sections are out of order (" +
               ", ".join(TEMPLATE_SECTIONS.values()) + ")", W)
     causes = article.section("likely_causes")
-    if causes is not None and causes.text.strip() and not (causes.list_items and causes.ordered_list):
+    if causes is not None and causes.text.strip() and "likely_causes" not in todo \
+            and not (causes.list_items and causes.ordered_list):
         issue(causes.line, "causes-not-list",
               "`## Likely causes` must be a numbered list, most probable first")
     if not article.symptoms:

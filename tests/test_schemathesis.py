@@ -10,6 +10,7 @@ Bounded (`--max-examples`) and seeded, so a failure reproduces with the command 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 
 from app.main import create_app
 from indexer.embed import Embedder
-from tests.api_support import ADMIN_TOKEN, settings_for
+from tests.api_support import ADMIN_TOKEN, CONTENT, settings_for
 from tests.browser.harness import ServerThread
 
 ST = Path(sys.executable).with_name("st")
@@ -31,7 +32,9 @@ ST = Path(sys.executable).with_name("st")
 def server(tmp_path_factory: pytest.TempPathFactory, kb_index: Path,
            embedder: Embedder) -> Iterator[Any]:
     data = tmp_path_factory.mktemp("schemathesis")
-    settings = settings_for(data, kb_index, alerts_token="alerts-token-for-schemathesis-0123",
+    # A copy of the content: POST /api/incidents/{id}/draft writes into content/drafts/.
+    content = shutil.copytree(CONTENT, data / "content")
+    settings = settings_for(data, kb_index, content, alerts_token="alerts-token-for-schemathesis-0123",
                             pagerduty_secret="pagerduty-secret-for-schemathesis")
     with ServerThread(create_app(settings, embedder=embedder)) as srv:
         yield srv

@@ -4,7 +4,9 @@ carry."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -13,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from app.access import Caller, caller_of
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.schemas_drafts import IncidentDraftBody, IncidentDraftPublic
 from app.schemas_incidents import (
     EscalateBody,
     EscalationPacketPublic,
@@ -26,7 +29,8 @@ from app.schemas_incidents import (
     incident_public,
 )
 from app.services import Services
-from app.services.incident_records import IncidentRecords
+from app.services.incident_records import DraftMade, IncidentRecords
+from incidents.drafts import DraftError
 from incidents.records import IncidentCreate, IncidentError, Phase
 from incidents.severity import Severity
 
@@ -183,3 +187,34 @@ async def escalate(incident_id: int, services: ServicesDep, caller: EngineerDep,
     by, note = (body.by, body.note) if body is not None else (None, None)
     packet = await guarded(lambda: records.escalate(key, by or caller.label, note))
     return EscalationPacketPublic.model_validate(packet)
+
+
+@router.post("/api/incidents/{incident_id}/draft", status_code=201,
+             response_model=IncidentDraftPublic)
+async def draft_article(incident_id: int, services: ServicesDep, caller: EngineerDep,
+                        body: IncidentDraftBody | None = None) -> IncidentDraftPublic:
+    """A new article in ``drafts/`` of the content directory, in the house template, prefilled
+    from the incident (title, symptoms, error codes, alerts, services, owner; the timeline and
+    what was tried as the author's comment); with ``branch``, also committed on a new Git branch.
+    Never served until moved out of ``drafts/``."""
+    records, key = records_of(services), _id(incident_id)
+    body = body or IncidentDraftBody()
+    branch = body.branch_name if body.branch_name else ("" if body.branch else None)
+    settings = services.settings
+
+    def run() -> DraftMade:
+        try:
+            return records.draft(key, Path(settings.content_dir), today=dt.date.today(),
+                                 policy=settings.freshness_config().policy, branch=branch,
+                                 by=body.by or caller.label)
+        except DraftError as exc:
+            raise ApiError(exc.code, str(exc)) from None
+        except OSError as exc:
+            raise ApiError("unavailable", "the draft cannot be written into the content "
+                           f"directory: {exc.strerror or exc.__class__.__name__}") from None
+
+    made = await guarded(run)
+    commit = made.commit
+    return IncidentDraftPublic(path=made.draft.rel, id=made.draft.slug, text=made.draft.text,
+                               branch=commit.branch if commit else None,
+                               commit=commit.commit if commit else None)

@@ -11,14 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from freshness.policy import Freshness
+from freshness.policy import Freshness, PolicyConfig
 from incidents.changes import changes_by_article
 from incidents.config import IncidentsConfig
+from incidents.draft_branch import BranchCommit, check_branch, commit_on_branch, work_tree_of
+from incidents.drafts import DraftError, WrittenDraft, write_incident_draft
 from incidents.intake import IntakeResult
 from incidents.metrics import MetricsConfig, incident_metrics
 from incidents.models import utcnow
@@ -40,6 +43,18 @@ from indexer.teams import TeamsConfig
 
 log = logging.getLogger("fieldguide.incidents.records")
 OUTCOMES = ("used-as-is", "updated", "created", "nothing-to-write")
+
+
+@dataclass(frozen=True)
+class DraftMade:
+    """A draft written for an incident, and the branch it was committed on (with ``branch``)."""
+
+    draft: WrittenDraft
+    commit: BranchCommit | None = None
+
+
+def draft_branch_name(incident_id: int, slug: str) -> str:
+    return f"kb-draft/incident-{incident_id}-{slug}"
 
 
 class IncidentRecords:
@@ -116,6 +131,37 @@ class IncidentRecords:
         if done[0]:
             self.wake()
         return done
+
+    # -- the draft article ------------------------------------------------------------------------
+    def draft(self, incident_id: int, content_dir: Path, *, today: dt.date,
+              policy: PolicyConfig | None = None, branch: str | None = None,
+              by: str | None = None) -> DraftMade:
+        """``content_dir/drafts/<slug>.md`` in the house template, prefilled from the incident
+        (``incidents.drafts``). ``branch``: also commit it on that new Git branch (``""``: the
+        name ``kb-draft/incident-<id>-<slug>``); checked before anything is written, so a content
+        directory that is not a Git work tree, or a branch that exists, leaves no file behind."""
+        incident = self.store.get(incident_id)  # not_found first
+        repo = work_tree_of(content_dir) if branch is not None else None
+        if repo is not None and branch:
+            check_branch(repo, branch)
+        by_id = {a.id: a for a in self.articles()}
+        made = write_incident_draft(incident, content_dir, teams=self.teams(), today=today,
+                                    policy=policy, article_of=by_id.get, taken=by_id)
+        commit = None
+        if repo is not None:
+            message = (f"Draft article from incident {incident.id}: {incident.title}\n\n"
+                       f"Written by `fieldguide incidents draft` into {made.rel}: fill in its "
+                       "TODO sections, then move it out of drafts/ to publish it.")
+            try:
+                commit = commit_on_branch(repo, made.path, branch or draft_branch_name(
+                    incident.id, made.slug), message)
+            except DraftError as exc:
+                raise DraftError(f"{made.rel} was written but not committed: {exc}",
+                                 exc.code) from None
+        self.store.note(incident_id, f"draft article written: {made.rel}"
+                        + (f" (branch {commit.branch})" if commit else ""), kind="draft", by=by,
+                        value=made.rel)
+        return DraftMade(made, commit)
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, days: int) -> dict[str, Any]:
