@@ -11,6 +11,25 @@
   function percent(v) { return Math.round(v * 100) + "%"; }
   function hours(v) { return (Math.round(v * 10) / 10) + " h"; }
 
+  function targetLine(value) {
+    return {id: "fgTarget", afterDatasetsDraw: function (chart) {
+      var y = chart.scales.y;
+      var area = chart.chartArea;
+      if (!y || !area) { return; }
+      var at = y.getPixelForValue(value);
+      var ctx = chart.ctx;
+      ctx.save();
+      ctx.strokeStyle = TARGET;
+      ctx.lineWidth = 2;
+      ctx.setLineDash([6, 4]);
+      ctx.beginPath();
+      ctx.moveTo(area.left, at);
+      ctx.lineTo(area.right, at);
+      ctx.stroke();
+      ctx.restore();
+    }};
+  }
+
   function readTable(table) {
     var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
     var columns = [];
@@ -46,14 +65,19 @@
       var colour = PALETTE[n % PALETTE.length];
       return {label: s.name, data: s.values.map(scale), borderColor: colour,
               backgroundColor: colour, borderWidth: 2, pointRadius: line ? 3 : 0,
-              spanGaps: false, type: line ? "line" : "bar"};
+              spanGaps: false, type: line ? "line" : "bar", pointStyle: line ? "circle" : "rect"};
     });
     var target = box.getAttribute("data-target");
+    var plugins = [];
     if (target !== null && kind !== "hbar") {
+      // The legend entry and the tooltip; the line itself is drawn across the whole plot by
+      // targetLine, so it shows with a single week or a single bar too.
       datasets.push({label: box.getAttribute("data-target-label") || "Target", type: "line",
                      data: data.labels.map(function () { return Number(target); }),
                      borderColor: TARGET, backgroundColor: TARGET, borderDash: [6, 4],
-                     borderWidth: 2, pointRadius: 0, fill: false});
+                     borderWidth: 2, pointRadius: 0, pointStyle: "line", showLine: false,
+                     fill: false});
+      plugins.push(targetLine(Number(target)));
     }
     var valueAxis = {beginAtZero: true, ticks: {callback: function (v) { return format(v); }}};
     if (unit === "ratio") { valueAxis.suggestedMax = 1; }
@@ -61,13 +85,14 @@
     var reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
     var chart = new window.Chart(canvas, {
       type: line ? "line" : "bar",
+      plugins: plugins,
       data: {labels: data.labels, datasets: datasets},
       options: {
         responsive: true, maintainAspectRatio: false, animation: reduce ? false : {duration: 300},
         indexAxis: horizontal ? "y" : "x",
         scales: horizontal ? {x: valueAxis} : {y: valueAxis},
         plugins: {
-          legend: {display: datasets.length > 1},
+          legend: {display: datasets.length > 1, labels: {usePointStyle: true}},
           tooltip: {callbacks: {label: function (ctx) {
             var v = horizontal ? ctx.parsed.x : ctx.parsed.y;
             return ctx.dataset.label + ": " + (v === null ? "no data" : format(v));

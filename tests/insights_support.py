@@ -20,7 +20,8 @@ def _z(when: dt.datetime) -> str:
 def seed(client: Any, headers: dict[str, str] = ENGINEER) -> None:
     """Two resolved incidents past their 7-day window (one covered by its retrospective, one
     not), one still open; two alerts received (one with a runbook, one without); a search that
-    finds nothing and one that does; a chat conversation that was told it helped."""
+    finds nothing and one that does; a chat conversation that was told it helped, one handed
+    off to a person."""
     now = dt.datetime.now(dt.UTC)
     alerts = [{"status": "firing", "labels": {"alertname": name, "severity": "warning", **labels},
                "annotations": {"summary": summary}, "startsAt": _z(now), "fingerprint": fp,
@@ -65,6 +66,11 @@ def seed(client: Any, headers: dict[str, str] = ENGINEER) -> None:
     assert chat.status_code == 200, chat.text
     sid = chat.json()["session_id"]
     assert client.post(f"/api/chat/{sid}/feedback", json={"helpful": True}).status_code == 200
+    chat = client.post("/api/chat", json={"message": "my vpn keeps disconnecting"})
+    assert chat.status_code == 200, chat.text
+    r = client.post(f"/api/chat/{chat.json()['session_id']}/escalate",
+                    json={"description": "reconnected twice"})
+    assert r.status_code == 200, r.text
 
 
 class Tables(HTMLParser):
