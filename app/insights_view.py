@@ -64,6 +64,11 @@ class Chart:
     target_label: str = ""
     empty: str = "No data in this window yet."
 
+    @property
+    def wide(self) -> bool:
+        """Tables of many columns get two grid cells on a wide screen."""
+        return len(self.head) > 4
+
 
 def _cell(c: Cell) -> str:
     value = "" if c.value is None else repr(float(c.value))
@@ -78,6 +83,7 @@ def figure(chart: Chart) -> str:
                 f'<figcaption id="{cap}"><strong>{_e(chart.title)}</strong> '
                 f'{_e(chart.empty)}</figcaption></figure>')
     series = [i for i, c in enumerate(chart.rows[0][1]) if c.series]
+    wide = " wide" if chart.wide else ""
     head = "".join(
         f'<th scope="col"{" data-series" if i - 1 in series else ""}>{_e(h)}</th>'
         for i, h in enumerate(chart.head))
@@ -86,7 +92,8 @@ def figure(chart: Chart) -> str:
     target = ("" if chart.target is None else
               f' data-target="{_e(repr(float(chart.target)))}" '
               f'data-target-label="{_e(chart.target_label)}"')
-    return (f'<figure class="insight" id="{_e(chart.id)}-figure" aria-labelledby="{cap}">'
+    return (f'<figure class="insight{wide}" id="{_e(chart.id)}-figure" '
+            f'aria-labelledby="{cap}">'
             f'<figcaption id="{cap}"><strong>{_e(chart.title)}</strong> '
             f'{_e(chart.summary)}</figcaption>'
             f'<div class="chart" data-chart="{_e(chart.kind)}" data-table="{_e(chart.id)}" '

@@ -43,10 +43,12 @@ def test_who_may_see_it(make_client: Any) -> None:
         assert "Insights are not available to you" in r.text
         assert 'href="/signin?next=%2Finsights"' in r.text
         assert "<table" not in r.text and "chart.umd" not in r.text
+        assert 'href="http://localhost/insights"' not in r.text  # no link to it in the header
     for headers in (ENGINEER, ADMIN, {"Authorization": f"Bearer {engineer}"}):
         r = client.get("/insights", headers=headers)
         assert r.status_code == 200, r.text
         assert "Incident-to-article ratio per ISO week" in r.text
+        assert '<a href="http://localhost/insights" aria-current="page">Insights</a>' in r.text
     assert client.get("/insights?days=0", headers=ENGINEER).status_code == 422
 
 
