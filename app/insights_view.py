@@ -67,7 +67,7 @@ class Chart:
     @property
     def wide(self) -> bool:
         """Tables of many columns get two grid cells on a wide screen."""
-        return len(self.head) > 4
+        return len(self.head) > 5
 
 
 def _cell(c: Cell) -> str:
