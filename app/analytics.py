@@ -37,12 +37,17 @@ def _summary(took: list[float], zero: int, clicked: int) -> dict[str, Any]:
 
 
 def search_metrics(session: Session, since: dt.datetime, until: dt.datetime,
-                   top: int = 10) -> dict[str, Any]:
-    """Metrics for searches in [since, until); CTR counts searches with at least one click."""
-    searches = session.execute(
-        select(SearchEventRow.search_id, SearchEventRow.at, SearchEventRow.normalized,
-               SearchEventRow.took_ms, SearchEventRow.zero_results)
-        .where(SearchEventRow.at >= since, SearchEventRow.at < until)).all()
+                   top: int = 10, engineer: bool = True) -> dict[str, Any]:
+    """Metrics for searches in [since, until); CTR counts searches with at least one click.
+
+    ``engineer=False``: only the searches made without engineer access (their queries and
+    zero results are all a caller who may not read engineer articles is shown)."""
+    query = (select(SearchEventRow.search_id, SearchEventRow.at, SearchEventRow.normalized,
+                    SearchEventRow.took_ms, SearchEventRow.zero_results)
+             .where(SearchEventRow.at >= since, SearchEventRow.at < until))
+    if not engineer:
+        query = query.where(SearchEventRow.audience != "engineer")
+    searches = session.execute(query).all()
     clicked_ids = set(session.scalars(
         select(ClickEventRow.search_id).where(ClickEventRow.at >= since,
                                               ClickEventRow.search_id.is_not(None))))

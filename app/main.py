@@ -33,6 +33,7 @@ from app.routes import (
     health,
     hooks,
     incidents,
+    insights,
     metrics,
     pages,
     search,
@@ -50,7 +51,7 @@ log = logging.getLogger("fieldguide.app")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
     freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
-    coverage.router, signin.router, sso.router, incidents.router, pages.router)
+    coverage.router, signin.router, sso.router, incidents.router, insights.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:

@@ -286,6 +286,12 @@ class DeflectionPeriodPublic(BaseModel):
     escalation_rate: float | None
     unanswered_rate: float | None
     abandoned_rate: float | None
+    first_contact_resolved: int = Field(description="Closed conversations resolved at the "
+                                        "first contact: confirmed helpful, no hand-off, no new "
+                                        "message after being closed (a subset of the confirmed "
+                                        "deflections).")
+    first_contact_resolution_rate: float | None = Field(
+        description="first_contact_resolved / closed conversations.")
 
 
 class _PeriodName(BaseModel):

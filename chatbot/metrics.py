@@ -9,7 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chatbot.models import ChatFeedbackRow, ChatOpenRow, ChatSessionRow, ChatTicketRow, ChatTurnRow
+from chatbot.models import (
+    ChatFeedbackRow,
+    ChatOpenRow,
+    ChatOutcomeRow,
+    ChatSessionRow,
+    ChatTicketRow,
+    ChatTurnRow,
+)
 
 OUTCOMES = ("confirmed_deflection", "potential_deflection", "escalated", "unanswered",
             "abandoned")
@@ -19,7 +26,8 @@ def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _rates(counts: Counter[str], conversations: int) -> dict[str, Any]:
+def _rates(counts: Counter[str], conversations: int, first_contact: int = 0) -> dict[str, Any]:
+    """``first_contact``: how many of the closed conversations were resolved at the first contact."""
     closed = sum(counts[o] for o in OUTCOMES)
     out: dict[str, Any] = {"conversations": conversations, "closed": closed,
                            "open": conversations - closed,
@@ -34,6 +42,35 @@ def _rates(counts: Counter[str], conversations: int) -> dict[str, Any]:
     out["escalation_rate"] = rate("escalated")
     out["unanswered_rate"] = rate("unanswered")
     out["abandoned_rate"] = rate("abandoned")
+    # A subset of the confirmed deflections (never added to the potential ones): see
+    # ``first_contact``.
+    out["first_contact_resolved"] = first_contact
+    out["first_contact_resolution_rate"] = round(first_contact / closed, 4) if closed else None
+    return out
+
+
+def first_contact(convs: list[ChatSessionRow], turns: list[ChatTurnRow],
+                  reopened_at: dict[str, list[dt.datetime]], handed_off: set[str]) -> set[str]:
+    """The conversations resolved at the first contact: the person said an answer helped
+    (``confirmed_deflection``), nobody was handed the conversation (no ticket), and the person
+    did not come back with a new message after the conversation had been closed (a
+    superseded outcome followed by a turn). A late "it helped" on a closed conversation
+    reopens it too, but is no second contact, so only messages count."""
+    last_turn: dict[str, dt.datetime] = {}
+    for t in turns:
+        at = _aware(t.at)
+        if t.session_id not in last_turn or at > last_turn[t.session_id]:
+            last_turn[t.session_id] = at
+    out = set()
+    for s in convs:
+        if s.outcome != "confirmed_deflection" or s.id in handed_off:
+            continue
+        last = last_turn.get(s.id)
+        # A conversation closes only after its idle timeout: a turn at its closing time or
+        # later came after it closed.
+        if last is not None and any(last >= closed for closed in reopened_at.get(s.id, ())):
+            continue
+        out.add(s.id)
     return out
 
 
@@ -57,8 +94,18 @@ def deflection_metrics(db: Session, now: dt.datetime, days: int = 30,
              if o.session_id in ids]
     with_turns = {t.session_id for t in turns}
     convs = [s for s in sessions if s.id in with_turns]
+    reopened_at: dict[str, list[dt.datetime]] = defaultdict(list)
+    for o in db.scalars(select(ChatOutcomeRow).where(ChatOutcomeRow.superseded.is_(True),
+                                                     ChatOutcomeRow.at >= since)):
+        if o.session_id in ids:
+            reopened_at[o.session_id].append(_aware(o.at))
+    fcr = first_contact(convs, turns, reopened_at, {t.session_id for t in tickets})
 
-    overall = _rates(Counter(s.outcome for s in convs if s.outcome), len(convs))
+    def rates(rows: list[ChatSessionRow]) -> dict[str, Any]:
+        return _rates(Counter(s.outcome for s in rows if s.outcome), len(rows),
+                      sum(1 for s in rows if s.id in fcr))
+
+    overall = rates(convs)
     per_day: dict[str, list[ChatSessionRow]] = defaultdict(list)
     per_week: dict[str, list[ChatSessionRow]] = defaultdict(list)
     for s in convs:
@@ -68,9 +115,7 @@ def deflection_metrics(db: Session, now: dt.datetime, days: int = 30,
         per_week[f"{year}-W{week:02d}"].append(s)
 
     def period(groups: dict[str, list[ChatSessionRow]]) -> list[dict[str, Any]]:
-        return [{"period": key, **_rates(Counter(s.outcome for s in rows if s.outcome),
-                                         len(rows))}
-                for key, rows in sorted(groups.items())]
+        return [{"period": key, **rates(rows)} for key, rows in sorted(groups.items())]
 
     articles: dict[str, dict[str, Any]] = {}
     for t in turns:

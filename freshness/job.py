@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from freshness import banners
@@ -37,6 +37,9 @@ STALE_CLAIM = dt.timedelta(hours=1)
 
 # team id -> (alerts with a runbook within its review date, alerts), given each article's state.
 CoverageFn = Callable[[Session, Mapping[str, Status]], Mapping[str, tuple[int, int]]]
+# team id -> (incidents covered, incidents counted, pending, target), given the articles and now.
+RatioFn = Callable[[Session, Sequence[Article], dt.datetime],
+                   Mapping[str, tuple[int, int, int, float]]]
 
 
 def received_coverage(session: Session, statuses: Mapping[str, Status]) -> dict[str, tuple[int, int]]:
@@ -44,6 +47,35 @@ def received_coverage(session: Session, statuses: Mapping[str, Status]) -> dict[
     from incidents.coverage import team_coverage  # the incident side adds a line; no more
 
     return team_coverage(session, statuses)
+
+
+def received_ratio(session: Session, articles: Sequence[Article],
+                   now: dt.datetime) -> dict[str, tuple[int, int, int, float]]:
+    """The incident-to-article ratio per team from the incident records (``incidents``)."""
+    from incidents.report import team_ratios  # the incident side adds a line; no more
+
+    return team_ratios(session, articles, now)
+
+
+def with_ratio(message: Message, covered: int, counted: int, pending: int,
+               target: float, days: int = 28) -> Message:
+    """A team summary with its incident-to-article ratio line appended (the last ``days``)."""
+    wait = f"; {pending} still within their window" if pending else ""
+    if counted:
+        value = covered / counted
+        line = (f"Incident-to-article ratio (last {days} days): {covered}/{counted} resolved "
+                f"incidents produced a new or updated article ({value:.0%}, target "
+                f"{target:.0%}){wait}" + (" - below target." if value < target
+                                          else " - on target."))
+    else:
+        line = (f"Incident-to-article ratio (last {days} days): no resolved incident to count "
+                f"yet{wait}.")
+    return replace(message, text=f"{message.text}\n\n{line}",
+                   facts=(*message.facts, ("incident-to-article", f"{covered}/{counted}")),
+                   extra={**message.extra, "incident_ratio": {
+                       "covered": covered, "counted": counted, "pending": pending,
+                       "value": round(covered / counted, 4) if counted else None,
+                       "target": target, "days": days}})
 
 
 def with_coverage(message: Message, fresh: int, total: int) -> Message:
@@ -243,6 +275,7 @@ class Job:
     backoff: float = 0.5
     sleep: Callable[[float], None] = time.sleep
     coverage: CoverageFn | None = received_coverage  # each team summary's coverage line
+    ratio: RatioFn | None = received_ratio  # each team summary's incident-to-article line
 
     def run(self, session: Session, articles: Sequence[Article], now: dt.datetime | dt.date,
             *, dry_run: bool = False, notify: bool = False,
@@ -256,12 +289,17 @@ class Job:
         if write_banners and self.content_dir is not None:
             result.changes += sync_banners(result.articles, self.content_dir, dry_run=dry_run)
         if notify:
-            result.sends = self.send(session, result.articles, today, result.week_key, dry_run)
+            result.sends = self.send(session, result.articles, today, result.week_key, dry_run,
+                                     articles=articles, now=now)
         return result
 
     def send(self, session: Session, results: Sequence[ArticleResult], today: dt.date,
-             week: str, dry_run: bool) -> list[SendResult]:
-        """Each owner's digest and each team's summary, once per week and channel."""
+             week: str, dry_run: bool, *, articles: Sequence[Article] = (),
+             now: dt.datetime | dt.date | None = None) -> list[SendResult]:
+        """Each owner's digest and each team's summary, once per week and channel.
+
+        ``articles`` and ``now``: what the incident-to-article line is computed from (the
+        incidents resolved in the 28 days before ``now``)."""
         items = _items(results, self.teams)
         team_summaries = summaries(items, self.teams, today, self.public_url)
         if self.coverage is not None:
@@ -269,6 +307,8 @@ class Job:
             team_summaries = [with_coverage(m, *covered[m.recipient])
                               if covered.get(m.recipient, (0, 0))[1] else m
                               for m in team_summaries]
+        if self.ratio is not None:
+            team_summaries = self._with_ratios(session, team_summaries, articles, now or today)
         messages = digests(items, today, self.public_url) + team_summaries
         out = []
         for message in messages:
@@ -278,6 +318,22 @@ class Job:
                 if sent is not None:
                     out.append(sent)
         return out
+
+
+    def _with_ratios(self, session: Session, messages: list[Message],
+                     articles: Sequence[Article], now: dt.datetime | dt.date) -> list[Message]:
+        assert self.ratio is not None
+        when = (now if isinstance(now, dt.datetime)
+                else dt.datetime.combine(now, dt.time(12), tzinfo=dt.UTC))
+        try:
+            ratios = self.ratio(session, articles, when)
+        except (SQLAlchemyError, ValueError) as exc:  # a bad setting, a database error: the
+            # summary still goes, without the line
+            session.rollback()
+            log.warning("incident-to-article line left out: %s", exc.__class__.__name__)
+            return messages
+        return [with_ratio(m, *ratios[m.recipient]) if m.recipient in ratios else m
+                for m in messages]
 
 
 def reconcile(session: Session, articles: Sequence[Article], results: Sequence[ArticleResult],

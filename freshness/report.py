@@ -53,6 +53,19 @@ def build_report(results: Sequence[ArticleResult], public_url: str,
             "articles": [article_row(r, public_url) for r in results]}
 
 
+def trust_by_team(results: Sequence[ArticleResult]) -> dict[str, dict[str, Any]]:
+    """Per team (``(none)`` for articles without one): live articles, the trust score (share
+    within their review-by date, as in the weekly summary) and its target."""
+    groups: dict[str, list[ArticleResult]] = defaultdict(list)
+    for r in results:
+        if not r.retired:
+            groups[r.team or "(none)"].append(r)
+    return {team: {"articles": len(rows),
+                   "trust": round(trust_score(_items(rows, TeamsConfig())), 4),
+                   "target": TRUST_TARGET}
+            for team, rows in sorted(groups.items())}
+
+
 def report_csv(results: Sequence[ArticleResult], public_url: str) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")

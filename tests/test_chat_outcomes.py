@@ -8,6 +8,10 @@ injected clock.
 3. escalated; unanswered (only fallbacks); abandoned (only smalltalk).
 4. Returning after a potential deflection reopens the conversation.
 5. The deflection metrics report confirmed and potential rates separately.
+6. First-contact resolution counts the confirmed conversations that needed no hand-off and no
+   second contact: coming back with a new message after the conversation closed (even to say
+   it helped in the end) is a second contact; a late "it helped" alone is not. It sits beside
+   the escalation rate, per week too, and is never added to the potential deflections.
 """
 
 from __future__ import annotations
@@ -166,3 +170,34 @@ def test_metrics_keep_confirmed_and_potential_apart(service: ChatService, clock:
     assert m["per_week"][0]["period"] == "2026-W10"
     views = {v["id"]: v for v in m["article_views"]}
     assert views["printer-offline"]["not_escalated"] == 1
+
+
+def test_first_contact_resolution_beside_escalation(service: ChatService, clock: Clock) -> None:
+    first = service.chat(None, "printer shows offline").session_id
+    service.feedback(first, helpful=True)  # resolved at the first contact
+    late = service.chat(None, "printer shows offline").session_id  # closes, then "it helped"
+    came_back = service.chat(None, "my vpn keeps disconnecting").session_id
+    escalated = service.chat(None, "printer shows offline").session_id
+    service.escalate(escalated, description="restarted it")
+    potential = service.chat(None, "my vpn keeps disconnecting").session_id
+    clock.advance(hours=25)
+    service.sweep()
+    assert outcome(service, late) == "potential_deflection"
+    assert outcome(service, potential) == "potential_deflection"
+    service.feedback(late, helpful=True)  # reopens it: a late verdict, no second contact
+    service.chat(came_back, "it still drops every hour")  # a second contact
+    service.feedback(came_back, helpful=True)
+    clock.advance(minutes=31)
+    service.sweep()
+    assert outcome(service, late) == outcome(service, came_back) == "confirmed_deflection"
+    with service.sessions() as db:
+        m = deflection_metrics(db, clock(), days=7)
+    assert m["closed"] == 5
+    assert m["outcomes"]["confirmed_deflection"] == 3
+    assert m["first_contact_resolved"] == 2  # first and late; came_back needed two contacts
+    assert m["first_contact_resolution_rate"] == pytest.approx(2 / 5, abs=1e-4)
+    assert m["escalation_rate"] == pytest.approx(1 / 5, abs=1e-4)
+    assert m["potential_deflection_rate"] == pytest.approx(1 / 5, abs=1e-4)
+    week = m["per_week"][0]
+    assert week["first_contact_resolved"] == 2 and week["escalation_rate"] == m["escalation_rate"]
+    assert potential not in (first, late)

@@ -91,8 +91,10 @@ def _esc(value: str) -> str:
     return html.escape(value, quote=True)
 
 
-def _header(current: str, base: str, who_html: str = "") -> str:
+def _header(current: str, base: str, who_html: str = "", engineer: bool = False) -> str:
     links = [("/", "Search"), ("/chat", "Ask"), ("/freshness", "Freshness")]
+    if engineer:  # the pages only engineers and admins may open
+        links.append(("/insights", "Insights"))
     current_attr = ' aria-current="page"'
     items = "".join(
         f'<a href="{_esc(base + href)}"{current_attr if href == current else ""}>{label}</a>'
@@ -111,10 +113,12 @@ def _page(request: Request, *, title: str, body: str, current: str = "", body_cl
         return _esc(f"{base}/static/{name}?v={asset_version(settings.static_dir, name)}")
 
     tags = "\n".join(f'<script src="{asset(name)}" defer></script>' for name in scripts)
+    caller = page_caller(request) if header else None
     text = TEMPLATE.substitute(
         title=_esc(title), css_href=asset("pages.css"), widget_src=asset("widget.js"),
         endpoint=_esc(base), scripts=tags, body=body, body_class=_esc(body_class),
-        header=_header(current, base, who(request, page_caller(request))) if header else "")
+        header=_header(current, base, who(request, caller),
+                       caller is not None and caller.engineer) if header else "")
     return csrf.attach(request, HTMLResponse(text, headers={
         "content-security-policy": PAGE_CSP.format(ancestors=ancestors),
         "x-content-type-options": "nosniff",

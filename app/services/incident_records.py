@@ -18,12 +18,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.policy import Freshness, PolicyConfig
-from incidents.changes import changes_by_article
 from incidents.config import IncidentsConfig
 from incidents.draft_branch import BranchCommit, check_branch, commit_on_branch, work_tree_of
 from incidents.drafts import DraftError, WrittenDraft, write_incident_draft
 from incidents.intake import IntakeResult
-from incidents.metrics import MetricsConfig, incident_metrics
 from incidents.models import utcnow
 from incidents.packet import escalation_packet
 from incidents.payloads import AlertGroup, PagerDutyEvent
@@ -35,8 +33,9 @@ from incidents.records import (
     IncidentStore,
     Phase,
 )
+from incidents.report import stored_metrics
 from incidents.retro import FollowUp
-from incidents.severity import Severity, parse_targets
+from incidents.severity import Severity
 from incidents.sources import Change, IncidentFeed
 from indexer.article import Article
 from indexer.teams import TeamsConfig
@@ -166,21 +165,7 @@ class IncidentRecords:
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, days: int) -> dict[str, Any]:
         """``GET /api/metrics/incidents``: see ``incidents.metrics``."""
-        if days < 1:
-            raise IncidentError("days: must be >= 1")
-        now = self.store.clock()
-        c = self.config
-        config = MetricsConfig(parse_targets(c.mttr_targets), c.ratio_target, c.cover_days,
-                               c.repeat_window_days, c.repeat_target)
-        since = now - dt.timedelta(days=days + c.repeat_window_days)
-        alert_articles: dict[str, set[str]] = {}
-        for a in self.articles():
-            for alert in a.alerts:
-                alert_articles.setdefault(alert, set()).add(a.id)
-        return incident_metrics(self.store.all_with_activity(since),
-                                changes_by_article(self.store.sessions),
-                                {k: frozenset(v) for k, v in alert_articles.items()}, config,
-                                now, days)
+        return stored_metrics(self.store, self.articles(), self.config, self.store.clock(), days)
 
     # -- the API and the CLI ---------------------------------------------------------------
     def create(self, new: IncidentCreate) -> Incident:
