@@ -70,7 +70,11 @@ def main() -> int:
     embedder.encode_query = timed(spent, "embed query", embedder.encode_query)  # type: ignore[method-assign]
     searcher.suggest = timed(spent, "suggest", searcher.suggest)  # type: ignore[method-assign]
     searcher.mask = timed(spent, "mask", searcher.mask)  # type: ignore[method-assign]
-    search_module.make_snippet = timed(spent, "snippets", search_module.make_snippet)
+    # The snippet function under its current name, or an older tree's (a before/after run).
+    snippet_name = "snippet_in_section" if hasattr(search_module, "snippet_in_section") \
+        else "make_snippet"
+    setattr(search_module, snippet_name,
+            timed(spent, "snippets", getattr(search_module, snippet_name)))
     search_module.fuse = timed(spent, "fuse", search_module.fuse)
     search_module.fuse_calibrated = timed(spent, "fuse", search_module.fuse_calibrated)
     search_module.PreparedQuery.from_text = timed(  # type: ignore[method-assign]
