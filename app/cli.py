@@ -252,7 +252,7 @@ def cmd_coverage(args: argparse.Namespace, out: TextIO) -> int:
     today = local_date(dt.datetime.now(dt.UTC), policy.timezone)
     statuses = {r.id: r.status for r in assess(articles, history, teams, today, policy)}
     items = build_coverage(articles, teams, statuses.get, declared=loaded.alerts,
-                           received=received, public_url=settings.public_url,
+                           received=received, public_url=settings.public_base,
                            search=searcher.run if searcher is not None else None)
     if args.json:
         for item in items:

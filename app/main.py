@@ -86,7 +86,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.add_middleware(AuthGuard, limiter=rate_limiter(settings, "auth",
                                                        settings.auth_failures_per_minute / 60,
                                                        settings.auth_failure_burst),
-                       secure_cookie=settings.public_url.startswith("https://"))
+                       secure_cookie=settings.public_base.startswith("https://"))
     app.add_middleware(SecurityHeaders,
                        hosts=allowed_hosts(settings.allowed_hosts, settings.public_url))
     if settings.cors_origins:

@@ -7,6 +7,7 @@ beside the models they fill.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -178,11 +179,13 @@ class ChatTurnPublic(BaseModel):
     reply: ReplyPublic
 
 
-def reply_json(reply: Reply) -> dict[str, Any]:
+def reply_json(reply: Reply, link: Callable[[str], str] | None = None) -> dict[str, Any]:
     """``ReplyPublic`` as a dict; ``options`` and ``freshness`` only when they apply (the route
-    answers with ``response_model_exclude_unset``)."""
-    out: dict[str, Any] = {"kind": reply.kind.value, "text": reply.text,
-                           "sources": [s.to_dict() for s in reply.sources],
+    answers with ``response_model_exclude_unset``). ``link``: each source's URL from its id,
+    for the request answered (``app.links``); else the URL the chatbot made."""
+    sources = [s.to_dict() if link is None else {**s.to_dict(), "url": link(s.id)}
+               for s in reply.sources]
+    out: dict[str, Any] = {"kind": reply.kind.value, "text": reply.text, "sources": sources,
                            "confidence": reply.confidence}
     if reply.options:
         out["options"] = list(reply.options)
@@ -192,8 +195,8 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     return out
 
 
-def chat_turn_json(turn: Turn) -> dict[str, Any]:
-    return {"session_id": turn.session_id, "reply": reply_json(turn.reply)}
+def chat_turn_json(turn: Turn, link: Callable[[str], str] | None = None) -> dict[str, Any]:
+    return {"session_id": turn.session_id, "reply": reply_json(turn.reply, link)}
 
 
 class FeedbackPublic(BaseModel):

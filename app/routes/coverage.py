@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from app.access import Caller, get_caller
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.links import link_base
 from app.routes.pages import _esc, _page
 from app.schemas import CoveragePublic
 from app.services import Services
@@ -35,20 +36,20 @@ async def require_engineer(request: Request) -> Caller:
 EngineerDep = Annotated[Caller, Depends(require_engineer)]
 
 
-def _items(services: Services) -> list[CoverageItem]:
+def _items(services: Services, request: Request) -> list[CoverageItem]:
     searcher = services.index.searcher
     with services.sessions() as session:
         received = received_rows(session)
     return build_coverage(searcher.articles(), services.freshness.teams(),
                           lambda i: services.freshness.freshness(i).status, received=received,
-                          public_url=services.settings.public_url)
+                          public_url=link_base(request))
 
 
 @router.get("/api/coverage", response_model=CoveragePublic)
-def coverage(services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
+def coverage(request: Request, services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
     """Every alert received: its runbook and how it was found, the runbook's freshness, and
     the problem (no runbook, a runbook_url that names no article, a stale runbook)."""
-    items = _items(services)
+    items = _items(services, request)
     return {"alerts": [i.to_json() for i in items], "counts": counts(items),
             "teams": team_counts(items)}
 
@@ -56,7 +57,7 @@ def coverage(services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
 @router.get("/coverage", include_in_schema=False)
 def coverage_page(request: Request, services: ServicesDep, _caller: EngineerDep) -> Response:
     """The gaps per team, with counts (server-rendered, every value escaped)."""
-    items = _items(services)
+    items = _items(services, request)
     by_team = team_counts(items)
     sections = []
     for team, c in by_team.items():
