@@ -36,6 +36,9 @@ def markdown_files(root: Path, refused: list[LintIssue] | None = None) -> list[P
 
 def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
                  today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES) -> ContentScan:
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(f"content directory {root} is a file, not a directory: point "
+                                "--content (FIELDGUIDE_CONTENT_DIR) at the folder of articles")
     if not root.is_dir():
         raise FileNotFoundError(f"content directory {root} does not exist")
     scan = ContentScan()
