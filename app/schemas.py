@@ -66,6 +66,17 @@ class SearchExplainPublic(BaseModel):
     index_version: str
 
 
+class FacetValuePublic(BaseModel):
+    value: str
+    count: int = Field(description="How many of the query's results (all pages) carry it.")
+
+
+class FacetsPublic(BaseModel):
+    services: list[FacetValuePublic] = Field(description="The most frequent services among "
+                                             "all the results, most frequent first (up to 8).")
+    tags: list[FacetValuePublic] = Field(description="The same for tags.")
+
+
 class SearchPagePublic(BaseModel):
     query: str
     took_ms: float
@@ -86,6 +97,8 @@ class SearchPagePublic(BaseModel):
                                             "and its suggestion did: the results are the "
                                             "suggestion's (\"Showing results for ...\").")
     results: list[SearchResultPublic]
+    facets: FacetsPublic = Field(description="Services and tags over every result of the "
+                                 "query, to narrow it with service= / tag=.")
     explain: SearchExplainPublic | None = Field(None, description="With explain=true.")
 
 
@@ -103,6 +116,10 @@ def search_hit_json(hit: SearchHit, explain: bool) -> dict[str, Any]:
     return item
 
 
+def _facet_values(values: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
+    return [{"value": value, "count": count} for value, count in values]
+
+
 def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
     """``SearchPagePublic`` as a plain dict, for orjson."""
     resp, req = page.response, page.request
@@ -114,6 +131,8 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         "confidence": resp.confidence,
         "showing_results_for": page.showing_results_for,
         "results": [search_hit_json(h, explain) for h in page.hits],
+        "facets": {"services": _facet_values(resp.facets.services),
+                   "tags": _facet_values(resp.facets.tags)},
     }
     if explain:
         body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
