@@ -197,6 +197,7 @@
     margin: .2em .2em .5em; font-size: .85em; color: var(--_muted); }
   .summary .count { font-weight: 600; color: var(--_fg); margin-right: .3em; }
   .facets { display: contents; }
+  .facet-label { font-size: .9em; margin-left: .3em; }
   .facet { font-size: .9em; padding: .05em .6em; border-radius: 999px;
     border: 1px solid var(--_border); background: var(--_bg); color: var(--_fg); }
   .facet:hover { border-color: var(--_accent); }
@@ -1037,6 +1038,7 @@
         ];
         if (group.length) {
           chips.push(h("span", { className: "facets", role: "group", "aria-label": label },
+            h("span", { className: "facet-label", "aria-hidden": "true", text: `${label}:` }),
             group));
         }
       }
