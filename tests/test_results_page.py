@@ -191,3 +191,15 @@ def test_the_log_limit_is_per_origin_per_ten_minutes() -> None:
     assert limit.should("a")
     assert limit.should("c")  # a third origin pushes out the oldest ("b")
     assert limit.should("b")
+
+
+def test_an_incident_id_past_sqlite_integers_is_a_404(client: TestClient) -> None:
+    """Found by schemathesis's stateful run: ``incident=`` on a search or an article page with an
+    id no database integer holds answered 500 (SQLite could not bind it)."""
+    huge = "2631530448677887927106332804153081856"
+    for url in (f"/api/search?q=vpn&incident={huge}",
+                f"/api/articles/vpn-keeps-disconnecting?incident={huge}",
+                f"/articles/vpn-keeps-disconnecting?incident={huge}"):
+        r = client.get(url)
+        assert r.status_code == 404, (url, r.text)
+        assert r.json()["error"]["code"] == "not_found"
