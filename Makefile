@@ -8,18 +8,25 @@ PORT ?= 8000
 
 .PHONY: run test install install-dev index lint check bench clean
 
+# pip says what it is doing (a first install downloads hundreds of MB: minutes, not a hang), with
+# its progress bars on a terminal; where CI is set (GitHub Actions and GitLab set it) the bars,
+# which a log file turns into pages of redraws, are off and the one-line steps remain.
+PIP := $(BIN)/python -m pip install --disable-pip-version-check $(if $(CI),--progress-bar off,)
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PIP) --quiet --upgrade pip
 
 # CPU torch first: installed after sentence-transformers, pip would pull a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "== installing PyTorch (CPU build), then Fieldguide and its dependencies into $(VENV)"
+	$(PIP) torch==2.13.0
+	$(PIP) -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "== installing the development tools (pytest, ruff, mypy...) into $(VENV)"
+	$(PIP) -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -42,7 +49,7 @@ test: check
 	$(BIN)/python -m pytest
 
 bench: install-dev
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(PIP) -e '.[bench]'
 	$(BIN)/python bench/quality.py
 
 clean:

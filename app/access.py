@@ -101,7 +101,7 @@ def cross_origin(request: Request) -> bool:
         return False  # not a browser's cross-origin request: they always send Origin
     own = {str(request.base_url).rstrip("/").lower()}
     settings: Settings = request.app.state.settings
-    own.add(settings.public_url.rstrip("/").lower())
+    own.add(settings.public_base.lower())
     return origin.rstrip("/").lower() not in own
 
 

@@ -183,9 +183,19 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
-    from app.server import serve
+    from app.server import BuildStopped, build_missing_index, serve
+    from indexer.embed import ModelUnavailableError
 
-    code: int = serve(_settings(args), host=args.host, port=args.port, workers=args.workers,
+    settings = _settings(args)
+    try:
+        build_missing_index(settings, sys.stderr)
+    except (FileNotFoundError, ModelUnavailableError) as exc:
+        raise CliError(str(exc)) from exc
+    except BuildStopped as exc:
+        print(f"fieldguide serve: stopped by {exc} while building the index; the vectors "
+              "embedded so far are kept and the next start resumes", file=sys.stderr)
+        return 128 + exc.signum
+    code: int = serve(settings, host=args.host, port=args.port, workers=args.workers,
                       reload_on_change=args.watch)
     return code
 
@@ -254,7 +264,7 @@ def cmd_coverage(args: argparse.Namespace, out: TextIO) -> int:
     today = local_date(dt.datetime.now(dt.UTC), policy.timezone)
     statuses = {r.id: r.status for r in assess(articles, history, teams, today, policy)}
     items = build_coverage(articles, teams, statuses.get, declared=loaded.alerts,
-                           received=received, public_url=settings.public_url,
+                           received=received, public_url=settings.public_base,
                            search=searcher.run if searcher is not None else None)
     if args.json:
         for item in items:
@@ -285,7 +295,9 @@ def cmd_incidents(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fieldguide", description=__doc__.splitlines()[0])
+    # The module docstring is reStructuredText; the terminal gets it without the markup.
+    parser = argparse.ArgumentParser(prog="fieldguide",
+                                     description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser, index: bool = True, content: bool = True) -> None:
@@ -312,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="*", help="the query (quote it)")
     p.add_argument("--batch", type=Path, help="file with one query per line ('-' for stdin); "
                    "writes JSON Lines")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=int, default=10,
+                   help="at most N results per query (1-100, default 10)")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--explain", action="store_true", help="per-leg ranks and scores")
     p.add_argument("--audience", action="append", help="end-user or engineer (repeatable)")
@@ -322,9 +335,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run the HTTP service")
     common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes (default 1); each loads the model and the index")
     p.add_argument("--watch", action="store_true", help="reindex when the content changes")
     p.set_defaults(func=cmd_serve)
 
@@ -358,15 +373,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("keys", help="personal API keys: create, list, revoke")
     keys = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     k = keys.add_parser("create", help="a new key for a person; printed once, on the last line")
-    k.add_argument("--name", required=True)
-    k.add_argument("--email", required=True)
+    k.add_argument("--name", required=True, help="the person's name, shown on pages")
+    k.add_argument("--email", required=True, help="the person's address (their identity)")
     k.add_argument("--role", required=True, help="reader, engineer or admin")
     k.add_argument("--team", action="append", default=[], help="a team the person owns "
                    "articles of (repeatable)")
     k = keys.add_parser("list", help="every key: id, owner, role, created, last used")
     k.add_argument("--json", action="store_true", help="one JSON object per key")
     k = keys.add_parser("revoke", help="revoke a key and every session opened with it")
-    k.add_argument("id", type=int)
+    k.add_argument("id", type=int, help="the key's id (from keys list)")
     p.set_defaults(func=cmd_keys)
     from app.cli_incidents import add_parser as add_incidents
 

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace, out: TextIO, settings: Any,
     return 0
 
 
+BY_HELP = "who does it (a name or address, recorded in the timeline)"
+
+
 def add_parser(sub: Any, common: Callable[..., None], func: Callable[..., int]) -> None:
     p = sub.add_parser("incidents", help="incident records: open, ack, diagnose, resolve, list, "
                        "show, note, draft")
@@ -143,24 +146,26 @@ def add_parser(sub: Any, common: Callable[..., None], func: Callable[..., int]) 
         return a
 
     a = action("list", "incidents, newest first", ident=False)
-    a.add_argument("--status", choices=["triggered", "acknowledged", "diagnosed", "resolved"])
-    a.add_argument("--limit", type=int, default=50)
+    a.add_argument("--status", choices=["triggered", "acknowledged", "diagnosed", "resolved"],
+                   help="only incidents in this state")
+    a.add_argument("--limit", type=int, default=50, help="at most N incidents (default 50)")
     a = action("open", "open an incident", ident=False)
-    a.add_argument("--title", required=True)
-    a.add_argument("--severity", required=True, choices=["P1", "P2", "P3", "P4"])
+    a.add_argument("--title", required=True, help="what is wrong, in a few words")
+    a.add_argument("--severity", required=True, choices=["P1", "P2", "P3", "P4"],
+                   help="P1 (worst) to P4")
     a.add_argument("--service", action="append", help="repeatable")
     a.add_argument("--alert", action="append", help="repeatable")
     a.add_argument("--at", help="when it started (ISO time; default now)")
-    a.add_argument("--by")
+    a.add_argument("--by", help=BY_HELP)
     action("show", "one incident with its timeline, as JSON")
     for name, phase in PHASES.items():
         a = action(name, f"mark it {phase}")
         a.add_argument("--at", help="when (ISO time; default now)")
-        a.add_argument("--by")
-        a.add_argument("--note")
+        a.add_argument("--by", help=BY_HELP)
+        a.add_argument("--note", help="a note for the timeline")
     a = action("note", "add a note to the timeline")
-    a.add_argument("text")
-    a.add_argument("--by")
+    a.add_argument("text", help="the note (quote it)")
+    a.add_argument("--by", help=BY_HELP)
     a = action("draft", "write content/drafts/<slug>.md in the house template, prefilled from "
                "the incident; prints its path")
     a.add_argument("--branch", nargs="?", const="", metavar="NAME",

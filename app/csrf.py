@@ -28,8 +28,7 @@ def _identity(request: Request) -> Identity | None:
 def secure_request(request: Request) -> bool:
     """Cookies get ``Secure`` when the service is reached over HTTPS (directly, or behind a
     proxy that says so and that uvicorn trusts, or by the configured public URL)."""
-    return request.url.scheme == "https" or str(
-        request.app.state.settings.public_url).startswith("https://")
+    return request.url.scheme == "https" or request.app.state.settings.public_base.startswith("https://")
 
 
 def token_for(request: Request) -> str:

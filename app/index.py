@@ -7,15 +7,17 @@ in the middle of a request is harmless and a rebuild never blocks a search.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.progress import EmbedProgress
 from app.settings import Settings
 from indexer.build import build_index
-from indexer.embed import Embedder
+from indexer.embed import Embedder, Progress
 from indexer.fuse import FusionConfig
 from indexer.search import Searcher
 from indexer.snapshot import SnapshotError, current_version
@@ -95,11 +97,11 @@ class IndexHolder:
             except Exception:  # a failing listener must not undo a good swap
                 log.exception("on_swap callback failed")
 
-    def _build(self) -> dict[str, Any]:
+    def _build(self, progress: Progress | None = None) -> dict[str, Any]:
         s = self.settings
         report = build_index(s.content_dir, s.index_path, self.embedder,
                              default_audience=s.default_audience, faiss_kind=s.faiss_index,
-                             hnsw_min_chunks=s.faiss_hnsw_min_chunks)
+                             hnsw_min_chunks=s.faiss_hnsw_min_chunks, progress=progress)
         out = {"version": report.version, "articles": report.articles, "chunks": report.chunks,
                "embedded": report.embedded, "seconds": round(report.seconds, 2),
                "skipped": len(report.skipped)}
@@ -127,8 +129,10 @@ class IndexHolder:
             return
         except SnapshotError as exc:
             log.warning("%s; building the index from %s", exc, self.settings.content_dir)
-        with self._build_lock:
-            self.last_build = self._build()
+        # The first build of a server started without an index (not via `fieldguide serve`,
+        # which builds before binding): its progress on stderr, as `fieldguide index` shows it.
+        with self._build_lock, EmbedProgress(sys.stderr) as progress:
+            self.last_build = self._build(progress)
         self._swap(self._open())
 
     def reindex(self, wait: bool = False) -> bool:

@@ -44,16 +44,16 @@ class Insights:
     trust: dict[str, dict[str, Any]]
 
 
-def coverage_items(services: Services,
-                   audiences: Iterable[Audience] = EVERYONE) -> list[CoverageItem]:
+def coverage_items(services: Services, audiences: Iterable[Audience] = EVERYONE,
+                   public_url: str | None = None) -> list[CoverageItem]:
     """``GET /api/coverage``'s items: every alert received and its runbook among the articles
-    of ``audiences``."""
+    of ``audiences``; links under ``public_url`` (a request's base), else the setting's."""
     searcher = services.index.searcher
     with services.sessions() as session:
         received = received_rows(session)
     return build_coverage(searcher.articles(frozenset(audiences)), services.freshness.teams(),
                           lambda i: services.freshness.freshness(i).status, received=received,
-                          public_url=services.settings.public_url)
+                          public_url=public_url or services.settings.public_base)
 
 
 def gather(services: Services, audiences: frozenset[Audience], days: int = 28,

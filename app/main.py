@@ -20,6 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import errors, logredact, oidc, openapi
 from app.abuse import AuthGuard
 from app.identity import Identity
+from app.origins import HeadAsGet, RefusedOriginLog
 from app.ratelimit import rate_limiter
 from app.routes import (
     admin,
@@ -36,6 +37,7 @@ from app.routes import (
     insights,
     metrics,
     pages,
+    results,
     search,
     signin,
     sso,
@@ -51,7 +53,8 @@ log = logging.getLogger("fieldguide.app")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
     freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
-    coverage.router, signin.router, sso.router, incidents.router, insights.router, pages.router)
+    coverage.router, signin.router, sso.router, incidents.router, insights.router, results.router,
+    pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
@@ -84,10 +87,11 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     pages.mount(app, settings.static_dir)  # a sub-application, which include_router cannot copy
     oidc.install(app, settings)  # single sign-on, when configured
     logredact.install()  # no sign-in secret in an access-log line
+    app.add_middleware(HeadAsGet)  # HEAD / like GET, without the body (inside the Host check)
     app.add_middleware(AuthGuard, limiter=rate_limiter(settings, "auth",
                                                        settings.auth_failures_per_minute / 60,
                                                        settings.auth_failure_burst),
-                       secure_cookie=settings.public_url.startswith("https://"))
+                       secure_cookie=settings.public_base.startswith("https://"))
     app.add_middleware(SecurityHeaders,
                        hosts=allowed_hosts(settings.allowed_hosts, settings.public_url))
     if settings.cors_origins:
@@ -95,4 +99,7 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST", "OPTIONS"],
                            allow_headers=["Authorization", "Content-Type"], max_age=600)
+    # Outermost, so it sees the preflights CORSMiddleware answers itself: a wiki missing from
+    # the setting is named in the log (once per origin per 10 minutes).
+    app.add_middleware(RefusedOriginLog, allowed=settings.cors_origins, own=settings.public_base)
     return app

@@ -71,7 +71,7 @@ class SingleSignOn:
         return self.oauth.create_client("sso")
 
     def callback_url(self) -> str:
-        return self.settings.public_url.rstrip("/") + CALLBACK
+        return self.settings.public_base + CALLBACK
 
     async def redirect(self, request: Request, next_path: str) -> Response:
         """The redirect to the provider (state, nonce and PKCE verifier kept for the callback)."""
@@ -124,4 +124,4 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SessionMiddleware,
                        secret_key=load_secret(settings.session_secret, settings.data_dir).decode(),
                        session_cookie=STATE_COOKIE, max_age=STATE_SECONDS, path="/signin",
-                       same_site="lax", https_only=settings.public_url.startswith("https://"))
+                       same_site="lax", https_only=settings.public_base.startswith("https://"))

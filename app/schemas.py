@@ -7,6 +7,7 @@ beside the models they fill.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +66,17 @@ class SearchExplainPublic(BaseModel):
     index_version: str
 
 
+class FacetValuePublic(BaseModel):
+    value: str
+    count: int = Field(description="How many of the query's results (all pages) carry it.")
+
+
+class FacetsPublic(BaseModel):
+    services: list[FacetValuePublic] = Field(description="The most frequent services among "
+                                             "all the results, most frequent first (up to 8).")
+    tags: list[FacetValuePublic] = Field(description="The same for tags.")
+
+
 class SearchPagePublic(BaseModel):
     query: str
     took_ms: float
@@ -85,6 +97,8 @@ class SearchPagePublic(BaseModel):
                                             "and its suggestion did: the results are the "
                                             "suggestion's (\"Showing results for ...\").")
     results: list[SearchResultPublic]
+    facets: FacetsPublic = Field(description="Services and tags over every result of the "
+                                 "query, to narrow it with service= / tag=.")
     explain: SearchExplainPublic | None = Field(None, description="With explain=true.")
 
 
@@ -102,6 +116,10 @@ def search_hit_json(hit: SearchHit, explain: bool) -> dict[str, Any]:
     return item
 
 
+def _facet_values(values: tuple[tuple[str, int], ...]) -> list[dict[str, Any]]:
+    return [{"value": value, "count": count} for value, count in values]
+
+
 def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
     """``SearchPagePublic`` as a plain dict, for orjson."""
     resp, req = page.response, page.request
@@ -113,6 +131,8 @@ def search_page_json(page: SearchPage, explain: bool) -> dict[str, Any]:
         "confidence": resp.confidence,
         "showing_results_for": page.showing_results_for,
         "results": [search_hit_json(h, explain) for h in page.hits],
+        "facets": {"services": _facet_values(resp.facets.services),
+                   "tags": _facet_values(resp.facets.tags)},
     }
     if explain:
         body["explain"] = {"normalized": resp.normalized, "weights": resp.weights,
@@ -178,11 +198,13 @@ class ChatTurnPublic(BaseModel):
     reply: ReplyPublic
 
 
-def reply_json(reply: Reply) -> dict[str, Any]:
+def reply_json(reply: Reply, link: Callable[[str], str] | None = None) -> dict[str, Any]:
     """``ReplyPublic`` as a dict; ``options`` and ``freshness`` only when they apply (the route
-    answers with ``response_model_exclude_unset``)."""
-    out: dict[str, Any] = {"kind": reply.kind.value, "text": reply.text,
-                           "sources": [s.to_dict() for s in reply.sources],
+    answers with ``response_model_exclude_unset``). ``link``: each source's URL from its id,
+    for the request answered (``app.links``); else the URL the chatbot made."""
+    sources = [s.to_dict() if link is None else {**s.to_dict(), "url": link(s.id)}
+               for s in reply.sources]
+    out: dict[str, Any] = {"kind": reply.kind.value, "text": reply.text, "sources": sources,
                            "confidence": reply.confidence}
     if reply.options:
         out["options"] = list(reply.options)
@@ -192,8 +214,8 @@ def reply_json(reply: Reply) -> dict[str, Any]:
     return out
 
 
-def chat_turn_json(turn: Turn) -> dict[str, Any]:
-    return {"session_id": turn.session_id, "reply": reply_json(turn.reply)}
+def chat_turn_json(turn: Turn, link: Callable[[str], str] | None = None) -> dict[str, Any]:
+    return {"session_id": turn.session_id, "reply": reply_json(turn.reply, link)}
 
 
 class FeedbackPublic(BaseModel):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 import uvicorn
 from fastapi import FastAPI
@@ -12,7 +17,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.errors import ERRORS, error_body
 from app.main import create_app
-from app.settings import Settings
+from app.settings import Settings, settings_error
+from indexer.snapshot import current_version
 
 SETTINGS_ENV = "FIELDGUIDE_SERVE_SETTINGS"
 # Queries up to 8 KB arrive percent-encoded in the URL (up to 24 KB); with h11 (when chosen
@@ -66,10 +72,73 @@ def single_threaded_numerics() -> None:
 
 
 def app_from_env() -> FastAPI:
-    """The app factory uvicorn workers import (settings travel as JSON in the environment)."""
+    """The app factory uvicorn workers import (settings travel as JSON in the environment);
+    ``uvicorn app.server:app_from_env --factory`` reads the ``FIELDGUIDE_*`` variables.
+
+    Invalid settings end the process with one line on stderr, like the CLI: uvicorn would
+    otherwise print pydantic's dump, which quotes the offending value (a secret, maybe)."""
     raw = os.environ.get(SETTINGS_ENV)
-    settings = Settings(**json.loads(raw)) if raw else Settings()
+    try:
+        settings = Settings(**json.loads(raw)) if raw else Settings()
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        print(f"fieldguide: invalid settings: {settings_error(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
     return create_app(settings)
+
+
+class BuildStopped(Exception):
+    """SIGTERM or SIGINT arrived while the index was being built before serving."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _signals_stop_the_build() -> Iterator[None]:
+    """SIGTERM and SIGINT raise ``BuildStopped`` in the main thread for the duration: the build
+    stops between two batches of the encoder (Python runs signal handlers between bytecodes,
+    so within a batch, about a second), and the slices already embedded stay in the vector
+    cache for the next start. Outside the main thread (a test's server) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise BuildStopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def build_missing_index(settings: Settings, stream: TextIO) -> bool:
+    """Build the index before the server binds its port when there is none yet, with progress
+    on ``stream`` (``app.progress``: a bar on a terminal, lines with rate and time left
+    otherwise), stoppable by SIGTERM/SIGINT (``BuildStopped``). Without this the build ran in
+    uvicorn's startup, silently, and uvicorn only noted the signal until it was done.
+
+    False (nothing done) when a snapshot exists, or snapshots come from the database
+    (``publish_snapshots``: the replica fetches the published one at start-up)."""
+    if settings.publish_snapshots or current_version(settings.index_path) is not None:
+        return False
+    from app.progress import EmbedProgress
+    from indexer.build import build_index
+
+    print(f"fieldguide serve: no index in {settings.index_path} yet: building it from "
+          f"{settings.content_dir} before serving (Ctrl-C or SIGTERM stops; what is embedded "
+          "is kept for the next start)", file=stream, flush=True)
+    with _signals_stop_the_build(), EmbedProgress(stream) as progress:
+        report = build_index(settings.content_dir, settings.index_path,
+                             settings.embedder(serving=False),
+                             default_audience=settings.default_audience,
+                             faiss_kind=settings.faiss_index, progress=progress,
+                             hnsw_min_chunks=settings.faiss_hnsw_min_chunks)
+    print(f"fieldguide serve: {report.summary()}", file=stream, flush=True)
+    return True
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,

@@ -60,6 +60,11 @@ def settings_error(exc: Exception) -> str:
     return "; ".join(parts)
 
 
+# Where links made without a request point when FIELDGUIDE_PUBLIC_URL is unset: the address
+# `fieldguide serve` listens on by default.
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
+
+
 def _split(value: Any) -> Any:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -120,7 +125,11 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated origins allowed to call the API "
         "(the wikis embedding the widget).")
-    public_url: str = Field("http://localhost:8000", description="Base URL used in links.")
+    public_url: str | None = Field(
+        None, description="The address people reach the service at (https://kb.example.com), "
+        "for links. Unset: links in HTTP answers (search url, chat sources, pages) are built "
+        "from each request's own address, and links made without a request (freshness "
+        "digests, tickets, channel posts, the CLI) use http://localhost:8000.")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated host names requests may carry in "
         "Host (default: the public URL's host and localhost; * for any, behind a proxy that "
@@ -340,6 +349,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def public_base(self) -> str:
+        """The base of links made without a request: ``public_url``, else the default serve
+        address (``DEFAULT_PUBLIC_URL``); no trailing slash."""
+        return (self.public_url or DEFAULT_PUBLIC_URL).rstrip("/")
+
+    @property
     def index_path(self) -> Path:
         assert self.index_dir is not None
         return self.index_dir
@@ -354,7 +369,8 @@ class Settings(BaseSettings):
                                 self.freshness_due_soon_days, self.freshness_grace_days,
                                 self.freshness_timezone),
             content_dir=self.content_dir, index_path=self.index_path,
-            default_audience=self.default_audience, public_url=self.public_url,
+            default_audience=self.default_audience, public_url=self.public_base,
+            public_url_set=self.public_url is not None,
             schedule_hours=self.freshness_schedule_hours,
             first_run_seconds=self.freshness_first_run_seconds, notify=self.freshness_notify,
             lookup_seconds=self.freshness_lookup_seconds,
@@ -381,7 +397,7 @@ class Settings(BaseSettings):
             intent_fuzzy_threshold=self.chat_intent_fuzzy_threshold,
             max_message_chars=self.chat_max_message_chars,
             potential_window=dt.timedelta(hours=self.chat_potential_window),
-            idle_timeout=dt.timedelta(minutes=self.chat_idle_timeout), public_url=self.public_url)
+            idle_timeout=dt.timedelta(minutes=self.chat_idle_timeout), public_url=self.public_base)
 
     def embedder(self, *, serving: bool) -> Embedder:
         """The configured model, caching document vectors next to the index."""

@@ -44,6 +44,9 @@ def run(config: FreshnessConfig, database_url: str, args: Any, out: TextIO, migr
     dry_run = bool(getattr(args, "dry_run", False))
     notify = bool(getattr(args, "notify", False))
     write_banners = bool(getattr(args, "write_banners", False))
+    warning = config.unset_url_warning() if notify else None
+    if warning:
+        print(f"fieldguide freshness: warning: {warning}", file=sys.stderr)
     url = database_url
     if dry_run and url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         url = "sqlite:///:memory:"  # connecting would create the file: a dry run writes nothing

@@ -44,8 +44,20 @@ class FreshnessConfig:
     index_path: Path = Path("var/index")  # where the CLI finds the live articles
     default_audience: Audience = Audience.ENGINEER
     public_url: str = "http://localhost:8000"
+    public_url_set: bool = True  # False: FIELDGUIDE_PUBLIC_URL unset, public_url is the default
     schedule_hours: float = 24.0  # 0: no scheduled run in the server
     first_run_seconds: float = 60.0
     notify: bool = True  # the scheduled run sends reminders and summaries
     lookup_seconds: float = 30.0  # how long the in-memory map of states is trusted
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+
+    def unset_url_warning(self) -> str | None:
+        """What to say when digests would be sent with the default base URL: they are read
+        in mail and chat, away from any request, so their links cannot follow the reader's
+        address the way the service's answers do."""
+        if self.public_url_set:
+            return None
+        return (f"FIELDGUIDE_PUBLIC_URL is not set: the links in freshness reminders and "
+                f"weekly summaries will point at {self.public_url}/articles/..., which their "
+                "readers probably cannot open; set FIELDGUIDE_PUBLIC_URL to the address people "
+                "use to reach this service")

@@ -260,6 +260,9 @@ class FreshnessService:
         hours = self.config.schedule_hours
         if hours <= 0 or self._scheduler is not None:
             return
+        warning = self.config.unset_url_warning() if self.config.notify else None
+        if warning:
+            log.warning("WARNING %s", warning)
         self._scheduler = Scheduler(self.run_scheduled, hours * 3600,
                                     self.config.first_run_seconds).start()
 

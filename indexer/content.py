@@ -48,6 +48,9 @@ def is_draft_path(rel: str) -> bool:
 
 def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
                  today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES) -> ContentScan:
+    if root.exists() and not root.is_dir():
+        raise FileNotFoundError(f"content directory {root} is a file, not a directory: point "
+                                "--content (FIELDGUIDE_CONTENT_DIR) at the folder of articles")
     if not root.is_dir():
         raise FileNotFoundError(f"content directory {root} does not exist")
     scan = ContentScan()

@@ -25,6 +25,7 @@ from indexer.article import Article, Audience
 from indexer.blocks import text_blocks
 from indexer.calibrated import load_model, path_tokens
 from indexer.embed import Embedder
+from indexer.facets import Facets
 from indexer.fuse import (
     Fused,
     FusionConfig,
@@ -149,6 +150,8 @@ class SearchResponse:
     # Calibrated fusion: the answer model's probability that the first result answers the query
     # at all (the chatbot's confidence; ``weak_match`` is this below the model's threshold).
     confidence: float | None = None
+    # Services and tags over all ``total`` results (``indexer.facets``), for narrowing.
+    facets: Facets = field(default_factory=Facets)
     # The query's embedding when the dense leg ran (callers that score chunks reuse it).
     vector: npt.NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
@@ -305,6 +308,7 @@ class Searcher:
                               took_ms=round(took, 2), total=len(fused), results=results,
                               weights=w, suggestion=suggestion, weak_match=weak,
                               confidence=None if confidence is None else round(confidence, 4),
+                              facets=Facets.count(self.snapshot.articles[f.doc] for f in fused),
                               vector=query.vector)
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0,

@@ -38,6 +38,12 @@
     loading: "Searching…",
     resultsOne: "1 result",
     resultsMany: "{count} results",
+    seeAll: "See all {count} results",
+    facetServices: "Services",
+    facetTags: "Tags",
+    facetRemove: "Remove the filter {value}",
+    originRefused: "This site is not allowed to use this knowledge base.",
+    originRefusedDetail: "Its administrators can allow {origin}.",
     navHint: "↑ ↓ to move · Enter to open · Esc to close",
     empty: "No results for “{query}”.",
     weak: "No good match for “{query}”: the knowledge base may not cover this yet.",
@@ -187,6 +193,20 @@
   .snippet { margin: .25em 0 0; color: var(--_fg); font-size: .92em; overflow-wrap: anywhere; }
   .snippet .section { color: var(--_muted); font-weight: 600; }
   .showing-for, .screen-slot > .suggestion { margin: .5em .75em 0; color: var(--_muted); }
+  .summary { display: flex; flex-wrap: wrap; gap: .35em .6em; align-items: center;
+    margin: .2em .2em .5em; font-size: .85em; color: var(--_muted); }
+  .summary .count { font-weight: 600; color: var(--_fg); margin-right: .3em; }
+  .facets { display: contents; }
+  .facet-label { font-size: .9em; margin-left: .3em; }
+  .facet { font-size: .9em; padding: .05em .6em; border-radius: 999px;
+    border: 1px solid var(--_border); background: var(--_bg); color: var(--_fg); }
+  .facet:hover { border-color: var(--_accent); }
+  .facet[aria-pressed="true"] { background: var(--_accent); border-color: var(--_accent);
+    color: var(--_accent-fg); }
+  .facet .n { color: var(--_muted); margin-left: .3em; }
+  .facet[aria-pressed="true"] .n { color: inherit; }
+  .more { margin: .5em .2em 0; }
+  .more[hidden] { display: none; }
   mark { background: var(--_mark-bg); color: var(--_mark-fg); border-radius: 2px; padding: 0 .1em; }
   .tags { display: flex; gap: .35em; flex-wrap: wrap; margin-top: .35em; }
   .tag { font-size: .75em; padding: .1em .5em; border-radius: 999px; background: var(--_tag-bg);
@@ -325,10 +345,39 @@
     // origin no cookie is sent and the widget is anonymous (README "Sign-in").
 
     async search(params, signal) {
-      const res = await fetch(this.url(`/api/search?${params}`), {
+      const res = await this._fetch(`/api/search?${params}`, {
         signal, headers: { Accept: "application/json" }, mode: "cors", credentials: "same-origin",
       });
       return this._read(res);
+    }
+
+    /** fetch(), except that a browser refusing the answer because this page's origin is not
+     * among the service's CORS origins reads as that, not as "Failed to fetch": the failed
+     * request is followed by a no-cors probe of /healthz, which reaches a live server whatever
+     * the origin. The server logs the origin and the setting to change (app/origins.py). */
+    async _fetch(path, init) {
+      try {
+        return await fetch(this.url(path), init);
+      } catch (err) {
+        if ((err && err.name === "AbortError") || !(await this._reachable())) throw err;
+        const origin = window.location.origin;
+        const t = this._strings();
+        console.error(`[${TAG}] ${this._base()} does not allow this page's origin ${origin}: ` +
+          "add it to the service's FIELDGUIDE_CORS_ORIGINS setting.");
+        const refused = new Error(`${t.originRefused} ${fill(t.originRefusedDetail, { origin })}`);
+        refused.code = "origin_not_allowed";
+        throw refused;
+      }
+    }
+
+    async _reachable() {
+      try {
+        await fetch(this.url("/healthz"), { mode: "no-cors", cache: "no-store",
+          credentials: "omit" });
+        return true;
+      } catch (_) {
+        return false;
+      }
     }
 
     /** A result click, for search analytics: fire and forget, and it survives navigation. */
@@ -356,7 +405,7 @@
     }
 
     async _post(path, payload, signal) {
-      const res = await fetch(this.url(path), { method: "POST", signal, mode: "cors",
+      const res = await this._fetch(path, { method: "POST", signal, mode: "cors",
         credentials: "same-origin", body: JSON.stringify(payload),
         headers: { "Content-Type": "application/json", Accept: "application/json" } });
       return this._read(res);
@@ -408,7 +457,9 @@
       window.clearTimeout(this._settleTimer);
       if (!q.trim()) {
         this.cancel();
-        Object.assign(s, { status: "idle", results: [], selected: -1, error: "" });
+        // An emptied box starts over: the facets picked for the last query go too.
+        Object.assign(s, { status: "idle", results: [], selected: -1, error: "", errorCode: "",
+          filters: { service: [], tag: [] } });
         this.host.render();
         return;
       }
@@ -435,15 +486,14 @@
       const controller = new AbortController();
       this._controller = controller;
       const seq = ++this._seq;
-      Object.assign(s, { status: "loading", error: "", selected: -1 });
+      Object.assign(s, { status: "loading", error: "", errorCode: "", selected: -1 });
       host.render();
       const limit = Number(host.getAttribute("limit") || 8);
       const params = new URLSearchParams({ q: query, limit: String(limit) });
-      // service="vpn,wifi" / tag="..." scope a wiki page's box to its own topic.
+      // service="vpn,wifi" / tag="..." scope a wiki page's box to its own topic; the facets
+      // picked in the panel narrow it further.
       for (const name of ["service", "tag"]) {
-        for (const value of (host.getAttribute(name) || "").split(",")) {
-          if (value.trim()) params.append(name, value.trim());
-        }
+        for (const value of [...this.scope(name), ...s.filters[name]]) params.append(name, value);
       }
       const recorded = new URLSearchParams(params);
       if (typeahead) params.set("typeahead", "1");
@@ -460,18 +510,48 @@
         const showing = typeof data.showing_results_for === "string" && data.showing_results_for;
         const status = !results.length ? "empty"
           : data.weak_match === true && !showing ? "weak" : "results";
-        Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null,
+        const total = Number.isInteger(data.total) ? data.total : results.length;
+        const facets = data.facets && typeof data.facets === "object" ? data.facets : {};
+        Object.assign(s, { results, selected: -1, suggestion: data.suggestion || null, total,
+          facets: { service: Array.isArray(facets.services) ? facets.services : [],
+                    tag: Array.isArray(facets.tags) ? facets.tags : [] },
           showingFor: showing || null,
           searchId: (typeof data.search_id === "string" && data.search_id) || null, status });
         if (typeahead) this._settleTimer = window.setTimeout(() => this.settle(), SETTLE_MS);
       } catch (err) {
         if (err && err.name === "AbortError") return;
         if (seq !== this._seq) return;
-        Object.assign(s, { status: "error", results: [], error: err && err.message ? err.message : "" });
+        Object.assign(s, { status: "error", results: [], error: err && err.message ? err.message : "",
+          errorCode: (err && err.code) || "" });
       } finally {
         if (this._controller === controller) this._controller = null;
       }
       host.render();
+    }
+
+    /** The element's own scope for ``name`` (service / tag attribute, comma-separated). */
+    scope(name) {
+      return (this.host.getAttribute(name) || "").split(",").map((v) => v.trim()).filter(Boolean);
+    }
+
+    /** A facet was picked or dropped: search again, narrowed (or widened) by it. */
+    toggleFilter(name, value) {
+      const list = this.state.filters[name];
+      const at = list.indexOf(value);
+      if (at >= 0) list.splice(at, 1);
+      else list.push(value);
+      this.search(this.state.query);
+    }
+
+    /** The service's own page listing every result of the current query and filters. */
+    allResultsUrl() {
+      const params = new URLSearchParams({ q: this.state.query.trim() });
+      for (const name of ["service", "tag"]) {
+        for (const value of [...this.scope(name), ...this.state.filters[name]]) {
+          params.append(name, value);
+        }
+      }
+      return `${this.host._endpoint().url}/search?${params}`;
     }
 
     /** The query was left standing, submitted or acted on: record it (once) by searching it
@@ -650,7 +730,8 @@
       this._onDocKey = (e) => this._documentKey(e);
       this._s = {
         tab: "search", status: "idle", query: "", results: [], selected: -1, error: "",
-        suggestion: null,
+        errorCode: "", suggestion: null, total: 0, facets: { service: [], tag: [] },
+        filters: { service: [], tag: [] },
         chat: { sessionId: null, turns: [], pending: false,
                 escalation: { open: false, status: "idle", ticket: "", error: "" } },
       };
@@ -806,7 +887,8 @@
         search: h("div", { role: "tabpanel", id: id("panel-search"),
           "aria-labelledby": id("tab-search") },
           h("div", { className: "searchbox" }, this._input),
-          h("div", { className: "body", part: "body" }, this._screen, this._listbox),
+          h("div", { className: "body", part: "body" }, this._screen, this._listbox,
+            this._more = h("p", { className: "more", hidden: true })),
           h("div", { className: "footer", "aria-hidden": "true", text: t.navHint })),
         ask: this._buildAsk(t, id),
       };
@@ -883,21 +965,23 @@
             h("span", { className: "spinner", "aria-hidden": "true" }), t.loading);
           announce = t.loading;
           break;
-        case "results":
+        case "results": {
           s.results.forEach((r, i) => this._listbox.append(this._resultItem(r, i, t)));
-          announce = s.results.length === 1 ? t.resultsOne
-            : fill(t.resultsMany, { count: s.results.length });
+          const total = Math.max(s.total, s.results.length);
+          announce = total === 1 ? t.resultsOne : fill(t.resultsMany, { count: total });
+          screen = [this._summary(t, announce)];
           // The query found nothing and its suggestion did: say whose results these are.
           if (s.showingFor) {
-            screen = h("p", { className: "showing-for" }, fill(t.showingFor,
-              { query: s.showingFor }));
+            screen.unshift(h("p", { className: "showing-for" }, fill(t.showingFor,
+              { query: s.showingFor })));
             announce = `${fill(t.showingFor, { query: s.showingFor })}. ${announce}`;
           } else if (s.suggestion) {
-            screen = h("p", { className: "suggestion" }, `${t.didYouMean} `,
+            screen.unshift(h("p", { className: "suggestion" }, `${t.didYouMean} `,
               h("button", { type: "button", className: "linklike", text: s.suggestion,
-                onclick: () => this._setQuery(s.suggestion) }));
+                onclick: () => this._setQuery(s.suggestion) })));
           }
           break;
+        }
         case "empty":
           screen = this._emptyScreen(t);
           announce = fill(t.empty, { query: s.query });
@@ -910,15 +994,19 @@
         default:
           screen = h("div", { className: "screen" },
             h("div", { className: "error", role: "alert", "data-state": "error" },
-              h("p", { text: t.errorTitle }), error && error !== t.errorTitle
-                ? h("p", { className: "detail", text: error }) : null),
-            problem ? null : h("div", { className: "actions" }, h("button", { type: "button",
+              s.errorCode === "origin_not_allowed" && !problem
+                ? h("p", { className: "detail", text: error })
+                : [h("p", { text: t.errorTitle }), error && error !== t.errorTitle
+                  ? h("p", { className: "detail", text: error }) : null]),
+            problem || s.errorCode === "origin_not_allowed" ? null
+              : h("div", { className: "actions" }, h("button", { type: "button",
               className: "secondary", text: t.errorRetry,
               onclick: () => this._search.search(s.query) })));
           announce = error || t.errorTitle;
       }
-      this._screen.replaceChildren(...(screen ? [screen] : []));
+      this._screen.replaceChildren(...(Array.isArray(screen) ? screen : screen ? [screen] : []));
       this._listbox.hidden = status !== "results";
+      this._renderMore(t, status);
       this._panels.search.dataset.state = status;
       this.dataset.state = status;
       const expanded = status === "results" && this.isOpen;
@@ -926,6 +1014,46 @@
       this._updateSelection(false);
       if (s.tab === "search") this._announce(announce);
       this._renderChat(t);
+    }
+
+    /** The results' count and the facets to narrow them (picked ones first, pressed). */
+    _summary(t, count) {
+      const s = this._s;
+      const chips = [];
+      for (const [name, label] of [["service", t.facetServices], ["tag", t.facetTags]]) {
+        const fixed = this._search.scope(name);
+        const picked = s.filters[name];
+        const offered = s.facets[name]
+          .filter((f) => f && typeof f.value === "string" && !fixed.includes(f.value)
+            && !picked.includes(f.value)).slice(0, 5);
+        const group = [
+          ...picked.map((value) => h("button", { type: "button", className: "facet",
+            "aria-pressed": "true", "data-facet": name, title: fill(t.facetRemove, { value }),
+            onclick: () => this._search.toggleFilter(name, value) }, value, h("span",
+            { className: "n", "aria-hidden": "true", text: "×" }))),
+          ...offered.map((f) => h("button", { type: "button", className: "facet",
+            "aria-pressed": "false", "data-facet": name,
+            onclick: () => this._search.toggleFilter(name, f.value) }, String(f.value),
+            h("span", { className: "n", text: String(Number(f.count) || 0) }))),
+        ];
+        if (group.length) {
+          chips.push(h("span", { className: "facets", role: "group", "aria-label": label },
+            h("span", { className: "facet-label", "aria-hidden": "true", text: `${label}:` }),
+            group));
+        }
+      }
+      return h("div", { className: "summary" }, h("span", { className: "count", text: count }),
+        chips);
+    }
+
+    /** "See all N results": the service's results page, when the panel shows only some. */
+    _renderMore(t, status) {
+      const s = this._s;
+      const more = status === "results" && s.total > s.results.length;
+      this._more.hidden = !more;
+      this._more.replaceChildren(...(more ? [h("a", { href: this._search.allResultsUrl(),
+        target: this._target(), rel: this._target() === "_blank" ? "noopener" : null,
+        className: "see-all", text: fill(t.seeAll, { count: s.total }) })] : []));
     }
 
     _idleScreen(t) {
@@ -1185,13 +1313,13 @@
       if (e.defaultPrevented || this._destroyed) return;
       const k = (e.key || "").toLowerCase();
       const origin = e.composedPath ? e.composedPath()[0] : e.target;
-      const inside = e.composedPath && e.composedPath().includes(this);
       if (k === "k" && (e.ctrlKey || e.metaKey) && !e.altKey) {
         e.preventDefault();
         if (this._dialog && this._dialog.open) this.close();
         else this.open();
-      } else if (e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey && !inside &&
+      } else if (e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey &&
                  !isEditable(origin) && !this.isOpenModal()) {
+        // Also from inside the element (its trigger has focus after Esc); never from a field.
         e.preventDefault();
         this.open();
       }

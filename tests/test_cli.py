@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,3 +110,46 @@ def test_serve_runs_numeric_libraries_single_threaded(operator_setting: str | No
         assert seen == {"env": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}, "blas": [1]}
     else:
         assert seen["env"] == {"OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": "2"}
+
+
+def _parsers() -> list[tuple[str, Any]]:
+    from app.cli import build_parser
+
+    found: list[tuple[str, Any]] = []
+
+    def walk(name: str, parser: argparse.ArgumentParser) -> None:
+        found.append((name, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, child in action.choices.items():
+                    walk(f"{name} {sub}", child)
+
+    walk("fieldguide", build_parser())
+    return found
+
+
+def test_every_help_is_plain_text_and_every_option_says_what_it_does() -> None:
+    """`fieldguide --help` shows no reStructuredText markup; --limit, --port and the rest
+    have help (issue 17 item 11)."""
+    parsers = _parsers()
+    assert {"fieldguide search", "fieldguide serve", "fieldguide keys create"} <= {
+        name for name, _ in parsers}
+    for name, parser in parsers:
+        assert "`" not in parser.format_help(), name
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert action.help, f"{name} {'/'.join(action.option_strings) or action.dest}"
+    top = subprocess.run([sys.executable, "-m", "app.cli", "--help"], capture_output=True,
+                         text=True, check=True, cwd=CONTENT.parent).stdout
+    assert "The fieldguide command line" in top and "`" not in top
+
+
+def test_content_that_is_a_file_says_so(capsys: pytest.CaptureFixture[str],
+                                        tmp_path: Path) -> None:
+    code, _ = run_cli("index", "--content", str(CONTENT.parent / "README.md"),
+                      "--index", str(tmp_path / "index"))
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "README.md is a file, not a directory" in err[0]
+    assert "does not exist" not in err[0]

@@ -12,6 +12,7 @@ from app import csrf
 from app.access import CallerDep
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.links import article_link
 from app.pages import CSP, article_page, unavailable_page
 from app.privacy import display_name
 from app.render import article_url, render_markdown
@@ -61,7 +62,7 @@ def article_body(searcher: Searcher, article: Article, public_url: str,
 def _load(caller: CallerDep, services: ServicesDep, article_id: str) -> dict[str, Any]:
     searcher = services.index.searcher
     article = _article(searcher, article_id, caller)
-    return article_body(searcher, article, services.settings.public_url, caller.audiences,
+    return article_body(searcher, article, services.settings.public_base, caller.audiences,
                         freshness_json(services.search.freshness_of(article.id)))
 
 
@@ -78,9 +79,10 @@ async def _viewed(caller: CallerDep, services: ServicesDep, article_id: str,
 
 
 @router.get("/api/articles/{article_id:path}", response_model=ArticlePublic)
-async def get_article(caller: CallerDep, services: ServicesDep, article_id: str,
-                      incident: IncidentParam = None) -> dict[str, Any]:
-    return await _viewed(caller, services, article_id, incident)
+async def get_article(request: Request, caller: CallerDep, services: ServicesDep,
+                      article_id: str, incident: IncidentParam = None) -> dict[str, Any]:
+    data = await _viewed(caller, services, article_id, incident)
+    return {**data, "url": article_link(request, data["id"])}
 
 
 @router.get("/articles/{article_id:path}", response_class=HTMLResponse)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.access import AdminDep, CallerDep, RateLimitDep
 from app.deps import ServicesDep, SettingsDep
 from app.errors import ApiError
+from app.links import article_link
 from app.openapi import NOT_BLANK
 from app.schemas import (
     ChatTurnPublic,
@@ -108,7 +109,7 @@ async def chat(body: ChatIn, request: Request, caller: CallerDep, _limit: RateLi
     except TurnAbandoned:
         raise ApiError("unavailable", "the answer took too long and was dropped; retry",
                        {"Retry-After": "5"}) from None
-    return chat_turn_json(turn)
+    return chat_turn_json(turn, lambda article_id: article_link(request, article_id))
 
 
 # A turn whose commit reached the database just before its deadline still gets its answer.

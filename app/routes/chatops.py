@@ -108,13 +108,13 @@ async def _answer(services: Services, query: str, audience: Audience, config: In
                   label: str) -> KbAnswer:
     query = " ".join(query.split())[:MAX_QUERY_CHARS]
     if not query:
-        return KbAnswer("", (), services.settings.public_url)
+        return KbAnswer("", (), services.settings.public_base)
     request = SearchRequest(query, audiences=config.audience_for(audience), limit=TOP)
     page = await services.search.search(request, label=label,
                                         record=services.settings.record_search_events)
     hits = tuple(KbHit(h.result.article.id, h.result.article.title, h.url, h.result.snippet,
                        h.freshness) for h in page.hits)
-    return KbAnswer(query, hits, services.settings.public_url)
+    return KbAnswer(query, hits, services.settings.public_base)
 
 
 @router.post("/api/chatops/slack", response_model=SlackReplyPublic)

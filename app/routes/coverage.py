@@ -14,6 +14,7 @@ from app.access import Caller, get_caller
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.insights import coverage_items
+from app.links import link_base
 from app.routes.pages import _esc, _page
 from app.schemas import CoveragePublic
 from incidents.coverage import Problem, counts, team_counts
@@ -36,10 +37,10 @@ EngineerDep = Annotated[Caller, Depends(require_engineer)]
 
 
 @router.get("/api/coverage", response_model=CoveragePublic)
-def coverage(services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
+def coverage(request: Request, services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
     """Every alert received: its runbook and how it was found, the runbook's freshness, and
     the problem (no runbook, a runbook_url that names no article, a stale runbook)."""
-    items = coverage_items(services)
+    items = coverage_items(services, public_url=link_base(request))
     return {"alerts": [i.to_json() for i in items], "counts": counts(items),
             "teams": team_counts(items)}
 
@@ -47,7 +48,7 @@ def coverage(services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
 @router.get("/coverage", include_in_schema=False)
 def coverage_page(request: Request, services: ServicesDep, _caller: EngineerDep) -> Response:
     """The gaps per team, with counts (server-rendered, every value escaped)."""
-    items = coverage_items(services)
+    items = coverage_items(services, public_url=link_base(request))
     by_team = team_counts(items)
     sections = []
     for team, c in by_team.items():

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from app.access import Caller, CallerDep, RateLimitDep
-from app.deps import ServicesDep, SettingsDep
+from app.deps import ServicesDep
 from app.errors import ApiError
+from app.links import link_base
 from app.privacy import display_name, scrub
 from app.reviews import may_review
 from app.schemas import FreshnessReportPublic, ReviewPublic, freshness_json
@@ -49,7 +50,7 @@ ReviewerDep = Annotated[Caller, Depends(_reviewer)]
     200: {"content": {"text/csv": {}}, "description": "The report (JSON) or, with "
           "format=csv, one row per article."}})
 def freshness_report(
-    services: ServicesDep, settings: SettingsDep, caller: CallerDep, _limit: RateLimitDep,
+    request: Request, services: ServicesDep, caller: CallerDep, _limit: RateLimitDep,
     status: Annotated[list[str] | None, Query(description="only these states", json_schema_extra={
         "items": {"type": "string", "enum": [s.value for s in Status]}})] = None,
     owner: str | None = None, team: str | None = None, service: str | None = None,
@@ -71,13 +72,13 @@ def freshness_report(
             and (team is None or r.team == team)
             and (service is None or service in r.services)]
     if format == "csv":
-        text = report_csv(rows, settings.public_url)
+        text = report_csv(rows, link_base(request))
         return PlainTextResponse(text if caller.engineer else display_name(text) or "",
                                  media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition":
                                           'attachment; filename="freshness.csv"'})
     today = local_date(now, services.freshness.config.policy.timezone)
-    report = build_report(rows, settings.public_url, today.isoformat())
+    report = build_report(rows, link_base(request), today.isoformat())
     return report if caller.engineer else dict(scrub(report))
 
 

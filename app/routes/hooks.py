@@ -56,7 +56,7 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 def _public(services: Services, result: IntakeResult) -> HookIntakePublic:
-    base = services.settings.public_url.rstrip("/")
+    base = services.settings.public_base
     alerts = []
     for o in result.outcomes:
         rb = o.runbook

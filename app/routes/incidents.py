@@ -70,10 +70,12 @@ async def guarded(call: Callable[[], T]) -> T:
 
 # -- used by the search and article routes ------------------------------------------------------
 async def check_incident(services: Services, incident: int | None) -> None:
-    """A search or view that names an unknown incident is a 404 before any work is done."""
+    """A search or view that names an unknown incident is a 404 before any work is done (an id
+    past ``MAX_ID`` too: no database is asked about it, SQLite could not even bind it)."""
     if incident is not None:
         records = records_of(services)
-        await guarded(lambda: records.check(incident))
+        number = _id(incident)
+        await guarded(lambda: records.check(number))
 
 
 async def note_search(services: Services, incident: int | None, caller: Caller, query: str,

@@ -12,6 +12,7 @@ from app.access import Caller, CallerDep, RateLimitDep
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.jsontypes import JsonInt
+from app.links import link_base
 from app.openapi import QUERY_TEXT, REQUIRED, VISIBLE
 from app.routes.incidents import check_incident, note_search
 from app.schemas import SearchPagePublic, search_page_json
@@ -86,9 +87,10 @@ def _validated_query(q: str | None) -> str:
     return q
 
 
-async def run_search(services: Services, caller: Caller, params: SearchQuery) -> Response:
+async def run_search(services: Services, caller: Caller, params: SearchQuery,
+                     links: str) -> Response:
     """Validate, search the caller's part of the index (``SearchService``: its pools, the
-    results' freshness, the event), encode.
+    results' freshness, the event), encode. Result links start with ``links``.
 
     The answer is encoded here with orjson: FastAPI would encode a returned dict after a slower
     generic conversion. ``SearchPagePublic`` is the shape, declared for ``/openapi.json``."""
@@ -99,7 +101,7 @@ async def run_search(services: Services, caller: Caller, params: SearchQuery) ->
                             limit=params.limit, offset=params.offset)
     page = await services.search.search(request, label=caller.label,
                                         record=services.settings.record_search_events
-                                        and not params.typeahead)
+                                        and not params.typeahead, link_base=links)
     if not params.typeahead:
         await note_search(services, params.incident, caller, q,
                           [h.result.article.id for h in page.hits])
@@ -131,7 +133,7 @@ async def search(
     params = SearchQuery.model_construct(q=q, limit=limit, offset=offset, audience=audience or [],
                                          service=service or [], tag=tag or [], explain=explain,
                                          typeahead=typeahead, incident=incident)
-    return await run_search(services, caller, params)
+    return await run_search(services, caller, params, link_base(request))
 
 
 # q is checked by the handler (empty_query); the document says what it accepts.
@@ -159,4 +161,4 @@ async def search_post(request: Request, services: ServicesDep, caller: CallerDep
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first.get("loc", ())) or "body"
         raise ApiError("validation_error", f"{loc}: {first.get('msg', 'invalid')}") from None
-    return await run_search(services, caller, params)
+    return await run_search(services, caller, params, link_base(request))

@@ -87,7 +87,7 @@ class Services:
             articles=lambda: index.searcher.articles())
         freshness.refresh()  # the first map: no search waits for it
         index.on_swap.append(lambda _searcher: freshness.refresh_soon())
-        base = settings.public_url.rstrip("/")
+        base = settings.public_base
         search = SearchService(index, compute, vectors, url_for=lambda i: base + article_url(i),
                                events=events, freshness=freshness)
         chat_engine = ChatEngine(lambda: index.searcher, emb, settings.chat_config(),

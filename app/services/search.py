@@ -25,6 +25,7 @@ from app.compute import ComputePool
 from app.events import EventWriter
 from app.index import IndexHolder
 from app.models import SearchEventRow, utcnow
+from app.render import article_url
 from freshness.policy import Freshness, FreshnessSource
 from indexer.search import Searcher, SearchPlan, SearchRequest, SearchResponse, SearchResult
 
@@ -91,15 +92,17 @@ class SearchService:
         self.freshness: FreshnessSource = freshness or NoFreshness()
 
     async def search(self, request: SearchRequest, *, label: str = "anonymous",
-                     record: bool = True) -> SearchPage:
+                     record: bool = True, link_base: str | None = None) -> SearchPage:
         """``request`` on the pools; the event queued (``record``) under the caller's ``label``.
+        Result links start with ``link_base`` (``app.links``: the HTTP request's address), else
+        come from ``url_for`` (the configured public URL).
 
         The exact legs run first; when they decide (an error code, an alert name), the page is
         built in the same trip to the compute pool and the dense leg never runs."""
         searcher = self.index.searcher  # one snapshot for the whole request
         response = await self._run(searcher, request)
         response, showing = await self._weigh_suggestion(searcher, request, response)
-        page = self._page(searcher, request, response, label if record else None)
+        page = self._page(searcher, request, response, label if record else None, link_base)
         return dataclasses.replace(page, showing_results_for=showing) if showing else page
 
     async def _run(self, searcher: Searcher, request: SearchRequest) -> SearchResponse:
@@ -156,8 +159,11 @@ class SearchService:
                                snippets=request.snippets)
 
     def _page(self, searcher: Searcher, request: SearchRequest, response: SearchResponse,
-              label: str | None) -> SearchPage:
-        hits = tuple(SearchHit(r, self.url_for(r.article.id), self.freshness_of(r.article.id))
+              label: str | None, link_base: str | None = None) -> SearchPage:
+        def url(article_id: str) -> str:
+            return link_base + article_url(article_id) if link_base else self.url_for(article_id)
+
+        hits = tuple(SearchHit(r, url(r.article.id), self.freshness_of(r.article.id))
                      for r in response.results)
         search_id = uuid.uuid4().hex
         if label is not None and self.events is not None:
