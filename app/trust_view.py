@@ -10,11 +10,11 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-BAR_W = 400  # the bars' full width (100%), in the chart's own units
-LABEL_W = 190
-VALUE_W = 60
-ROW_H = 28
-
+# The chart's own units: each row is the team's name over its bar, the share to the right, so
+# long names never squeeze the bars (and the chart stays legible scaled down to a phone).
+BAR_W = 360
+VALUE_W = 50
+ROW_H = 38
 
 def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
@@ -38,8 +38,8 @@ def trust_rows(report: Mapping[str, Any],
 
 
 def trust_chart(rows: list[tuple[str, int, int, float]], target: float) -> str:
-    height = ROW_H * len(rows) + 24
-    width = LABEL_W + BAR_W + VALUE_W
+    height = ROW_H * len(rows) + 22
+    width = BAR_W + VALUE_W
     below = [label for label, _t, n, share in rows[1:] if n and share < target]
     desc = (f"Trust score: {_pct(rows[0][3])} of {rows[0][2]} articles are within their review "
             f"date and not flagged by readers (target {_pct(target)}). "
@@ -50,20 +50,19 @@ def trust_chart(rows: list[tuple[str, int, int, float]], target: float) -> str:
              '<title id="trust-chart-title">Trust score by team</title>',
              f'<desc id="trust-chart-desc">{_e(desc)}</desc>']
     for i, (label, _trusted, articles, share) in enumerate(rows):
-        y = i * ROW_H + 4
+        y = i * ROW_H
         kind = "all" if i == 0 else ("ok" if share >= target else "low")
         bar = round(BAR_W * share, 1)
         parts.append(f'<g class="row {kind}" aria-hidden="true">'
-                     f'<text class="label" x="{LABEL_W - 8}" y="{y + 15}">{_e(label)}</text>'
-                     f'<rect class="track" x="{LABEL_W}" y="{y + 3}" width="{BAR_W}" '
-                     f'height="{ROW_H - 10}" rx="3"/>'
-                     f'<rect class="bar" x="{LABEL_W}" y="{y + 3}" width="{bar}" '
-                     f'height="{ROW_H - 10}" rx="3"/>'
-                     f'<text class="value" x="{LABEL_W + BAR_W + 6}" y="{y + 15}">'
+                     f'<text class="label" x="0" y="{y + 13}">{_e(label)}</text>'
+                     f'<rect class="track" x="0" y="{y + 18}" width="{BAR_W}" height="12" '
+                     f'rx="3"/>'
+                     f'<rect class="bar" x="0" y="{y + 18}" width="{bar}" height="12" rx="3"/>'
+                     f'<text class="value" x="{BAR_W + 6}" y="{y + 29}">'
                      f'{_pct(share) if articles else "—"}</text></g>')
-    x = LABEL_W + round(BAR_W * target, 1)
-    parts.append(f'<g class="target" aria-hidden="true"><line x1="{x}" y1="0" x2="{x}" '
-                 f'y2="{height - 20}"/><text x="{x}" y="{height - 6}">target '
+    x = round(BAR_W * target, 1)
+    parts.append(f'<g class="target" aria-hidden="true"><line x1="{x}" y1="16" x2="{x}" '
+                 f'y2="{height - 18}"/><text x="{x}" y="{height - 5}">target '
                  f'{_pct(target)}</text></g></svg>')
     return "".join(parts)
 
