@@ -135,13 +135,14 @@ async def article_html(request: Request, caller: CallerDep, services: ServicesDe
     return response
 
 
-def _vote_refused(request: Request, caller: Caller, services: ServicesDep, article: Article,
-                  code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+async def _vote_refused(request: Request, caller: Caller, services: ServicesDep,
+                        article: Article, code: str, message: str,
+                        headers: dict[str, str] | None = None) -> Response:
     """A refused vote: the project's error body for the script, the article page saying why
     (with the status) for a plain form."""
     if not _wants_html(request):
         raise ApiError(code, message, headers)
-    data = _load(caller, services, article.id)
+    data = await run_in_threadpool(_load, caller, services, article.id)
     response = _page_response(request, caller, data, message, ERRORS[code])
     response.headers.update(headers or {})
     return csrf.attach(request, response)
@@ -164,15 +165,15 @@ async def article_helpful(request: Request, caller: CallerDep, services: Service
             return _unavailable(request, caller, article_id)
         raise
     if not csrf.valid(request, fields.get(csrf.FIELD)):
-        return _vote_refused(request, caller, services, article, "forbidden",
+        return await _vote_refused(request, caller, services, article, "forbidden",
                              "This form has expired: reload the page and vote again.")
     answer = fields.get("helpful", "")
     if answer not in ("yes", "no"):
-        return _vote_refused(request, caller, services, article, "validation_error",
+        return await _vote_refused(request, caller, services, article, "validation_error",
                              "helpful: expected yes or no")
     wait = request.app.state.vote_limiter.acquire(caller.client)
     if wait > 0:
-        return _vote_refused(request, caller, services, article, "rate_limited",
+        return await _vote_refused(request, caller, services, article, "rate_limited",
                              "Too many votes from your network just now: try again in a minute.",
                              {"Retry-After": str(max(1, math.ceil(wait)))})
     helpful = answer == "yes"
