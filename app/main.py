@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
@@ -80,6 +81,9 @@ def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.rate_limiter = rate_limiter(settings, "search", settings.rate_limit_per_second,
                                           settings.rate_limit_burst)
+    # "Was this helpful?" votes, per client address (app.routes.articles).
+    app.state.vote_limiter = rate_limiter(settings, "votes", settings.votes_per_minute / 60,
+                                          max(1, math.ceil(settings.votes_per_minute)))
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,4 +1,7 @@
-"""The readable article page (server-rendered HTML, no script, no inline style: strict CSP)."""
+"""The readable article page: server-rendered HTML, no inline script or style (strict CSP).
+
+It works without JavaScript; ``/static/article.js`` only sends the "was this helpful?" form
+in place (progressive enhancement)."""
 
 from __future__ import annotations
 
@@ -6,8 +9,18 @@ import html
 import re
 from typing import Any
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https: data:; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+from app.render import article_url
+
+CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+       "img-src 'self' https: data:; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+
+# What the reader is told after a vote (the form's redirect and the script's answer).
+VOTE_THANKS = {
+    True: "Thanks: glad it helped.",
+    False: "Thanks for telling us. The article's owner sees it and several such votes put it "
+           "up for review. Try the search box above, or ask the assistant.",
+}
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
@@ -45,16 +58,39 @@ def _without_title(body: str) -> str:
     return body[m.end():] if m else body
 
 
-def article_page(data: dict[str, Any], who: str = "") -> str:
+def helpful_form(article_url: str, csrf_token: str, message: str = "") -> str:
+    """The "was this helpful?" box: a plain form (POST, CSRF field) that works without script."""
+    return f"""<section class="helpful" id="helpful" aria-labelledby="helpful-title">
+<h2 id="helpful-title">Was this helpful?</h2>
+<form class="vote" method="post" action="{_e(article_url)}/helpful">
+<input type="hidden" name="csrf" value="{_e(csrf_token)}">
+<button type="submit" name="helpful" value="yes">Yes</button>
+<button type="submit" name="helpful" value="no">No</button>
+</form>
+<p class="vote-status" role="status" aria-live="polite">{_e(message)}</p>
+</section>"""
+
+
+def _owner(data: dict[str, Any]) -> str:
+    if data.get("owner"):
+        return str(data["owner"])
+    reviewer = data.get("reviewer")
+    return f"unassigned (reviewed by team {reviewer})" if reviewer and reviewer != "unassigned" \
+        else "unassigned"
+
+
+def article_page(data: dict[str, Any], who: str = "", *, csrf_token: str = "",
+                 vote_message: str = "", script: str = "/static/article.js") -> str:
     """``data``: the ``GET /api/articles/{id}`` body. Fields are escaped; its HTML is sanitised.
-    ``who``: the signed-in person's header element (``app.signin_view.who``), already escaped."""
+    ``who``: the signed-in person's header element (``app.signin_view.who``), already escaped.
+    ``vote_message``: what the "was this helpful?" box says (after a vote, or why not)."""
     fresh = data["freshness"]
     banner = ""
     if fresh.get("banner"):
         banner = ('<div class="banner" role="alert"><strong>Unverified.</strong> This article '
                   "is past its review date and has not been re-checked by its owner; "
                   "double-check before relying on it.</div>")
-    meta = [("Owner", data.get("owner") or "unassigned"), ("Team", data.get("team") or "—"),
+    meta = [("Owner", _owner(data)), ("Team", data.get("team") or "—"),
             ("Last reviewed", data.get("last_reviewed") or "never"),
             ("Review by", fresh.get("review_by") or "—"),
             ("Status", fresh.get("status") or "—"),
@@ -73,7 +109,8 @@ def article_page(data: dict[str, Any], who: str = "") -> str:
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(data["title"])} · Fieldguide</title>
-<link rel="stylesheet" href="/static/article.css"></head>
+<link rel="stylesheet" href="/static/article.css">
+<script src="{_e(script)}" defer></script></head>
 <body>{_nav(who)}<main>
 {banner}<article>
 <header><p><a href="/">Fieldguide</a></p>
@@ -84,5 +121,7 @@ aria-label="Search the knowledge base" placeholder="Search the knowledge base">
 <h1>{_e(data["title"])}</h1>
 <dl class="meta">{meta_html}</dl><ul class="tags">{tags}</ul></header>
 {body}
-</article></main></body></html>
+</article>
+{helpful_form(article_url(data["id"]), csrf_token, vote_message)}
+</main></body></html>
 """

@@ -1,6 +1,6 @@
 """Who may review or retire an article: its owner, a member of its owning team, an admin.
 
-The owning team follows the one rule of ``freshness.policy.owning_team`` (the article's
+The owning team follows the one rule of ``indexer.ownership.owning_team`` (the article's
 ``team``, else its owner's team, else its service's team). A person is in a team when
 teams.yaml lists their email among its members, or their key names the team (``--team``).
 """
@@ -8,8 +8,8 @@ teams.yaml lists their email among its members, or their key names the team (``-
 from __future__ import annotations
 
 from app.people import Person, Role
-from freshness.policy import owning_team
 from indexer.article import Article
+from indexer.ownership import owning_team
 from indexer.teams import TeamsConfig
 
 

@@ -160,8 +160,15 @@ class ArticlePublic(BaseModel):
     alerts: list[str]
     services: list[str]
     tags: list[str]
-    owner: str | None
-    team: str | None
+    owner: str | None = Field(description="The front matter's owner (a name for anonymous "
+                              "callers).")
+    team: str | None = Field(description="The owning team, by the one ownership rule the "
+                             "freshness job follows: the article's team, else its owner's, "
+                             "else its service's (teams.yaml), else the default team.")
+    reviewer: str = Field(description="Who is reminded to review it: the owner while in a "
+                          "team, else the owning team's id; 'unassigned' when nobody is.")
+    assigned_because: str = Field(description="Why: owner, no-owner:team-of-service, ... "
+                                  "(the freshness report's reason codes).")
     created: str | None
     last_reviewed: str | None
     review_interval_days: int | None
@@ -412,6 +419,19 @@ class FreshnessRowPublic(BaseModel):
     owner: str | None
     retired: bool
     url: str
+    flagged: bool = Field(description="Readers' \"not helpful\" votes call for a review before "
+                          "review-by (FIELDGUIDE_UNHELPFUL_VOTES in FIELDGUIDE_VOTE_WINDOW_DAYS).")
+    helpful: int = Field(description="\"Helpful\" votes that count now (window, since review).")
+    unhelpful: int = Field(description="\"Not helpful\" votes that count now.")
+    reviewed_by: str | None = Field(description="Who recorded the last review.")
+    trusted: bool = Field(description="Within its review-by date and not flagged.")
+
+
+class TeamTrustPublic(BaseModel):
+    articles: int
+    trusted: int
+    trust: float = Field(description="trusted / articles.")
+    target: float = Field(description="The trust target (0.8).")
 
 
 class FreshnessReportPublic(BaseModel):
@@ -419,8 +439,12 @@ class FreshnessReportPublic(BaseModel):
     counts: dict[str, int]
     total: int
     retired: int
-    trust: float
+    flagged: int = Field(description="Live articles flagged by readers' votes.")
+    trust: float = Field(description="The trust score: the share of live articles within their "
+                         "review-by date and not flagged by readers' votes (README).")
     trust_target: float
+    trusted: int
+    trust_by_team: dict[str, TeamTrustPublic]
     by_owner: dict[str, dict[str, int]]
     by_team: dict[str, dict[str, int]]
     by_service: dict[str, dict[str, int]]

@@ -172,6 +172,16 @@ class Settings(BaseSettings):
         "(and the banner goes up).")
     freshness_timezone: str = Field(
         _POLICY.timezone, description="Time zone whose calendar date the freshness policy uses.")
+    unhelpful_votes: int = Field(
+        _POLICY.unhelpful_votes, ge=0, description="\"Not helpful\" votes (from different readers, "
+        "within vote_window_days, since the last review, and more than the \"helpful\" ones) that "
+        "flag an article for review before its review-by date; 0: votes never flag.")
+    vote_window_days: int = Field(
+        _POLICY.vote_window_days, ge=1, le=3650,
+        description="Days of readers' votes that count towards the flag.")
+    votes_per_minute: float = Field(
+        10.0, ge=0, description="\"Was this helpful?\" votes a client (by address) may send per "
+        "minute, in a burst of as many; 0: unlimited.")
     notify_retries: int = Field(_CHANNELS.retries, ge=1, le=10, description="Attempts per notification send.")
     notify_backoff_seconds: float = Field(
         _CHANNELS.backoff_seconds,
@@ -367,7 +377,8 @@ class Settings(BaseSettings):
         return FreshnessConfig(
             policy=PolicyConfig(self.freshness_default_interval_days,
                                 self.freshness_due_soon_days, self.freshness_grace_days,
-                                self.freshness_timezone),
+                                self.freshness_timezone, self.unhelpful_votes,
+                                self.vote_window_days),
             content_dir=self.content_dir, index_path=self.index_path,
             default_audience=self.default_audience, public_url=self.public_base,
             public_url_set=self.public_url is not None,

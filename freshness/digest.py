@@ -30,6 +30,8 @@ class Item:
     team: str | None
     unverified_since: dt.date | None
     retired: bool = False
+    flagged: bool = False  # readers' votes call for a review before review-by
+    unhelpful: int = 0  # "not helpful" votes that count now
 
 
 def week_key(day: dt.date) -> str:
@@ -45,16 +47,30 @@ def article_url(public_url: str, article_id: str) -> str:
     return f"{public_url.rstrip('/')}/articles/{quote(article_id, safe='/')}"
 
 
+def trusted(status: Status, flagged: bool) -> bool:
+    """An article a reader may rely on: within its review-by date (fresh or due soon) and not
+    flagged by readers' "not helpful" votes."""
+    return status in (Status.FRESH, Status.DUE_SOON) and not flagged
+
+
 def trust_score(items: Iterable[Item]) -> float:
-    """Share of (non-retired) articles still within their review-by date."""
+    """The trust score: the share of (non-retired) articles that are ``trusted``; 1.0 when
+    there are none. Every article weighs the same."""
     live = [i for i in items if not i.retired]
     if not live:
         return 1.0
-    return sum(i.status in (Status.FRESH, Status.DUE_SOON) for i in live) / len(live)
+    return sum(trusted(i.status, i.flagged) for i in live) / len(live)
 
 
 def _due(item: Item) -> str:
-    return f"review by {item.review_by.isoformat()}" if item.review_by else "never reviewed"
+    due = f"review by {item.review_by.isoformat()}" if item.review_by else "never reviewed"
+    if item.flagged:
+        due += f"; flagged: {item.unhelpful} readers found it unhelpful"
+    return due
+
+
+def _label(item: Item) -> str:
+    return "flagged" if item.flagged and item.status is Status.FRESH else item.status.value
 
 
 def _sort_key(item: Item) -> tuple[dt.date, str]:
@@ -62,28 +78,32 @@ def _sort_key(item: Item) -> tuple[dt.date, str]:
 
 
 def digests(items: Sequence[Item], today: dt.date, public_url: str) -> list[Message]:
-    """One message per assignee listing all their due-soon, stale and unverified articles."""
+    """One message per assignee listing all their due-soon, stale, unverified and flagged
+    articles (flagged: readers voted them unhelpful)."""
     week = week_key(today)
     by_assignee: dict[str, list[Item]] = defaultdict(list)
     for item in items:
-        if item.status is not Status.FRESH and not item.retired:
+        if (item.status is not Status.FRESH or item.flagged) and not item.retired:
             by_assignee[item.assignee].append(item)
     out = []
     for assignee, mine in sorted(by_assignee.items()):
         mine.sort(key=_sort_key)
         counts = {s: sum(i.status is s for i in mine) for s in Status if s is not Status.FRESH}
-        lines = [f"- [{i.status.value}] {i.title} ({_due(i)}): {article_url(public_url, i.id)}"
+        lines = [f"- [{_label(i)}] {i.title} ({_due(i)}): {article_url(public_url, i.id)}"
                  for i in mine]
+        flagged = sum(i.flagged for i in mine)
         head = (f"{len(mine)} Fieldguide article(s) assigned to {assignee} need a review "
                 f"({counts[Status.DUE_SOON]} due soon, {counts[Status.STALE]} stale, "
-                f"{counts[Status.UNVERIFIED]} unverified).")
+                f"{counts[Status.UNVERIFIED]} unverified"
+                + (f", {flagged} flagged by readers' votes" if flagged else "") + ").")
         text = (head + "\n\n" + "\n".join(lines) + "\n\nOpen each article, check it against "
                 "reality, then mark it reviewed (still accurate / updated / retire).")
         out.append(Message(
             kind="digest", recipient=assignee, email=mine[0].assignee_email,
             channel=mine[0].assignee_channel,
             subject=f"Fieldguide: {len(mine)} article(s) to review ({week})", text=text,
-            facts=tuple((s.value, str(n)) for s, n in counts.items()),
+            facts=(*((s.value, str(n)) for s, n in counts.items()),
+                   *((("flagged", str(flagged)),) if flagged else ())),
             links=tuple((i.title, article_url(public_url, i.id)) for i in mine)))
     return out
 

@@ -22,10 +22,25 @@ from sqlalchemy.orm import Session
 
 from freshness import banners
 from freshness.digest import Item, digests, summaries, week_key
-from freshness.models import FreshnessStateRow, NotificationRow, ReviewActionRow, ReviewTaskRow, utcnow
+from freshness.models import (
+    ArticleVoteRow,
+    FreshnessStateRow,
+    NotificationRow,
+    ReviewActionRow,
+    ReviewTaskRow,
+    utcnow,
+)
 from freshness.notify import Message, Notifier, deliver
 from freshness.ownership import resolve
-from freshness.policy import PolicyConfig, Status, evaluate, local_date
+from freshness.policy import (
+    PolicyConfig,
+    Status,
+    Votes,
+    count_votes,
+    evaluate,
+    flagged_by_votes,
+    local_date,
+)
 from indexer.article import Article
 from indexer.files import RefusedFile
 from indexer.teams import TeamsConfig
@@ -106,6 +121,15 @@ class ArticleResult:
     unverified_since: dt.date | None
     retired: bool = False
     undated_since: dt.date | None = None  # first seen without any date
+    votes: Votes = Votes.NONE  # readers' votes that count now (policy.count_votes)
+    flagged: bool = False  # readers' votes call for a review before review-by
+    reviewed_by: str | None = None  # who recorded the last review (API or Git)
+
+    @property
+    def needs_review(self) -> bool:
+        """Past review-by, or flagged by readers' votes (and not retired)."""
+        return not self.retired and (self.flagged
+                                     or self.status in (Status.STALE, Status.UNVERIFIED))
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "path": self.path, "status": self.status.value,
@@ -164,22 +188,26 @@ def _items(results: Sequence[ArticleResult], teams: TeamsConfig) -> list[Item]:
             id=r.id, title=r.title, status=r.status, review_by=r.review_by, assignee=r.assignee,
             assignee_email=r.assignee if person else (team.email if team else None),
             assignee_channel=None if person or team is None else team.channel,
-            team=r.team, unverified_since=r.unverified_since, retired=r.retired))
+            team=r.team, unverified_since=r.unverified_since, retired=r.retired,
+            flagged=r.flagged and not r.retired, unhelpful=r.votes.unhelpful))
     return out
 
 
-def _recorded_reviews(session: Session) -> tuple[dict[str, dt.date], set[str]]:
-    """Latest API/Git review date per article, and the articles whose last review retired them."""
+def _recorded_reviews(session: Session) -> tuple[dict[str, dt.date], set[str], dict[str, str]]:
+    """Latest API/Git review date per article, the articles whose last review retired them, and
+    who made each article's last review."""
     latest: dict[str, dt.date] = {
         article_id: day for article_id, day in session.execute(
             select(ReviewActionRow.article_id, func.max(ReviewActionRow.reviewed_on))
             .group_by(ReviewActionRow.article_id))}
     last_outcome: dict[str, str] = {}
+    reviewer: dict[str, str] = {}
     for row in session.scalars(select(ReviewActionRow).order_by(ReviewActionRow.reviewed_at,
                                                                 ReviewActionRow.id)):
         last_outcome[row.article_id] = row.outcome
+        reviewer[row.article_id] = row.reviewer
     retired = {a for a, outcome in last_outcome.items() if outcome == "retire"}
-    return latest, retired
+    return latest, retired, reviewer
 
 
 def _unverified_since(review_by: dt.date | None, undated_since: dt.date | None,
@@ -213,6 +241,9 @@ class History:
     previous: dict[str, Previous] = field(default_factory=dict)
     recorded: dict[str, dt.date] = field(default_factory=dict)  # latest review per article
     retired: frozenset[str] = frozenset()  # articles whose last review retired them
+    reviewers: dict[str, str] = field(default_factory=dict)  # who made the last review
+    # Readers' votes per article since the history's vote floor: (day cast, helpful) per voter.
+    votes: dict[str, tuple[tuple[dt.date, bool], ...]] = field(default_factory=dict)
 
     EMPTY: ClassVar[History]
 
@@ -220,11 +251,28 @@ class History:
 History.EMPTY = History()
 
 
-def load_history(session: Session) -> History:
-    recorded, retired = _recorded_reviews(session)
+def vote_floor(now: dt.datetime | dt.date, config: PolicyConfig) -> dt.datetime:
+    """The oldest vote time any article's count may need (the window, plus a day of time zones)."""
+    day = local_date(now, config.timezone) - dt.timedelta(days=config.vote_window_days + 1)
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def load_history(session: Session, votes_since: dt.datetime | None = None,
+                 timezone: str = "UTC") -> History:
+    """What the database knows; readers' votes from ``votes_since`` on (None: no votes), each
+    dated in ``timezone`` like the policy's today."""
+    recorded, retired, reviewers = _recorded_reviews(session)
     previous = {r.article_id: Previous(r.reviewed_on, r.undated_since)
                 for r in session.scalars(select(FreshnessStateRow))}
-    return History(previous, recorded, frozenset(retired))
+    votes: dict[str, list[tuple[dt.date, bool]]] = {}
+    if votes_since is not None:
+        for article_id, helpful, voted_at in session.execute(
+                select(ArticleVoteRow.article_id, ArticleVoteRow.helpful, ArticleVoteRow.voted_at)
+                .where(ArticleVoteRow.voted_at >= votes_since)):
+            votes.setdefault(article_id, []).append((local_date(voted_at, timezone),
+                                                     bool(helpful)))
+    return History(previous, recorded, frozenset(retired), reviewers,
+                   {a: tuple(v) for a, v in votes.items()})
 
 
 def assess(articles: Sequence[Article], history: History, teams: TeamsConfig, today: dt.date,
@@ -241,6 +289,7 @@ def assess(articles: Sequence[Article], history: History, teams: TeamsConfig, to
         verdict = evaluate(a, teams, today, config, history.recorded.get(a.id), undated_since)
         who = resolve(a, teams)
         is_retired = a.id in history.retired
+        votes = count_votes(history.votes.get(a.id, ()), today, verdict.reviewed_on, config)
         out.append(ArticleResult(
             id=a.id, path=a.path, title=a.title, status=verdict.status,
             review_by=verdict.review_by, assignee=who.assignee, assigned_because=who.reason,
@@ -249,7 +298,9 @@ def assess(articles: Sequence[Article], history: History, teams: TeamsConfig, to
             owner=a.owner, reviewed_on=verdict.reviewed_on,
             unverified_since=(_unverified_since(verdict.review_by, undated_since, config)
                               if verdict.status is Status.UNVERIFIED else None),
-            retired=is_retired, undated_since=undated_since))
+            retired=is_retired, undated_since=undated_since, votes=votes,
+            flagged=flagged_by_votes(votes, config) and not is_retired,
+            reviewed_by=history.reviewers.get(a.id)))
     return out
 
 
@@ -282,7 +333,7 @@ class Job:
             write_banners: bool = False) -> JobResult:
         today = local_date(now, self.config.timezone)
         result = JobResult(today, week_key(today), dry_run)
-        history = load_history(session)
+        history = load_history(session, vote_floor(today, self.config), self.config.timezone)
         result.articles = assess(articles, history, self.teams, today, self.config)
         result.changes = reconcile(session, articles, result.articles, history, today,
                                    dry_run=dry_run)
@@ -413,7 +464,7 @@ def _plan_state(session: Session, r: ArticleResult, prev: FreshnessStateRow | No
     was_banner = bool(prev and prev.banner)
     if r.banner != was_banner:
         changes.append(Change(r.id, "banner-on" if r.banner else "banner-off"))
-    needs_task = r.status in (Status.STALE, Status.UNVERIFIED) and not r.retired
+    needs_task = r.needs_review
     if needs_task and task is None:
         changes.append(Change(r.id, "open-task", f"assigned to {r.assignee}"))
     elif needs_task and task is not None and (task.assignee, task.status, task.review_by) != (

@@ -1,4 +1,4 @@
-"""The freshness tables: per-article state, review tasks, the review audit trail, notifications."""
+"""The freshness tables: article states, review tasks, the review trail, notifications, votes."""
 
 from __future__ import annotations
 
@@ -104,6 +104,26 @@ class NotificationRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ArticleVoteRow(Base):
+    """A reader's "was this helpful?" vote: one row per (article, voter), the latest answer.
+
+    ``voter`` is an HMAC, never an address or an IP: of the signed-in person's e-mail (or
+    name), else of the anonymous client's address. Voting again changes the row, so one
+    reader never counts twice; ``voted_at`` is the latest vote (the freshness window reads it).
+    """
+
+    __tablename__ = "article_votes"
+    __table_args__ = (UniqueConstraint("article_id", "voter", name="uq_article_vote_voter"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(String(512), index=True)
+    voter: Mapped[str] = mapped_column(String(64))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    signed_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    voted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                  index=True)
 
 
 class JobLockRow(Base):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 from indexer.article import Article
-from indexer.teams import Team, TeamsConfig
+from indexer.ownership import owning_team
+from indexer.teams import TeamsConfig
 
 DEFAULT_INTERVAL_DAYS = 90
 
@@ -65,12 +67,19 @@ class PolicyConfig:
     due_soon_days: int = 14
     grace_days: int = 14
     timezone: str = "UTC"
+    # Readers' votes: this many "not helpful" votes in the window, and more of them than
+    # "helpful" ones, flag an article for review before its date (0: votes never flag).
+    unhelpful_votes: int = 3
+    vote_window_days: int = 30
 
     def __post_init__(self) -> None:
         if self.default_interval_days < 1:
             raise ValueError("default_interval_days must be at least 1")
         if self.due_soon_days < 0 or self.grace_days < 0:
             raise ValueError("due_soon_days and grace_days must not be negative")
+        if self.unhelpful_votes < 0 or self.vote_window_days < 1:
+            raise ValueError("unhelpful_votes must not be negative and vote_window_days must "
+                             "be at least 1")
         ZoneInfo(self.timezone)  # fail early on an unknown zone name
 
 
@@ -93,19 +102,44 @@ class Verdict:
         return self.status in (Status.STALE, Status.UNVERIFIED)
 
 
+@dataclass(frozen=True)
+class Votes:
+    """Readers' "was this helpful?" votes on one article that count now: cast within the
+    window and after the day of its last review (a review answers the earlier ones)."""
+
+    helpful: int = 0
+    unhelpful: int = 0
+
+    NONE: ClassVar[Votes]
+
+
+Votes.NONE = Votes()
+
+
+def count_votes(votes: Iterable[tuple[dt.date, bool]], today: dt.date,
+                reviewed: dt.date | None, config: PolicyConfig) -> Votes:
+    """``votes``: (day cast, helpful) per voter. Those older than the window, or cast on or
+    before the day of the last review, do not count."""
+    start = today - dt.timedelta(days=config.vote_window_days - 1)
+    if reviewed is not None and reviewed >= start:
+        start = reviewed + dt.timedelta(days=1)
+    counted = [helpful for day, helpful in votes if start <= day <= today]
+    return Votes(sum(counted), len(counted) - sum(counted))
+
+
+def flagged_by_votes(votes: Votes, config: PolicyConfig) -> bool:
+    """Readers say it does not help: at least ``unhelpful_votes`` of them, and more than say
+    it does. Such an article is due for review now, whatever its review-by date."""
+    return (config.unhelpful_votes > 0 and votes.unhelpful >= config.unhelpful_votes
+            and votes.unhelpful > votes.helpful)
+
+
 def local_date(now: dt.datetime | dt.date, timezone: str = "UTC") -> dt.date:
     """The calendar date of ``now`` in ``timezone``; a naive datetime is taken as UTC."""
     if isinstance(now, dt.datetime):
         aware = now if now.tzinfo is not None else now.replace(tzinfo=dt.UTC)
         return aware.astimezone(ZoneInfo(timezone)).date()
     return now
-
-
-def owning_team(article: Article, teams: TeamsConfig) -> Team | None:
-    """The article's team: its `team`, else its owner's team, else its service's team."""
-    if article.team and article.team in teams.teams:
-        return teams.teams[article.team]
-    return teams.team_of_member(article.owner) or teams.team_for_services(article.services)
 
 
 def interval_days(article: Article, teams: TeamsConfig, config: PolicyConfig) -> int:

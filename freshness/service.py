@@ -27,7 +27,15 @@ from sqlalchemy.orm import Session
 
 from freshness.config import FreshnessConfig
 from freshness.digest import week_key
-from freshness.job import ArticleResult, Job, JobResult, assess, load_history
+from freshness.job import (
+    ArticleResult,
+    History,
+    Job,
+    JobResult,
+    assess,
+    load_history,
+    vote_floor,
+)
 from freshness.lock import job_lock
 from freshness.models import ReviewActionRow
 from freshness.notify import Notifier, notifiers
@@ -145,7 +153,7 @@ def record_review(engine: Engine, config: FreshnessConfig, article: Article, out
         session.add(ReviewActionRow(article_id=article.id, reviewer=reviewer, outcome=outcome,
                                     reviewed_on=today, reviewed_at=now, via="api", note=note))
         session.commit()
-        history = load_history(session)
+        history = load_history(session, vote_floor(now, config.policy), config.policy.timezone)
     r = assess([article], history, load_teams(config) if teams is None else teams, today,
                config.policy)[0]
     return ReviewOutcome(article.id, outcome, reviewer, now,
@@ -233,13 +241,17 @@ class FreshnessService:
     def _rebuild(self) -> None:
         started = self.clock()
         with Session(self.engine) as session:
-            history = load_history(session)
+            history = self._history(session, dt.datetime.now(dt.UTC))
         today = local_date(dt.datetime.now(dt.UTC), self.config.policy.timezone)
         articles = {a.id: a for a in self.articles()}
         self._memo = {r.id: (articles[r.id], Freshness(r.status, r.review_by, r.banner))
                       for r in assess(list(articles.values()), history, self.teams(), today,
                                       self.config.policy)}
         self._expires = started + self.ttl
+
+    def _history(self, session: Session, now: dt.datetime) -> History:
+        policy = self.config.policy
+        return load_history(session, vote_floor(now, policy), policy.timezone)
 
     def _current(self) -> dict[str, tuple[Article, Freshness]]:
         if self.clock() >= self._expires:
@@ -297,6 +309,6 @@ class FreshnessService:
     def assess(self, articles: Sequence[Article], now: dt.datetime) -> list[ArticleResult]:
         """Every given article's state now, stored reviews included; writes nothing."""
         with Session(self.engine) as session:
-            history = load_history(session)
+            history = self._history(session, now)
         return assess(articles, history, self.teams(),
                       local_date(now, self.config.policy.timezone), self.config.policy)

@@ -29,11 +29,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from freshness.policy import PolicyConfig, interval_days, owning_team
+from freshness.policy import PolicyConfig, interval_days
 from incidents.records import Activity, Incident
 from indexer.article import Article
 from indexer.content import DRAFTS_DIR, markdown_files
 from indexer.normalize import normalize_query, query_shape
+from indexer.ownership import owning_team
 from indexer.teams import TeamsConfig
 
 MAX_SLUG = 60

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
 from indexer.article import TEMPLATE_SECTIONS, Article, LintIssue, Severity
+from indexer.ownership import resolve
 from indexer.parse import iter_links
 from indexer.teams import TeamsConfig
 
@@ -73,17 +74,21 @@ def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = N
         issue(1, "no-symptoms", "no `symptoms:` listed: users search by what they see", W)
 
     # Ownership: an owner, or a team that can take the article over.
-    team_ok = article.team is not None and article.team in teams.teams
     if article.team is not None and article.team not in teams.teams and teams.teams:
         issue(1, "unknown-team", f"team {article.team!r} is not in teams.yaml")
-    fallback = team_ok or teams.team_for_services(article.services) is not None
+    who = resolve(article, teams)  # the one rule the pages and the freshness job follow
     if not article.owner:
-        if not fallback:
-            issue(1, "no-owner", "no `owner` and no team to fall back on (set `team` or a service "
-                  "owned in teams.yaml)")
+        if who.team is None:
+            issue(1, "no-owner", "no `owner` and no team to fall back on: nobody is reminded to "
+                  "review it (set `owner`, `team`, a service owned in teams.yaml, or "
+                  "teams.yaml's `default_team`)", W)
+        else:
+            issue(1, "no-owner", f"no `owner`: reviews go to team {who.team.id} "
+                  f"({who.reason.partition(':')[2]})", W)
     elif teams.teams and teams.team_of_member(article.owner) is None:
+        goes = f"team {who.team.id}" if who.team is not None else "nobody (no team resolves)"
         issue(1, "owner-not-in-team",
-              f"owner {article.owner} is not a member of any team; reviews go to the owning team", W)
+              f"owner {article.owner} is not a member of any team; reviews go to {goes}", W)
     for service in article.services:
         if teams.services and service not in teams.services:
             issue(1, "unknown-service", f"service {service!r} is not in teams.yaml", W)

@@ -72,12 +72,17 @@
   function render() {
     const wanted = new Set(["unverified", "stale"]);
     if (showDue && showDue.checked) wanted.add("due_soon");
-    const shown = articles.filter((a) => wanted.has(a.status) && !a.retired);
+    // Flagged: readers voted it unhelpful, so it is due now whatever its review-by date.
+    const shown = articles.filter((a) => (wanted.has(a.status) || a.flagged) && !a.retired);
     const counts = {};
-    for (const a of articles) counts[a.status] = (counts[a.status] || 0) + 1;
+    for (const a of articles) {
+      counts[a.status] = (counts[a.status] || 0) + 1;
+      if (a.flagged && !a.retired) counts.flagged = (counts.flagged || 0) + 1;
+    }
     const summary = h("div", { className: "summary" },
-      ["unverified", "stale", "due_soon", "fresh"].map((s) => h("div", { className: "count" },
-        h("strong", { text: String(counts[s] || 0) }), s.replace("_", " "))));
+      ["unverified", "stale", "due_soon", "fresh", "flagged"].map((s) => h("div",
+        { className: "count" }, h("strong", { text: String(counts[s] || 0) }),
+        s.replace("_", " "))));
     if (!shown.length) {
       root.replaceChildren(summary, h("p", { text: "Nothing to review. Every article is fresh." }));
       return;
@@ -99,11 +104,16 @@
           const rows = owners.get(owner).sort((x, y) =>
             (ORDER[x.status] ?? 9) - (ORDER[y.status] ?? 9) ||
             String(x.review_by || "").localeCompare(String(y.review_by || "")));
+          // The same columns, in the same widths, in every table (table-layout: fixed).
           return h("div", { className: "owner" }, h("h3", { text: owner }),
-            h("table", {}, h("thead", {}, h("tr", {}, h("th", { text: "Article" }),
-              h("th", { text: "Status" }), h("th", { text: "Review by" }),
-              h("th", { text: "Review" }))),
-            h("tbody", {}, rows.map(row))));
+            h("table", { className: "review-list even" },
+              h("colgroup", {}, ["c-article", "c-status", "c-due", "c-review"].map((c) =>
+                h("col", { className: c }))),
+              h("thead", {}, h("tr", {}, h("th", { scope: "col", text: "Article" }),
+                h("th", { scope: "col", text: "Status" }),
+                h("th", { scope: "col", text: "Review by" }),
+                h("th", { scope: "col", text: "Review" }))),
+              h("tbody", {}, rows.map(row))));
         }));
     });
     root.replaceChildren(summary, ...sections);
@@ -111,18 +121,23 @@
 
   function row(a) {
     const result = h("span", { className: "review-result", role: "status" });
+    const lastEl = h("span", { className: "reviewed-by",
+      text: a.reviewed_by ? `Last reviewed by ${a.reviewed_by}` : "" });
     const buttons = OUTCOMES.map(([outcome, label]) => h("button", { type: "button",
       className: outcome === "still-accurate" ? "primary" : "", text: label,
-      onclick: () => review(a, outcome, result, buttons) }));
+      onclick: () => review(a, outcome, result, buttons, lastEl) }));
     const href = articleUrl(a);
     return h("tr", { "data-id": a.id },
-      h("td", {}, href ? h("a", { href, text: a.title || a.id }) : (a.title || a.id)),
-      h("td", {}, h("span", { className: `status ${a.status}`, text: String(a.status).replace("_", " ") })),
+      h("td", {}, href ? h("a", { href, text: a.title || a.id }) : (a.title || a.id), lastEl),
+      h("td", {}, h("span", { className: `status ${a.status}`, text: String(a.status).replace("_", " ") }),
+        a.flagged ? h("span", { className: "status flagged",
+          title: `${a.unhelpful} readers found it unhelpful`,
+          text: `flagged · ${a.unhelpful} unhelpful` }) : null),
       h("td", { text: a.review_by || "never reviewed" }),
       h("td", {}, h("div", { className: "review" }, buttons), result));
   }
 
-  async function review(a, outcome, result, buttons) {
+  async function review(a, outcome, result, buttons, lastEl) {
     if (!token() && !signedIn()) {
       result.textContent = "Paste your review token first.";
       tokenInput.focus();
@@ -142,7 +157,10 @@
         const msg = data && data.error && data.error.message;
         throw new Error(msg || `HTTP ${res.status}`);
       }
-      result.textContent = "Reviewed. Thank you.";
+      // The reviewer is who the server recorded (the signed-in person), never a typed name.
+      a.reviewed_by = data.reviewer;
+      lastEl.textContent = `Last reviewed by ${data.reviewer}`;
+      result.textContent = `Reviewed by ${data.reviewer}. Thank you.`;
       a.status = outcome === "retire" ? "retired" : "fresh";
       a.retired = outcome === "retire";
     } catch (err) {

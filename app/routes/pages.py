@@ -7,6 +7,7 @@ element attributes only. ``create_app`` includes ``router`` and calls ``mount(ap
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import html
 import os
@@ -20,8 +21,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from app import csrf
+from app.access import ANONYMOUS
 from app.settings import Settings
 from app.signin_view import page_caller, who
+from app.trust_view import trust_section
+from freshness.report import build_report
 
 TEMPLATE = Template((Path(__file__).resolve().parents[1] / "templates" / "shell.html")
                     .read_text(encoding="utf-8"))
@@ -182,11 +186,26 @@ def embed_page(
                  body_class=f"embed theme-{theme}", header=False, ancestors=ancestors)
 
 
+def _trust(request: Request) -> str:
+    """The trust section for what this caller may read (anonymous: end-user articles)."""
+    services = request.app.state.services
+    caller = page_caller(request)
+    audiences = caller.audiences if caller is not None else ANONYMOUS
+    now = dt.datetime.now(dt.UTC)
+    rows = services.freshness.assess(list(services.index.searcher.articles(audiences)), now)
+    report = build_report(rows, services.settings.public_url)
+    names = {t.id: t.name for t in services.freshness.teams().teams.values()}
+    return trust_section(report, names)
+
+
 @router.get("/freshness", response_class=HTMLResponse)
 def freshness_page(request: Request) -> Response:
     body = ('<h1>Articles due for review</h1>'
-            '<p class="lede">Stale and unverified articles, by team and owner. Mark one reviewed '
-            'once you have read it: still accurate, updated, or retire it.</p>'
+            '<p class="lede">Stale and unverified articles, and those readers voted unhelpful, '
+            'by team and owner. Mark one reviewed once you have read it: still accurate, '
+            'updated, or retire it.</p>'
+            + _trust(request) +
+            '<h2 class="to-review">To review</h2>'
             '<form id="fg-token" class="token" autocomplete="off">'
             '<label for="fg-token-input">Review token</label>'
             '<input id="fg-token-input" type="password" name="token" '
