@@ -17,6 +17,7 @@ server):
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import pwd
 import shutil
@@ -117,13 +118,15 @@ class Cluster:
     def freeze(self) -> None:
         """SIGSTOP the postmaster and every backend: a hung VM, as the review did for 44 s."""
         for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+            with contextlib.suppress(ProcessLookupError):  # a backend that just exited
+                os.kill(pid, signal.SIGSTOP)
 
     def thaw(self) -> None:
         if self.pid is None:
             return
         for pid in self.processes():
-            os.kill(pid, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # a backend that just exited
+                os.kill(pid, signal.SIGCONT)
 
     def remove(self) -> None:
         self.stop()

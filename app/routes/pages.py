@@ -22,6 +22,7 @@ from starlette.types import Scope
 
 from app import csrf
 from app.access import ANONYMOUS
+from app.links import link_base
 from app.settings import Settings
 from app.signin_view import page_caller, who
 from app.trust_view import trust_section
@@ -193,7 +194,7 @@ def _trust(request: Request) -> str:
     audiences = caller.audiences if caller is not None else ANONYMOUS
     now = dt.datetime.now(dt.UTC)
     rows = services.freshness.assess(list(services.index.searcher.articles(audiences)), now)
-    report = build_report(rows, services.settings.public_url)
+    report = build_report(rows, link_base(request))
     names = {t.id: t.name for t in services.freshness.teams().teams.values()}
     return trust_section(report, names)
 
