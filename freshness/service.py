@@ -57,7 +57,8 @@ def load_articles(config: FreshnessConfig) -> list[Article]:
         from indexer.content import scan_content
 
         return scan_content(Path(config.content_dir),
-                            default_audience=config.default_audience).articles
+                            default_audience=config.default_audience,
+                            audiences=config.audiences).articles
 
 
 def schema_ready(engine: Engine) -> bool:

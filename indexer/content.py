@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.article import Article, Audience, LintIssue
+from indexer.article import BUILTIN_AUDIENCES, Article, Audience, LintIssue
 from indexer.files import RefusedFile, walk
 from indexer.lint import lint_article, lint_duplicates, lint_links
 from indexer.parse import MAX_ARTICLE_BYTES, parse_file
@@ -35,7 +36,10 @@ def markdown_files(root: Path, refused: list[LintIssue] | None = None) -> list[P
 
 
 def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
-                 today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES) -> ContentScan:
+                 today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES,
+                 audiences: Collection[Audience] = BUILTIN_AUDIENCES) -> ContentScan:
+    """Parse and lint every article under ``root``; ``audiences`` is the vocabulary
+    (``FIELDGUIDE_AUDIENCES``) an article's ``audience`` must come from."""
     if not root.is_dir():
         raise FileNotFoundError(f"content directory {root} does not exist")
     scan = ContentScan()
@@ -48,7 +52,7 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
     scan.skipped.extend(i.path for i in refused)
     for path in files:
         scan.files += 1
-        result = parse_file(path, root, max_bytes=max_bytes)
+        result = parse_file(path, root, max_bytes=max_bytes, audiences=audiences)
         scan.issues.extend(result.issues)
         if result.draft:
             continue
@@ -56,7 +60,7 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
             scan.skipped.append(path.relative_to(root).as_posix())
             continue
         article = result.article
-        if not article.audience:
+        if not article.audience and not article.audience_declared:
             article = dataclasses.replace(article, audience=(default_audience,))
         parsed.append(article)
     kept, dup_issues = lint_duplicates(parsed)
@@ -66,5 +70,10 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
     for article in kept:
         scan.issues.extend(lint_article(article, scan.teams, today))
         scan.issues.extend(lint_links(article, known))
-    scan.articles = kept
+    # An article naming only audiences outside the vocabulary (its unknown-audience errors say
+    # where): who may read it is unknown, and the default could widen it (a mistyped "securty"
+    # must not become every engineer's), so it stays out of the index until it is fixed.
+    unreadable = [a.path for a in kept if not a.audience]
+    scan.skipped.extend(unreadable)
+    scan.articles = [a for a in kept if a.audience]
     return scan

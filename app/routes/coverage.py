@@ -35,28 +35,30 @@ async def require_engineer(request: Request) -> Caller:
 EngineerDep = Annotated[Caller, Depends(require_engineer)]
 
 
-def _items(services: Services) -> list[CoverageItem]:
+def _items(services: Services, caller: Caller) -> list[CoverageItem]:
+    """Coverage by the runbooks ``caller`` may read: an added audience's runbook (security)
+    is no runbook to an engineer who may not read it, never its id or title."""
     searcher = services.index.searcher
     with services.sessions() as session:
         received = received_rows(session)
-    return build_coverage(searcher.articles(), services.freshness.teams(),
+    return build_coverage(searcher.articles(caller.audiences), services.freshness.teams(),
                           lambda i: services.freshness.freshness(i).status, received=received,
                           public_url=services.settings.public_url)
 
 
 @router.get("/api/coverage", response_model=CoveragePublic)
-def coverage(services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
+def coverage(services: ServicesDep, caller: EngineerDep) -> dict[str, Any]:
     """Every alert received: its runbook and how it was found, the runbook's freshness, and
     the problem (no runbook, a runbook_url that names no article, a stale runbook)."""
-    items = _items(services)
+    items = _items(services, caller)
     return {"alerts": [i.to_json() for i in items], "counts": counts(items),
             "teams": team_counts(items)}
 
 
 @router.get("/coverage", include_in_schema=False)
-def coverage_page(request: Request, services: ServicesDep, _caller: EngineerDep) -> Response:
+def coverage_page(request: Request, services: ServicesDep, caller: EngineerDep) -> Response:
     """The gaps per team, with counts (server-rendered, every value escaped)."""
-    items = _items(services)
+    items = _items(services, caller)
     by_team = team_counts(items)
     sections = []
     for team, c in by_team.items():

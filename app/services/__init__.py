@@ -34,13 +34,11 @@ from chatbot.handoff import NO_SINK_HELP, RetryPolicy, sink_from_settings
 from chatbot.service import ChatService
 from freshness.service import FreshnessService
 from incidents.config import IncidentsConfig
-from indexer.article import Audience
 from indexer.embed import Embedder
 from indexer.search import Searcher
 
 __all__ = ["SearchHit", "SearchPage", "SearchService", "Services"]
 log = logging.getLogger("fieldguide.app")
-EVERYONE = frozenset(Audience)
 
 
 @dataclass
