@@ -45,6 +45,7 @@ from tests.test_chatops import (
     teams_headers,
 )
 from tests.test_signin import sign_in
+from tests.test_sso import CLIENT_ID, CLIENT_SECRET, provider, sign_on  # noqa: F401 (fixture)
 
 SECRET_ID = "security/hsm-seed-rotation"
 SECRET_TITLE = "Rotate the hardware security module seeds after a Quetzalcoatl leak"
@@ -387,3 +388,35 @@ def test_keys_carry_their_audiences(db_url: str) -> None:
         assert person is not None and person.audiences == {Audience.END_USER, Audience.ENGINEER}
     finally:
         engine.dispose()
+
+
+# -- single sign-on: groups give the audience; a settings change applies to open sessions ------
+
+def test_a_sign_on_group_gives_security_until_the_mapping_drops_it(
+        tmp_path: Path, security_kb: tuple[Path, Path], embedder: Embedder, provider: str  # noqa: F811
+) -> None:
+    """Through the real provider (tests/oidc_provider.py): sven's group ``sec-team`` gives
+    ``security``; the service restarted with a mapping that no longer gives it narrows his open
+    session at its next request (the session keeps his groups, not what they gave)."""
+    content, index = security_kb
+
+    def settings(*role_groups: str) -> Settings:
+        return settings_for(tmp_path, index, content, audiences=SECURITY,
+                            public_url="http://localhost", oidc_issuer=provider,
+                            oidc_client_id=CLIENT_ID, oidc_client_secret=CLIENT_SECRET,
+                            oidc_scopes="openid email profile groups",
+                            role_groups=list(role_groups))
+
+    with client_for(settings("sec-team=engineer:security"), embedder) as client:
+        assert sign_on(client, "sven").status_code == 303
+        assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
+        assert "sees end-user, engineer, security<" in client.get("/").text
+        cookies = dict(client.cookies)
+    with client_for(settings("sec-team=engineer"), embedder, cookies=cookies) as client:
+        assert_error(client.get(f"/api/articles/{SECRET_ID}"), 404, "not_found")
+        page = client.get("/").text
+        assert 'data-role="engineer"' in page and "sees end-user, engineer<" in page
+        assert client.get("/api/articles/alertmanager-notifications-not-delivered").status_code == 200
+    with client_for(settings(), embedder, cookies=cookies) as client:
+        assert_error(client.get("/api/articles/alertmanager-notifications-not-delivered"), 404)
+        assert 'data-role="reader"' in client.get("/").text
