@@ -176,6 +176,7 @@ class Searcher:
             aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in present
         }
         self._suggest_words: dict[frozenset[Audience] | None, tuple[list[str], set[str]]] = {}
+        self._withdrawn: Mask | None = None  # retired articles: no search returns them
         # Snippet sources of recently returned articles: preparing one costs more than the search.
         self._sources: OrderedDict[int, SnippetText] = OrderedDict()
         self._sources_lock = threading.Lock()
@@ -232,6 +233,17 @@ class Searcher:
         allowed = frozenset(audiences)
         return (a for a in self.snapshot.articles if a.visible_to(allowed))
 
+    def withdraw(self, article_ids: Iterable[str]) -> None:
+        """Keep these articles (retired ones) out of every search from now on, the dense
+        scores the chatbot asks for included; they stay readable by id."""
+        rows = [self._by_id[i] for i in article_ids if i in self._by_id]
+        if not rows:
+            self._withdrawn = None
+            return
+        withdrawn = np.zeros(len(self.snapshot.articles), dtype=bool)
+        withdrawn[rows] = True
+        self._withdrawn = withdrawn  # one assignment: a search sees the old set or the new
+
     def mask(self, audiences: Collection[Audience] | None, services: Collection[str] = (),
              tags: Collection[str] = ()) -> Mask | None:
         """The article rows a search may return (None: all). Every leg, faiss included (flat
@@ -250,6 +262,9 @@ class Searcher:
                 and (not tg or bool(tg & {t.lower() for t in a.tags}))
                 for a in self.snapshot.articles], dtype=bool)
             mask = extra if mask is None else mask & extra
+        withdrawn = self._withdrawn
+        if withdrawn is not None:
+            mask = ~withdrawn if mask is None else mask & ~withdrawn
         return mask
 
     def plan(self, text: str, *, audiences: Collection[Audience] | None = ALL_AUDIENCES,
