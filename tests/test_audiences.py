@@ -215,8 +215,12 @@ def _chatops(client: TestClient, workspace: Audience) -> tuple[bool, bool]:
     """Whether ``/kb`` in Slack and in Teams, configured for ``workspace``, shows the article."""
     services = client.app.state.services  # type: ignore[attr-defined]
     config = services.incidents.config
-    services.incidents.config = dataclasses.replace(config, slack_audience=workspace,
-                                                    teams_audience=workspace)
+    # ChatOps reads its secrets from the environment (IncidentsConfig); the vocabulary comes
+    # from the settings, as in the service.
+    assert Audience("security") in config.audience_vocabulary
+    services.incidents.config = dataclasses.replace(
+        config, slack_signing_secret=SLACK_SECRET, teams_outgoing_secret=TEAMS_SECRET,
+        slack_audience=workspace, teams_audience=workspace)
     try:
         shown = []
         for query in QUERIES[1:]:
@@ -252,7 +256,6 @@ def client(db_url: str, tmp_path: Path, security_kb: tuple[Path, Path],
     content, index = security_kb
     settings = settings_for(tmp_path, index, content, database_url=db_url, audiences=SECURITY,
                             public_url="http://localhost", alerts_token=TOKEN,
-                            slack_signing_secret=SLACK_SECRET, teams_outgoing_secret=TEAMS_SECRET,
                             role_groups=["sec-team=engineer:security"],
                             auth_failures_per_minute=0)  # the probe is refused on purpose
     with client_for(settings, embedder) as c:
