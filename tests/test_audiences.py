@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,6 +239,7 @@ def _chatops(client: TestClient, workspace: Audience) -> tuple[bool, bool]:
                     assert not _leaks(json.dumps(answer))
         # The "Post to channel" button cannot fetch it either.
         payload = {"type": "block_actions", "user": {"id": "U1"},
+                   "trigger_id": f"1.{time.time_ns()}",  # a new request each time
                    "response_url": "https://example.invalid/x",
                    "actions": [{"action_id": "fieldguide_post_1",
                                 "value": json.dumps({"id": SECRET_ID, "q": "x"})}]}
