@@ -52,8 +52,8 @@ def _audiences(requested: list[str], allowed: frozenset[Audience],
 
 # The audiences a filter may name: names of FIELDGUIDE_AUDIENCES (the deployment's, so not
 # listed here); the handler answers validation_error for anything else.
-_AUDIENCES: dict[str, Any] = {"items": {"type": "string",
-                                        "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"}}
+AUDIENCE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"  # app.openapi lists the vocabulary instead
+_AUDIENCES: dict[str, Any] = {"items": {"type": "string", "pattern": AUDIENCE_PATTERN}}
 
 
 
