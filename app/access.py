@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -30,10 +31,10 @@ from app.identity import Identity, static_credential
 from app.people import KEY_PREFIX, Person, Role
 from app.sessions import SESSION_COOKIE
 from app.settings import Settings
-from indexer.article import Audience
+from indexer.article import BUILTIN_AUDIENCES, STAFF, Audience
 
 ANONYMOUS = frozenset({Audience.END_USER})
-EVERYONE = frozenset(Audience)
+EVERYONE = STAFF  # what an engineer reads (an added audience such as security is granted apart)
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
@@ -50,15 +51,22 @@ class Caller:
     person: Person | None = None
     via: str = "anonymous"
     session_lost: bool = False  # a session cookie came but stands for no live session
+    granted: frozenset[Audience] = ANONYMOUS  # a person's audiences, within the vocabulary
 
     @classmethod
-    def of(cls, person: Person, client: str, via: str) -> Caller:
-        return cls(Audience.ENGINEER in person.audiences, client, person, via)
+    def of(cls, person: Person, client: str, via: str,
+           vocabulary: Collection[Audience] = BUILTIN_AUDIENCES) -> Caller:
+        """An admin reads every audience of ``vocabulary`` (FIELDGUIDE_AUDIENCES); anyone else
+        what their role, groups or key give, less any audience no longer in the vocabulary."""
+        known = frozenset(vocabulary)
+        granted = known if person.role is Role.ADMIN else person.audiences & known
+        granted |= ANONYMOUS
+        return cls(Audience.ENGINEER in granted, client, person, via, granted=granted)
 
     @property
     def audiences(self) -> frozenset[Audience]:
         if self.person is not None:
-            return self.person.audiences
+            return self.granted
         return EVERYONE if self.engineer else ANONYMOUS
 
     @property
@@ -105,6 +113,11 @@ def cross_origin(request: Request) -> bool:
     return origin.rstrip("/").lower() not in own
 
 
+def _vocabulary(request: Request) -> tuple[Audience, ...]:
+    settings: Settings = request.app.state.settings
+    return settings.audience_vocabulary
+
+
 def _identity(request: Request) -> Identity | None:
     return getattr(request.app.state, "identity", None)
 
@@ -139,13 +152,13 @@ def caller_of(request: Request) -> Caller:
         if person is None:
             auth_failed(request)
             raise ApiError("invalid_api_key", "the API key is not valid", _BEARER)
-        caller = Caller.of(person, client, "bearer")
+        caller = Caller.of(person, client, "bearer", _vocabulary(request))
     else:
         cookie = session_cookie(request)
         identity = _identity(request)
         person = identity.session(cookie) if cookie and identity is not None else None
         if person is not None:
-            caller = Caller.of(person, client, "session")
+            caller = Caller.of(person, client, "session", _vocabulary(request))
         else:
             caller = Caller(engineer=False, client=client, session_lost=bool(cookie))
             if cookie:

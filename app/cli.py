@@ -44,7 +44,8 @@ def cmd_lint(args: argparse.Namespace, out: TextIO) -> int:
 
     settings = _settings(args)
     try:
-        scan = scan_content(Path(settings.content_dir), default_audience=settings.default_audience)
+        scan = scan_content(Path(settings.content_dir), default_audience=settings.default_audience,
+                            audiences=settings.audience_vocabulary)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from exc
     errors = warnings = 0
@@ -74,6 +75,7 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
         with EmbedProgress(sys.stderr) as progress:
             report = build_index(Path(settings.content_dir), settings.index_path,
                                  _embedder(settings), default_audience=settings.default_audience,
+                                 audiences=settings.audience_vocabulary,
                                  faiss_kind=settings.faiss_index, progress=progress,
                                  hnsw_min_chunks=settings.faiss_hnsw_min_chunks)
     except (FileNotFoundError, ModelUnavailableError) as exc:
@@ -82,6 +84,8 @@ def cmd_index(args: argparse.Namespace, out: TextIO) -> int:
     for issue in report.issues:
         if issue.path in skipped and issue.severity is Severity.ERROR:
             print(f"skipped {issue}", file=out)
+        elif issue.code == "unknown-audience":  # indexed for the audiences it names that exist
+            print(str(issue), file=out)
     print(report.summary(), file=out)
     if getattr(args, "publish", False):
         _publish(settings, report.version, out)
@@ -123,7 +127,11 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     settings = _settings(args)
     if args.limit < 1 or args.limit > 100:
         raise CliError("--limit must be between 1 and 100")
-    audiences = [Audience.parse(a) for a in args.audience] if args.audience else list(Audience)
+    try:
+        audiences = ([Audience.parse(a, settings.audience_vocabulary) for a in args.audience]
+                     if args.audience else None)
+    except ValueError as exc:
+        raise CliError(f"--audience: {exc}") from None
     if args.batch is None and not args.query:
         raise CliError("give a QUERY or --batch FILE")
     searcher = _searcher(settings)
@@ -253,7 +261,8 @@ def cmd_coverage(args: argparse.Namespace, out: TextIO) -> int:
         searcher = _searcher(settings) if args.search else None
         # With --search the articles are the index's, so both ways see the same ones.
         articles = (list(searcher.articles()) if searcher is not None else
-                    scan_content(content, default_audience=settings.default_audience).articles)
+                    scan_content(content, default_audience=settings.default_audience,
+                                 audiences=settings.audience_vocabulary).articles)
     except FileNotFoundError as exc:
         raise CliError(str(exc)) from exc
     for issue in loaded.issues:
@@ -328,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most N results per query (1-100, default 10)")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--explain", action="store_true", help="per-leg ranks and scores")
-    p.add_argument("--audience", action="append", help="end-user or engineer (repeatable)")
+    p.add_argument("--audience", action="append", help="an audience of FIELDGUIDE_AUDIENCES, "
+                   "e.g. end-user or engineer (repeatable; default: every article)")
     p.add_argument("--service", action="append", help="only articles of this service")
     p.add_argument("--tag", action="append", help="only articles with this tag")
     p.set_defaults(func=cmd_search)
@@ -378,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--role", required=True, help="reader, engineer or admin")
     k.add_argument("--team", action="append", default=[], help="a team the person owns "
                    "articles of (repeatable)")
+    k.add_argument("--audience", action="append", default=[], help="an audience the key reads "
+                   "beyond its role's, from FIELDGUIDE_AUDIENCES (repeatable; e.g. security)")
     k = keys.add_parser("list", help="every key: id, owner, role, created, last used")
     k.add_argument("--json", action="store_true", help="one JSON object per key")
     k = keys.add_parser("revoke", help="revoke a key and every session opened with it")

@@ -1,17 +1,21 @@
 """What identity-provider groups give: ``FIELDGUIDE_ROLE_GROUPS`` parsed, and claims to a Person.
 
+    >>> vocabulary = audience_vocabulary(["security"])          # FIELDGUIDE_AUDIENCES
     >>> grants = parse_role_groups(["kb-engineers=engineer", "kb-admins=admin",
-    ...                             "net-oncall=owner:net", "sec=reader:end-user+engineer"])
+    ...                             "net-oncall=owner:net", "sec-team=engineer:security"],
+    ...                            vocabulary)
     >>> person_from_claims({"sub": "42", "email": "a@x", "groups": ["kb-engineers"]}, "groups",
     ...                    grants)
 
 A person's role is the highest role among their groups (reader when none is listed), their
 audiences those of that role plus any a group adds, their teams every ``owner:TEAM`` group.
+A session keeps the groups, not what they gave: ``person_from_groups`` derives the person again
+from them and the current settings at each request, so a changed mapping applies at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +30,11 @@ class GroupGrant:
     team: str | None = None
 
 
-def parse_role_groups(entries: Iterable[str]) -> dict[str, list[GroupGrant]]:
+def parse_role_groups(entries: Iterable[str], vocabulary: Collection[Audience] | None = None
+                      ) -> dict[str, list[GroupGrant]]:
     """``GROUP=ROLE``, ``GROUP=ROLE:AUD+AUD`` or ``GROUP=owner:TEAM``; a ValueError naming the
-    allowed values for anything else."""
+    allowed values for anything else. Audiences come from ``vocabulary`` (default: the
+    built-in two)."""
     roles = ", ".join(r.value for r in Role)
     grants: dict[str, list[GroupGrant]] = {}
     for entry in entries:
@@ -44,7 +50,8 @@ def parse_role_groups(entries: Iterable[str]) -> dict[str, list[GroupGrant]]:
             grants.setdefault(group, []).append(GroupGrant(team=rest.strip()))
             continue
         role = Role.parse(head)  # "unknown role ... (allowed: reader, engineer, admin)"
-        audiences = frozenset(Audience.parse(a) for a in rest.split("+") if a.strip())
+        audiences = frozenset(Audience.parse(a, vocabulary) for a in rest.split("+")
+                              if a.strip())
         grants.setdefault(group, []).append(GroupGrant(role, audiences))
     return grants
 
@@ -60,7 +67,17 @@ def groups_of(claims: Mapping[str, Any], claim: str) -> frozenset[str]:
 
 def person_from_claims(claims: Mapping[str, Any], claim: str,
                        grants: Mapping[str, list[GroupGrant]]) -> Person:
-    groups = groups_of(claims, claim)
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    name = next((str(claims[k]) for k in ("name", "preferred_username", "email", "sub")
+                 if isinstance(claims.get(k), str) and claims[k]), "signed-in user")
+    return person_from_groups(name, email.lower() if email else None,
+                              groups_of(claims, claim), grants)
+
+
+def person_from_groups(name: str, email: str | None, groups: Iterable[str],
+                       grants: Mapping[str, list[GroupGrant]]) -> Person:
+    """What ``groups`` give under ``grants`` (FIELDGUIDE_ROLE_GROUPS)."""
+    groups = frozenset(g[:256] for g in groups)
     role = Role.READER
     extra: set[Audience] = set()
     teams: set[str] = set()
@@ -71,8 +88,5 @@ def person_from_claims(claims: Mapping[str, Any], claim: str,
             if grant.role is not None and grant.role.rank > role.rank:
                 role = grant.role
             extra |= grant.audiences
-    email = claims.get("email") if isinstance(claims.get("email"), str) else None
-    name = next((str(claims[k]) for k in ("name", "preferred_username", "email", "sub")
-                 if isinstance(claims.get(k), str) and claims[k]), "signed-in user")
-    return Person(name[:200], email.lower() if email else None, role, frozenset(teams),
-                  source="oidc", audiences=ROLE_AUDIENCES[role] | frozenset(extra))
+    return Person(name[:200], email, role, frozenset(teams), source="oidc",
+                  audiences=ROLE_AUDIENCES[role] | frozenset(extra), groups=groups)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.groups import parse_role_groups, person_from_groups
 from app.people import KEY_PREFIX, Person, PersonKeys, Role
 from app.sessions import SessionStore, Signer, load_secret
 from app.settings import Settings, hash_key
@@ -65,8 +66,13 @@ class Identity:
                     hash_key(settings.admin_token or ""), credential)
             return any(hmac.compare_digest(credential, k) for k in settings.engineer_keys)
 
+        grants = parse_role_groups(settings.role_groups, settings.audience_vocabulary)
+
+        def group_person(name: str, email: str | None, groups: frozenset[str]) -> Person:
+            return person_from_groups(name, email, groups, grants)
+
         store = SessionStore(sessions, signer, dt.timedelta(hours=settings.session_hours),
-                             keys.person_by_id, live)
+                             keys.person_by_id, live, group_person)
         return cls(settings, keys, store)
 
     def credential(self, token: str) -> tuple[Person, str | None] | None:

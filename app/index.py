@@ -101,6 +101,7 @@ class IndexHolder:
         s = self.settings
         report = build_index(s.content_dir, s.index_path, self.embedder,
                              default_audience=s.default_audience, faiss_kind=s.faiss_index,
+                             audiences=s.audience_vocabulary,
                              hnsw_min_chunks=s.faiss_hnsw_min_chunks, progress=progress)
         out = {"version": report.version, "articles": report.articles, "chunks": report.chunks,
                "embedded": report.embedded, "seconds": round(report.seconds, 2),

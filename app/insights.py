@@ -25,8 +25,6 @@ from freshness.report import trust_by_team
 from incidents.coverage import CoverageItem, build_coverage, counts, received_rows, team_counts
 from indexer.article import Audience
 
-EVERYONE = frozenset(Audience)
-
 
 @dataclass(frozen=True)
 class Insights:
@@ -44,14 +42,16 @@ class Insights:
     trust: dict[str, dict[str, Any]]
 
 
-def coverage_items(services: Services, audiences: Iterable[Audience] = EVERYONE,
+def coverage_items(services: Services, audiences: Iterable[Audience] | None,
                    public_url: str | None = None) -> list[CoverageItem]:
     """``GET /api/coverage``'s items: every alert received and its runbook among the articles
-    of ``audiences``; links under ``public_url`` (a request's base), else the setting's."""
+    of ``audiences`` (None: every article); links under ``public_url`` (a request's base),
+    else the setting's."""
     searcher = services.index.searcher
     with services.sessions() as session:
         received = received_rows(session)
-    return build_coverage(searcher.articles(frozenset(audiences)), services.freshness.teams(),
+    readable = frozenset(audiences) if audiences is not None else None
+    return build_coverage(searcher.articles(readable), services.freshness.teams(),
                           lambda i: services.freshness.freshness(i).status, received=received,
                           public_url=public_url or services.settings.public_base)
 

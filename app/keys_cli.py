@@ -8,6 +8,7 @@ from typing import TextIO
 
 from app.people import KeyInfo, PersonKeys, Role
 from app.settings import Settings
+from indexer.article import Audience
 
 
 def _when(info: KeyInfo) -> dict[str, str | None]:
@@ -20,7 +21,8 @@ def _when(info: KeyInfo) -> dict[str, str | None]:
 
 def _json(info: KeyInfo) -> dict[str, object]:
     return {"id": info.id, "prefix": info.prefix, "name": info.name, "email": info.email,
-            "role": info.role.value, "teams": list(info.teams), **_when(info)}
+            "role": info.role.value, "teams": list(info.teams),
+            "audiences": list(info.audiences), **_when(info)}
 
 
 def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
@@ -34,12 +36,15 @@ def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
         if args.keys_command == "create":
             try:
                 role = Role.parse(args.role)
-                created = keys.create(args.name, args.email, role, args.team)
+                audiences = [Audience.parse(a, settings.audience_vocabulary)
+                             for a in getattr(args, "audience", None) or ()]
+                created = keys.create(args.name, args.email, role, args.team, audiences)
             except ValueError as exc:
                 raise CliError(str(exc)) from None
             info = created.info
             teams = ", ".join(info.teams) or "none"
-            print(f"key {info.id} for {info.name} <{info.email}>, role {info.role.value}, "
+            extra = f", audiences +{'+'.join(info.audiences)}" if info.audiences else ""
+            print(f"key {info.id} for {info.name} <{info.email}>, role {info.role.value}{extra}, "
                   f"teams {teams}. It is shown only now: store it where only they can read it.",
                   file=out)
             print(created.secret, file=out)
@@ -52,7 +57,8 @@ def run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
                 when = _when(info)
                 state = f"revoked {when['revoked_at']}" if info.revoked_at else "active"
                 print(f"{info.id}\t{info.prefix}…\t{info.name} <{info.email}>\t{info.role.value}"
-                      f"\tteams={','.join(info.teams) or '-'}\tcreated {when['created_at']}"
+                      f"\tteams={','.join(info.teams) or '-'}"
+                      f"\taudiences=+{'+'.join(info.audiences) or '-'}\tcreated {when['created_at']}"
                       f"\tlast used {when['last_used_at'] or 'never'}\t{state}", file=out)
             return 0
         revoked = keys.revoke(args.id)

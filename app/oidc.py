@@ -64,7 +64,7 @@ class SingleSignOn:
             server_metadata_url=f"{issuer}/.well-known/openid-configuration",
             client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256",
                            "timeout": 10})
-        return cls(settings, oauth, parse_role_groups(settings.role_groups))
+        return cls(settings, oauth, parse_role_groups(settings.role_groups, settings.audience_vocabulary))
 
     @property
     def client(self) -> Any:

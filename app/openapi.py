@@ -93,12 +93,32 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _audience_enum(node: Any, vocabulary: list[str]) -> None:
+    """The search's audience filter names FIELDGUIDE_AUDIENCES: this deployment's vocabulary
+    replaces the name pattern the route declares (as the enum of the two built-in ones did)."""
+    from app.routes.search import AUDIENCE_PATTERN
+
+    if isinstance(node, dict):
+        if node.get("pattern") == AUDIENCE_PATTERN:
+            del node["pattern"]
+            node["enum"] = vocabulary
+        for value in node.values():
+            _audience_enum(value, vocabulary)
+    elif isinstance(node, list):
+        for value in node:
+            _audience_enum(value, vocabulary)
+
+
 def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_errors(get_openapi(
+            schema = document_errors(get_openapi(
                 title=app.title, version=app.version, description=app.description,
                 routes=app.routes))
+            settings = getattr(app.state, "settings", None)
+            if settings is not None:
+                _audience_enum(schema, [a.value for a in settings.audience_vocabulary])
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -24,7 +24,7 @@ from sqlalchemy import JSON, DateTime, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from app.models import Base, utcnow
-from indexer.article import Audience
+from indexer.article import STAFF, Audience
 
 KEY_PREFIX = "fgk_"
 # last_used_at is written at most this often per key: a busy key must not write on every call.
@@ -32,8 +32,10 @@ LAST_USED_EVERY = dt.timedelta(seconds=60)
 
 
 class Role(StrEnum):
-    """What a person may do. Readers see end-user articles; engineers and admins see all;
-    admins may review any article (others only their own or their teams')."""
+    """What a person may do. Readers see end-user articles; engineers end-user and engineer
+    articles; admins every audience. Admins may review any article (others only their own or
+    their teams'). An audience an organisation adds (``security``) is read by those a group or
+    their key gives it to, and by admins."""
 
     READER = "reader"
     ENGINEER = "engineer"
@@ -54,8 +56,8 @@ class Role(StrEnum):
 
 ROLE_AUDIENCES: dict[Role, frozenset[Audience]] = {
     Role.READER: frozenset({Audience.END_USER}),
-    Role.ENGINEER: frozenset(Audience),
-    Role.ADMIN: frozenset(Audience),
+    Role.ENGINEER: STAFF,
+    Role.ADMIN: STAFF,  # and every added audience: app.access.Caller.of gives the vocabulary
 }
 
 
@@ -71,6 +73,7 @@ class Person:
     source: str = "key"
     key_id: int | None = None
     audiences: frozenset[Audience] = field(default=frozenset())
+    groups: frozenset[str] = frozenset()  # single sign-on: the provider's groups at sign-in
 
     def __post_init__(self) -> None:
         if not self.audiences:
@@ -98,6 +101,8 @@ class PersonKeyRow(Base):
     email: Mapped[str] = mapped_column(String(320), index=True)
     role: Mapped[str] = mapped_column(String(16))
     teams: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Audiences beyond the role's (``keys create --audience security``); NULL: none.
+    audiences: Mapped[list[str] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -116,12 +121,13 @@ class KeyInfo:
     created_at: dt.datetime
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    audiences: tuple[str, ...] = ()  # beyond the role's
 
     @classmethod
     def of(cls, row: PersonKeyRow) -> KeyInfo:
         return cls(row.id, row.prefix, row.name, row.email, Role.parse(row.role),
                    tuple(row.teams or ()), _aware(row.created_at), _aware_or_none(row.last_used_at),
-                   _aware_or_none(row.revoked_at))
+                   _aware_or_none(row.revoked_at), tuple(row.audiences or ()))
 
 
 @dataclass(frozen=True)
@@ -139,8 +145,10 @@ def _aware_or_none(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def person_of(row: PersonKeyRow) -> Person:
-    return Person(row.name, row.email, Role.parse(row.role), frozenset(row.teams or ()),
-                  source="key", key_id=row.id)
+    role = Role.parse(row.role)
+    extra = frozenset(Audience(a) for a in row.audiences or ())
+    return Person(row.name, row.email, role, frozenset(row.teams or ()), source="key",
+                  key_id=row.id, audiences=ROLE_AUDIENCES[role] | extra)
 
 
 def _clean(value: str, what: str, limit: int) -> str:
@@ -160,17 +168,21 @@ class PersonKeys:
         self._written: dict[int, dt.datetime] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str, email: str, role: Role, teams: Iterable[str] = ()) -> CreatedKey:
+    def create(self, name: str, email: str, role: Role, teams: Iterable[str] = (),
+               audiences: Iterable[Audience] = ()) -> CreatedKey:
+        """A new key; ``audiences``: what it reads beyond the role's (checked against the
+        vocabulary by the caller)."""
         name = _clean(name, "name", 200)
         email = _clean(email, "email", 320)
         if "@" not in email or " " in email:
             raise ValueError(f"email {email!r} is not an email address")
         team_ids = sorted({_clean(t, "team", 128) for t in teams})
+        extra = sorted({a.value for a in audiences} - {a.value for a in ROLE_AUDIENCES[role]})
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
         with self.sessions.begin() as db:
             row = PersonKeyRow(key_hash=hash_secret(secret), prefix=secret[:8], name=name,
                                email=email.lower(), role=role.value, teams=team_ids,
-                               created_at=utcnow())
+                               audiences=extra or None, created_at=utcnow())
             db.add(row)
             db.flush()
             return CreatedKey(KeyInfo.of(row), secret)

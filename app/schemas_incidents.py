@@ -4,12 +4,13 @@ the contract."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from app.jsontypes import JsonDateTime, JsonInt
-from incidents.records import Incident
+from incidents.records import Activity, Incident
 
 SeverityName = Literal["P1", "P2", "P3", "P4"]
 _SHORT = Field(None, max_length=320)
@@ -108,21 +109,44 @@ class IncidentListPublic(BaseModel):
     incidents: list[IncidentPublic]
 
 
-def incident_public(i: Incident) -> IncidentPublic:
+def _shown(_article_id: str) -> bool:
+    return False
+
+
+def incident_public(i: Incident, hidden: Callable[[str], bool] = _shown) -> IncidentPublic:
+    """``hidden(article_id)``: an article the reader may not read (an added audience's, such
+    as security): its id is left out wherever the incident would name it."""
+
+    def keep(article_id: str | None) -> str | None:
+        return None if article_id is not None and hidden(article_id) else article_id
+
+    runbook = keep(i.runbook_id)
+    activity = []
+    for a in i.activity:
+        if a.kind is not Activity.SEARCH and hidden(a.ref):
+            continue  # a view, a step, a runbook of an article the reader may not read
+        detail = a.detail
+        if a.kind is Activity.SEARCH and "results" in detail:
+            detail = {**detail, "results": [r for r in detail["results"] if not hidden(str(r))]}
+        activity.append(ActivityPublic(at=a.at, kind=a.kind.value, ref=a.ref, detail=detail,
+                                       by=a.by))
     return IncidentPublic(
         id=i.id, source=i.source, external_id=i.external_id, title=i.title,
         severity=i.severity.value, status=i.status.value, services=list(i.services),
         alerts=list(i.alerts), team=i.team, channel=i.channel, responder=i.responder,
-        runbook_id=i.runbook_id, runbook_status=i.runbook_status, started_at=i.started_at,
+        runbook_id=runbook,
+        runbook_status=None if i.runbook_id and runbook is None else i.runbook_status,
+        started_at=i.started_at,
         acknowledged_at=i.acknowledged_at, diagnosed_at=i.diagnosed_at, resolved_at=i.resolved_at,
-        retrospective=RetrospectivePublic(outcome=i.retro_outcome, article_id=i.retro_article_id,
+        retrospective=RetrospectivePublic(outcome=i.retro_outcome,
+                                          article_id=keep(i.retro_article_id),
                                           asked_at=i.retro_asked_at,
                                           reminded_at=i.retro_reminded_at,
                                           missed_at=i.retro_missed_at),
-        timeline=[TimelinePublic(at=t.at, kind=t.kind, by=t.by, value=t.value, note=t.note)
+        timeline=[TimelinePublic(at=t.at, kind=t.kind, by=t.by, value=keep(t.value),
+                                 note=t.note)
                   for t in i.timeline],
-        activity=[ActivityPublic(at=a.at, kind=a.kind.value, ref=a.ref, detail=a.detail, by=a.by)
-                  for a in i.activity])
+        activity=activity)
 
 
 class IncidentMetricsPublic(BaseModel):

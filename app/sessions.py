@@ -9,8 +9,10 @@ The cookie carries nothing but a 256-bit random id and its HMAC-SHA256 under
 ``FIELDGUIDE_SESSION_SECRET``; the database keeps only the id's sha256, when it expires and
 whether it was revoked. A tampered, unknown, expired or revoked cookie is simply no session.
 A session opened with a personal key re-reads that key at every request, so revoking the key or
-changing its role acts at once; one opened with the single sign-on keeps what the provider said
-at sign-in until it expires.
+changing its role acts at once; one opened with the single sign-on keeps the groups the provider
+said at sign-in (until the ID token expires) and derives the role, audiences and teams from them
+and the current ``FIELDGUIDE_ROLE_GROUPS`` at every request, so a group removed from the mapping
+narrows access at the next request.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class WebSessionRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     teams: Mapped[list[str]] = mapped_column(JSON, default=list)
     audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
+    groups: Mapped[list[str] | None] = mapped_column(JSON)  # single sign-on: provider's groups
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -107,12 +110,16 @@ class SessionStore:
 
     def __init__(self, sessions: sessionmaker[Session], signer: Signer, lifetime: dt.timedelta,
                  key_person: Callable[[int], Person | None],
-                 credential_live: Callable[[str, str], bool]) -> None:
+                 credential_live: Callable[[str, str], bool],
+                 group_person: Callable[[str, str | None, frozenset[str]], Person] | None = None
+                 ) -> None:
         self.sessions = sessions
         self.signer = signer
         self.lifetime = lifetime
         self.key_person = key_person
         self.credential_live = credential_live  # (source, credential hash) -> still valid?
+        # (name, email, groups) -> the person those groups make under the current settings
+        self.group_person = group_person
 
     def open(self, person: Person, credential_hash: str | None = None,
              now: dt.datetime | None = None, until: dt.datetime | None = None) -> str:
@@ -126,8 +133,9 @@ class SessionStore:
                 id_hash=hash_secret(token), source=person.source, key_id=person.key_id,
                 credential_hash=credential_hash, name=person.name[:200], email=person.email,
                 role=person.role.value, teams=sorted(person.teams),
-                audiences=sorted(a.value for a in person.audiences), created_at=now,
-                expires_at=expires))
+                audiences=sorted(a.value for a in person.audiences),
+                groups=sorted(person.groups) if person.source == "oidc" else None,
+                created_at=now, expires_at=expires))
             # Expired sessions are deleted as new ones open: the table stays small.
             db.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < now))
         return self.signer.sign(token, "session")
@@ -145,6 +153,7 @@ class SessionStore:
             if row is None or row.revoked_at is not None or _aware(row.expires_at) <= now:
                 return None
             source, key_id, credential = row.source, row.key_id, row.credential_hash
+            groups = None if row.groups is None else frozenset(row.groups)
             stored = Person(row.name, row.email, Role.parse(row.role), frozenset(row.teams),
                             source=row.source, key_id=row.key_id,
                             audiences=frozenset(Audience(a) for a in row.audiences))
@@ -152,6 +161,8 @@ class SessionStore:
             return self.key_person(key_id) if key_id is not None else None
         if source in ("legacy-key", "admin-token"):
             return stored if credential and self.credential_live(source, credential) else None
+        if source == "oidc" and groups is not None and self.group_person is not None:
+            return self.group_person(stored.name, stored.email, groups)
         return stored
 
     def revoke(self, cookie: str, now: dt.datetime | None = None) -> bool:

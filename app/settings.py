@@ -24,7 +24,7 @@ from pydantic_settings import (
 from chatbot.config import ChatConfig
 from freshness.config import ChannelsConfig, FreshnessConfig, SmtpConfig
 from freshness.policy import PolicyConfig
-from indexer.article import Audience
+from indexer.article import BUILTIN_AUDIENCES, Audience, audience_vocabulary
 from indexer.fuse import FusionMethod
 from indexer.legs.dense import HNSW_MIN_CHUNKS, FaissKind
 
@@ -56,7 +56,9 @@ def settings_error(exc: Exception) -> str:
     for err in exc.errors(include_input=False, include_url=False, include_context=False):
         field = ".".join(str(x) for x in err.get("loc", ()))
         name = f"FIELDGUIDE_{field.upper()}" if field else "settings"
-        parts.append(f"{name}: {err.get('msg', 'invalid').removeprefix('Value error, ')}")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        # A check across fields names its setting itself.
+        parts.append(msg if not field and msg.startswith("FIELDGUIDE_") else f"{name}: {msg}")
     return "; ".join(parts)
 
 
@@ -108,7 +110,21 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Threads that embed queries and run the dense leg in a "
         "server process (native code, free of the GIL: up to one per spare core).")
     default_audience: Audience = Field(
-        Audience.ENGINEER, description="Audience of articles that declare none or an unknown one.")
+        Audience.ENGINEER, description="Audience of articles that declare none (one of "
+        "AUDIENCES).")
+    audiences: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [a.value for a in BUILTIN_AUDIENCES],
+        description="Comma-separated audience vocabulary articles may name in `audience`: "
+        "always end-user and engineer (added when missing), plus any an organisation adds "
+        "(e.g. security). Who reads an added audience is given by ROLE_GROUPS "
+        "(GROUP=ROLE:AUDIENCE) or a key's --audience; engineers read end-user and engineer "
+        "articles, admins every audience.")
+    slack_audience: Audience = Field(
+        Audience.END_USER, description="What `/kb` in Slack may show: end-user, engineer (both "
+        "built-in audiences) or an added audience (end-user articles and that audience's).")
+    teams_audience: Audience = Field(
+        Audience.END_USER, description="What `/kb` in Teams may show: end-user, engineer or an "
+        "added audience, as SLACK_AUDIENCE.")
     faiss_index: FaissKind = Field(
         FaissKind.AUTO, description="Dense index kind: auto (exact flat below "
         "faiss_hnsw_min_chunks chunks, HNSW from there), flat or hnsw.")
@@ -315,7 +331,7 @@ class Settings(BaseSettings):
         "(doubles each time).")
 
     @field_validator("engineer_keys", "cors_origins", "allowed_hosts", "role_groups",
-                     mode="before")
+                     "audiences", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split(value)
@@ -333,13 +349,33 @@ class Settings(BaseSettings):
                              "admin routes)")
         return value
 
-    @field_validator("role_groups")
+    @field_validator("audiences")
     @classmethod
-    def _role_groups(cls, entries: list[str]) -> list[str]:
+    def _audiences(cls, names: list[str]) -> list[str]:
+        return [a.value for a in audience_vocabulary(names)]  # the built-in two first
+
+    @model_validator(mode="after")
+    def _audience_names(self) -> Settings:
+        """Every audience a setting names comes from AUDIENCES (one line naming the setting
+        and the allowed values otherwise)."""
         from app.groups import parse_role_groups
 
-        parse_role_groups(entries)  # a ValueError naming the allowed values
-        return entries
+        vocabulary = self.audience_vocabulary
+        for name in ("default_audience", "slack_audience", "teams_audience"):
+            try:
+                Audience.parse(getattr(self, name), vocabulary)
+            except ValueError as exc:
+                raise ValueError(f"FIELDGUIDE_{name.upper()}: {exc}") from None
+        try:
+            parse_role_groups(self.role_groups, vocabulary)
+        except ValueError as exc:
+            raise ValueError(f"FIELDGUIDE_ROLE_GROUPS: {exc}") from None
+        return self
+
+    @property
+    def audience_vocabulary(self) -> tuple[Audience, ...]:
+        """AUDIENCES as typed values, the built-in two first."""
+        return audience_vocabulary(self.audiences)
 
     @model_validator(mode="after")
     def _oidc(self) -> Settings:
@@ -380,8 +416,8 @@ class Settings(BaseSettings):
                                 self.freshness_timezone, self.unhelpful_votes,
                                 self.vote_window_days),
             content_dir=self.content_dir, index_path=self.index_path,
-            default_audience=self.default_audience, public_url=self.public_base,
-            public_url_set=self.public_url is not None,
+            default_audience=self.default_audience, audiences=self.audience_vocabulary,
+            public_url=self.public_base, public_url_set=self.public_url is not None,
             schedule_hours=self.freshness_schedule_hours,
             first_run_seconds=self.freshness_first_run_seconds, notify=self.freshness_notify,
             lookup_seconds=self.freshness_lookup_seconds,

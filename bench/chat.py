@@ -28,14 +28,14 @@ sys.path.insert(0, str(_HERE.parent))
 
 from chatbot.engine import ChatEngine, ConversationState, ReplyKind
 from chatbot.intents import IntentDetector
-from indexer.article import Audience
+from indexer.article import STAFF
 from indexer.build import build_index
 from indexer.embed import Embedder
 from indexer.search import Searcher
 
 HERE = Path(__file__).resolve().parent
 THRESHOLDS = [round(t, 2) for t in np.arange(0.30, 0.625, 0.01)]
-ALL = frozenset(Audience)
+ALL = STAFF
 
 
 class PrimedEmbedder(Embedder):

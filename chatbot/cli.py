@@ -11,7 +11,7 @@ import sys
 from typing import Any, TextIO
 
 from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, Reply
-from indexer.article import Audience
+from indexer.article import STAFF
 from indexer.embed import ModelUnavailableError
 from indexer.search import Searcher
 from indexer.snapshot import SnapshotError
@@ -39,7 +39,7 @@ def run(settings: Any, args: argparse.Namespace, out: TextIO, stdin: TextIO | No
     except (SnapshotError, ModelUnavailableError) as exc:
         print(f"fieldguide chat: {exc}", file=sys.stderr)
         return 2
-    audiences = frozenset(Audience) if getattr(args, "engineer", False) else ANONYMOUS
+    audiences = STAFF if getattr(args, "engineer", False) else ANONYMOUS
     state = ConversationState()
     interactive = source.isatty()
     if interactive:

@@ -41,7 +41,7 @@ from chatbot.models import (
     ChatTicketRow,
     ChatTurnRow,
 )
-from indexer.article import Audience
+from indexer.article import STAFF, Audience
 
 IN_FLIGHT = "a delivery of this ticket is under way"
 OUTCOMES = ("confirmed_deflection", "potential_deflection", "escalated", "unanswered",
@@ -174,10 +174,11 @@ class ChatService:
     # -- turns -----------------------------------------------------------------------------
     def submit(self, session_id: str | None, message: str, engineer: bool = False,
                client: str = "", abandoned: threading.Event | None = None,
-               deadline: float | None = None) -> Future[Turn]:
+               deadline: float | None = None,
+               audiences: frozenset[Audience] | None = None) -> Future[Turn]:
         """``chat`` on the service's own turn threads."""
         return self._turns.submit(self.chat, session_id, message, engineer, client, abandoned,
-                                  deadline)
+                                  deadline, audiences)
 
     def close(self) -> None:
         self._turns.shutdown(wait=False, cancel_futures=True)
@@ -185,14 +186,20 @@ class ChatService:
 
     def chat(self, session_id: str | None, message: str, engineer: bool = False,
              client: str = "", abandoned: threading.Event | None = None,
-             deadline: float | None = None) -> Turn:
+             deadline: float | None = None,
+             audiences: frozenset[Audience] | None = None) -> Turn:
         """Answer ``message`` and store the turn, unless ``abandoned`` is set before the commit
-        or the commit would land after ``deadline``: then ``TurnAbandoned``, nothing stored."""
+        or the commit would land after ``deadline``: then ``TurnAbandoned``, nothing stored.
+
+        ``audiences``: what the caller reads (default: an engineer's, or end-user articles)."""
         abandoned = abandoned or threading.Event()
         if abandoned.is_set():  # waited in the queue past its request's life
             raise TurnAbandoned("the request was abandoned before the turn started")
         now = self.now()
-        audiences = frozenset(Audience) if engineer else frozenset({Audience.END_USER})
+        if audiences is None:
+            audiences = STAFF if engineer else frozenset({Audience.END_USER})
+        # "engineer" on the conversation: it started with more than end-user access.
+        engineer = engineer or bool(audiences - {Audience.END_USER})
         with self.sessions() as db:
             row = self._session(db, session_id) if session_id else None
             if row is None:
@@ -205,7 +212,8 @@ class ChatService:
                 db.flush()
             elif row.closed and row.outcome != "escalated":
                 self._reopen(db, row)
-            # A conversation keeps the access it started with: a key added later does not widen it.
+            # A conversation started anonymously stays so: a key added later does not widen it;
+            # otherwise each turn reads what its own caller may (never more).
             if not row.engineer:
                 audiences = frozenset({Audience.END_USER})
             state = ConversationState.from_dict(row.state)

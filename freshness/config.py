@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from freshness.policy import PolicyConfig
-from indexer.article import Audience
+from indexer.article import BUILTIN_AUDIENCES, Audience
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class FreshnessConfig:
     content_dir: Path = Path("content")
     index_path: Path = Path("var/index")  # where the CLI finds the live articles
     default_audience: Audience = Audience.ENGINEER
+    audiences: tuple[Audience, ...] = BUILTIN_AUDIENCES  # the vocabulary (FIELDGUIDE_AUDIENCES)
     public_url: str = "http://localhost:8000"
     public_url_set: bool = True  # False: FIELDGUIDE_PUBLIC_URL unset, public_url is the default
     schedule_hours: float = 24.0  # 0: no scheduled run in the server

@@ -65,7 +65,8 @@ def load_articles(config: FreshnessConfig) -> list[Article]:
         from indexer.content import scan_content
 
         return scan_content(Path(config.content_dir),
-                            default_audience=config.default_audience).articles
+                            default_audience=config.default_audience,
+                            audiences=config.audiences).articles
 
 
 def schema_ready(engine: Engine) -> bool:
@@ -195,6 +196,10 @@ class FreshnessService:
         self._expires = -math.inf
         self._refreshing = threading.Lock()
         self._scheduler: Scheduler | None = None
+        # Articles whose last review retired them, and who is told when that set is rebuilt
+        # (the service withdraws them from search and chat).
+        self.retired: frozenset[str] = frozenset()
+        self.on_retired: Callable[[frozenset[str]], None] | None = None
 
     # -- the lookup (memory only) ------------------------------------------------------
     def freshness(self, article_id: str) -> Freshness:
@@ -244,9 +249,13 @@ class FreshnessService:
             history = self._history(session, dt.datetime.now(dt.UTC))
         today = local_date(dt.datetime.now(dt.UTC), self.config.policy.timezone)
         articles = {a.id: a for a in self.articles()}
+        results = assess(list(articles.values()), history, self.teams(), today,
+                         self.config.policy)
         self._memo = {r.id: (articles[r.id], Freshness(r.status, r.review_by, r.banner))
-                      for r in assess(list(articles.values()), history, self.teams(), today,
-                                      self.config.policy)}
+                      for r in results}
+        self.retired = frozenset(r.id for r in results if r.retired)
+        if self.on_retired is not None:
+            self.on_retired(self.retired)
         self._expires = started + self.ttl
 
     def _history(self, session: Session, now: dt.datetime) -> History:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from incidents.severity import DEFAULT_SEVERITY_MAP, DEFAULT_TARGETS, SeverityMap, parse_targets
-from indexer.article import Audience
+from indexer.article import BUILTIN_AUDIENCES, STAFF, Audience
 
 # Measured on content/ (14 alert-like texts): those with a runbook here scored 0.50-0.87 on the
 # dense leg, those without one ("Jenkins build queue is long", "etcd cluster has no leader")
@@ -41,6 +41,8 @@ class IncidentsConfig:
     slack_audience: Audience = Audience.END_USER  # what `/kb` in Slack may show
     teams_outgoing_secret: str | None = None  # base64, as Teams shows it
     teams_audience: Audience = Audience.END_USER
+    # The audiences articles may name (FIELDGUIDE_AUDIENCES, from the settings).
+    audience_vocabulary: tuple[Audience, ...] = BUILTIN_AUDIENCES
     slack_webhook_url: str | None = None  # channel posts (the existing notifiers' settings)
     teams_webhook_url: str | None = None
     teams_card: str = "messagecard"
@@ -70,6 +72,11 @@ class IncidentsConfig:
             raise ValueError("max_alerts must be >= 1 and max_body_bytes >= 1024")
         if self.teams_card not in ("messagecard", "adaptive"):
             raise ValueError(f"unknown teams_card {self.teams_card!r} (allowed: messagecard, adaptive)")
+        for name in ("slack_audience", "teams_audience"):
+            try:
+                Audience.parse(getattr(self, name), self.audience_vocabulary)
+            except ValueError as exc:
+                raise ValueError(f"FIELDGUIDE_{name.upper()}: {exc}") from None
         SeverityMap.parse(self.severity_map)  # refused at start-up, not at the first alert
         parse_targets(self.mttr_targets)
         if not 0 < self.ratio_target <= 1 or not 0 < self.repeat_target <= 1:
@@ -96,8 +103,10 @@ class IncidentsConfig:
             if raw is None or raw == "":
                 continue
             kind = str(f.type)
+            if f.name == "audience_vocabulary":
+                continue  # FIELDGUIDE_AUDIENCES, read by the settings
             if "Audience" in kind:
-                values[f.name] = Audience.parse(raw)
+                values[f.name] = Audience(raw)  # checked against the vocabulary at the end
             elif kind == "float":
                 values[f.name] = float(raw)
             elif kind == "int":
@@ -117,7 +126,11 @@ class IncidentsConfig:
         return cls.from_env(environ, **shared)
 
     def audience_for(self, audience: Audience) -> frozenset[Audience]:
-        """What a ChatOps workspace configured for ``audience`` may see: engineers see both."""
-        if audience is Audience.ENGINEER:
-            return frozenset(Audience)
+        """What a ChatOps workspace configured for ``audience`` may see: ``end-user`` articles,
+        and the workspace's own audience's (``engineer``: the built-in two, as an engineer;
+        an added one such as ``security``: end-user and security articles, not engineers')."""
+        if audience == Audience.ENGINEER:
+            return STAFF
+        if audience in self.audience_vocabulary:
+            return frozenset({Audience.END_USER, audience})
         return frozenset({Audience.END_USER})

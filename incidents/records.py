@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -135,6 +135,22 @@ class Incident:
     retro_missed_at: dt.datetime | None
     timeline: tuple[TimelineEntry, ...] = ()
     activity: tuple[ActivityEntry, ...] = field(default=())
+
+    def without(self, hidden: Callable[[str], bool]) -> Incident:
+        """The incident as a reader who may not read the articles ``hidden`` names sees it:
+        those articles' runbook posts, views, steps, search results and timeline values gone."""
+        activity = tuple(
+            replace(a, detail={**a.detail, "results": [r for r in a.detail.get("results", [])
+                                                       if not hidden(str(r))]})
+            if a.kind is Activity.SEARCH else a
+            for a in self.activity if a.kind is Activity.SEARCH or not hidden(a.ref))
+        timeline = tuple(replace(t, value=None) if t.value and hidden(t.value) else t
+                         for t in self.timeline)
+        return replace(
+            self, activity=activity, timeline=timeline,
+            runbook_id=None if self.runbook_id and hidden(self.runbook_id) else self.runbook_id,
+            retro_article_id=None if self.retro_article_id and hidden(self.retro_article_id)
+            else self.retro_article_id)
 
     def articles_opened(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from incidents.payloads import Alert
-from indexer.article import Article, Audience
+from indexer.article import STAFF, Article, Audience
 from indexer.search import LegEvidence, SearchFn, SearchRequest
 from indexer.teams import Team, TeamsConfig
 
@@ -143,11 +143,13 @@ class RunbookResolver:
     pooled function); without it way (c) is skipped."""
 
     def __init__(self, index: RunbookIndex, search: SearchFn | None = None, floor: float = 0.48,
-                 audiences: frozenset[Audience] = frozenset(Audience)) -> None:
+                 audiences: frozenset[Audience] = STAFF) -> None:
         self.index = index
         self.search = search
         self.floor = floor
-        self.audiences = audiences  # runbooks are for engineers: they may see every article
+        # Runbooks are for engineers: a search finds end-user and engineer articles, never an
+        # added audience's (a security article is not posted to whichever channel an alert names).
+        self.audiences = audiences
 
     def resolve(self, alert: Alert) -> Resolution:
         return self.resolve_parts(alert.alertname, alert.runbook_url, alert.text, alert.labels)

@@ -3,24 +3,83 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
+
+_AUDIENCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
-class Audience(StrEnum):
-    """Who may read an article. Anonymous callers only ever see ``END_USER`` articles."""
+class Audience(str):
+    """Who may read an article: a name from the configured vocabulary (``FIELDGUIDE_AUDIENCES``;
+    always ``end-user`` and ``engineer``, plus whatever an organisation adds, e.g. ``security``).
+    Anonymous callers only ever see ``END_USER`` articles.
 
-    END_USER = "end-user"
-    ENGINEER = "engineer"
+        >>> vocabulary = audience_vocabulary(["end-user", "engineer", "security"])
+        >>> Audience.parse("Security", vocabulary)   # Audience('security')
+        >>> Audience.parse("secret", vocabulary)     # ValueError naming the allowed values
+    """
+
+    __slots__ = ()
+    END_USER: ClassVar[Audience]
+    ENGINEER: ClassVar[Audience]
+
+    def __new__(cls, value: str) -> Audience:
+        name = str(value).strip().lower()
+        if not _AUDIENCE_NAME.fullmatch(name):
+            raise ValueError(f"audience {value!r} is not a name (lower-case letters, digits, '-' "
+                             "or '_', at most 32 characters)")
+        return super().__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Audience({self.value!r})"
 
     @classmethod
-    def parse(cls, value: str) -> Audience:
+    def parse(cls, value: str, vocabulary: Collection[Audience] | None = None) -> Audience:
+        """``value`` as an audience of ``vocabulary`` (default: the built-in two)."""
+        allowed = BUILTIN_AUDIENCES if vocabulary is None else tuple(vocabulary)
         try:
-            return cls(value.strip().lower())
+            audience = cls(value)
         except ValueError:
-            allowed = ", ".join(a.value for a in cls)
-            raise ValueError(f"unknown audience {value!r} (allowed: {allowed})") from None
+            audience = None
+        if audience is None or audience not in allowed:
+            raise ValueError(f"unknown audience {str(value).strip()!r} (allowed: "
+                             f"{', '.join(a.value for a in allowed)})") from None
+        return audience
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(),
+            serialization=core_schema.plain_serializer_function_ser_schema(str))
+
+
+Audience.END_USER = Audience("end-user")
+Audience.ENGINEER = Audience("engineer")
+# The vocabulary every deployment has; FIELDGUIDE_AUDIENCES may add more, never remove these.
+BUILTIN_AUDIENCES: tuple[Audience, ...] = (Audience.END_USER, Audience.ENGINEER)
+# What an engineer reads: the built-in two, never an audience an organisation added (those are
+# granted by groups or keys, e.g. ``sec-team=engineer:security``).
+STAFF: frozenset[Audience] = frozenset(BUILTIN_AUDIENCES)
+
+
+def audience_vocabulary(names: Iterable[str] = ()) -> tuple[Audience, ...]:
+    """The built-in audiences followed by ``names`` (deduplicated, in order); a ValueError for
+    a malformed name."""
+    found = list(BUILTIN_AUDIENCES)
+    for name in names:
+        audience = Audience(name)
+        if audience not in found:
+            found.append(audience)
+    return tuple(found)
 
 
 # The templated sections, in their required order. Keys are the canonical names used in
@@ -69,7 +128,7 @@ class Article:
     services: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     audience: tuple[Audience, ...] = (Audience.ENGINEER,)
-    audience_declared: bool = False  # False: defaulted (none or unknown values in the file)
+    audience_declared: bool = False  # False: none in the file, the default applies
     owner: str | None = None
     team: str | None = None
     created: dt.date | None = None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.article import Article, Audience, Chunk, LintIssue
+from indexer.article import BUILTIN_AUDIENCES, Article, Audience, Chunk, LintIssue
 from indexer.content import scan_content
 from indexer.embed import Embedder, Progress
 from indexer.legs.dense import HNSW_MIN_CHUNKS, DenseLeg, FaissKind
@@ -142,10 +142,12 @@ def build_index(content_dir: Path, index_dir: Path, embedder: Embedder, *,
                 default_audience: Audience = Audience.ENGINEER,
                 faiss_kind: FaissKind = FaissKind.AUTO,
                 progress: Progress | None = None,
-                hnsw_min_chunks: int = HNSW_MIN_CHUNKS) -> BuildReport:
-    """Index ``content_dir`` into a new snapshot under ``index_dir`` and switch to it."""
+                hnsw_min_chunks: int = HNSW_MIN_CHUNKS,
+                audiences: Collection[Audience] = BUILTIN_AUDIENCES) -> BuildReport:
+    """Index ``content_dir`` into a new snapshot under ``index_dir`` and switch to it;
+    ``audiences`` is the vocabulary articles' ``audience`` must come from."""
     started = time.perf_counter()
-    scan = scan_content(content_dir, default_audience=default_audience)
+    scan = scan_content(content_dir, default_audience=default_audience, audiences=audiences)
     with build_lock(index_dir):
         snapshot, n_chunks, embedded = build_snapshot(scan.articles, embedder, faiss_kind,
                                                       progress, hnsw_min_chunks)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.article import Article, Audience, LintIssue, Severity
+from indexer.article import BUILTIN_AUDIENCES, Article, Audience, LintIssue, Severity
 from indexer.files import RefusedFile, walk
 from indexer.lint import lint_article, lint_duplicates, lint_links
 from indexer.parse import MAX_ARTICLE_BYTES, parse_file
@@ -47,7 +48,10 @@ def is_draft_path(rel: str) -> bool:
 
 
 def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
-                 today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES) -> ContentScan:
+                 today: dt.date | None = None, max_bytes: int = MAX_ARTICLE_BYTES,
+                 audiences: Collection[Audience] = BUILTIN_AUDIENCES) -> ContentScan:
+    """Parse and lint every article under ``root``; ``audiences`` is the vocabulary
+    (``FIELDGUIDE_AUDIENCES``) an article's ``audience`` must come from."""
     if root.exists() and not root.is_dir():
         raise FileNotFoundError(f"content directory {root} is a file, not a directory: point "
                                 "--content (FIELDGUIDE_CONTENT_DIR) at the folder of articles")
@@ -64,7 +68,7 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
     scan.skipped.extend(i.path for i in refused)
     for path in files:
         scan.files += 1
-        result = parse_file(path, root, max_bytes=max_bytes)
+        result = parse_file(path, root, max_bytes=max_bytes, audiences=audiences)
         scan.issues.extend(result.issues)
         if result.draft:
             continue
@@ -75,7 +79,7 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
             scan.skipped.append(rel)
             continue
         article = result.article
-        if not article.audience:
+        if not article.audience and not article.audience_declared:
             article = dataclasses.replace(article, audience=(default_audience,))
         (drafts if is_draft_path(rel) else parsed).append(article)
     kept, dup_issues = lint_duplicates(parsed)
@@ -93,5 +97,10 @@ def scan_content(root: Path, default_audience: Audience = Audience.ENGINEER,
             scan.issues.append(LintIssue(draft.path, 1, "duplicate-id", f"id {draft.id!r} is "
                                          f"already used by {taken[draft.id]}: rename the draft "
                                          "before publishing it", Severity.WARNING))
-    scan.articles = kept
+    # An article naming only audiences outside the vocabulary (its unknown-audience errors say
+    # where): who may read it is unknown, and the default could widen it (a mistyped "securty"
+    # must not become every engineer's), so it stays out of the index until it is fixed.
+    unreadable = [a.path for a in kept if not a.audience]
+    scan.skipped.extend(unreadable)
+    scan.articles = [a for a in kept if a.audience]
     return scan

@@ -35,7 +35,7 @@ def lint_article(article: Article, teams: TeamsConfig, today: dt.date | None = N
         out.append(LintIssue(p, line, code, msg, sev))
 
     if not article.audience_declared:
-        issue(1, "default-audience", "no known audience (end-user or engineer): the default applies", W)
+        issue(1, "default-audience", "no audience declared: the default applies", W)
     if not article.templated:
         missing = [h for k, h in TEMPLATE_SECTIONS.items() if article.section(k) is None]
         if missing:

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from indexer.article import (
+    BUILTIN_AUDIENCES,
     TEMPLATE_SECTIONS,
     Article,
     Audience,
@@ -103,7 +104,8 @@ def _looks_binary(text: str) -> bool:
     return controls > max(8, len(sample) // 100)
 
 
-def parse_file(path: Path, root: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> ParseResult:
+def parse_file(path: Path, root: Path, max_bytes: int = MAX_ARTICLE_BYTES,
+               audiences: Collection[Audience] = BUILTIN_AUDIENCES) -> ParseResult:
     rel = path.relative_to(root).as_posix()
     try:
         raw = read_regular(path, max_bytes)
@@ -116,10 +118,14 @@ def parse_file(path: Path, root: Path, max_bytes: int = MAX_ARTICLE_BYTES) -> Pa
         return _fatal(rel, 1, "empty", "the file is empty")
     if text is None or _looks_binary(text):
         return _fatal(rel, 1, "not-text", "file is binary or in an unknown encoding")
-    return parse_text(text, rel, content_hash=hashlib.sha256(raw).hexdigest())
+    return parse_text(text, rel, content_hash=hashlib.sha256(raw).hexdigest(),
+                      audiences=audiences)
 
 
-def parse_text(text: str, rel: str, content_hash: str = "") -> ParseResult:
+def parse_text(text: str, rel: str, content_hash: str = "",
+               audiences: Collection[Audience] = BUILTIN_AUDIENCES) -> ParseResult:
+    """``audiences``: the vocabulary an article's ``audience`` must come from
+    (``FIELDGUIDE_AUDIENCES``)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     issues: list[LintIssue] = []
     meta: dict[str, Any] = {}
@@ -184,7 +190,8 @@ def parse_text(text: str, rel: str, content_hash: str = "") -> ParseResult:
             items = ()
         lists[key] = items or ()
 
-    audience, declared = _audience(meta.get("audience"), rel, field_line("audience"), issues)
+    audience, declared = _audience(meta.get("audience"), rel, field_line("audience"), issues,
+                                   audiences)
     dates: dict[str, dt.date | None] = {}
     for key in ("created", "last_reviewed"):
         dates[key] = _date(meta.get(key), key, rel, field_line(key), issues)
@@ -257,18 +264,24 @@ def _as_list(value: Any) -> tuple[str, ...] | None:
     return None
 
 
-def _audience(value: Any, rel: str, line: int,
-              issues: list[LintIssue]) -> tuple[tuple[Audience, ...], bool]:
-    names = _as_list(value) or ()
+def _audience(value: Any, rel: str, line: int, issues: list[LintIssue],
+              vocabulary: Collection[Audience]) -> tuple[tuple[Audience, ...], bool]:
+    names = _as_list(value)
+    if names is None:
+        issues.append(LintIssue(rel, line, "unknown-audience", "`audience` must be a list of "
+                                f"names (allowed: {', '.join(a.value for a in vocabulary)})"))
+        names = ("",)
     found: list[Audience] = []
     for name in names:
         try:
-            found.append(Audience.parse(name))
+            found.append(Audience.parse(name, vocabulary))
         except ValueError as exc:
-            issues.append(LintIssue(rel, line, "unknown-audience", str(exc), Severity.WARNING))
+            issues.append(LintIssue(rel, line, "unknown-audience", str(exc)))
     if found:
         return tuple(dict.fromkeys(found)), True
-    return (), False  # resolved against the configured default by the caller
+    # None declared: the configured default applies (scan_content). Only unknown ones: declared
+    # but empty, and scan_content leaves the article out of the index.
+    return (), bool(names)
 
 
 def _date(value: Any, key: str, rel: str, line: int, issues: list[LintIssue]) -> dt.date | None:

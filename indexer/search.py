@@ -45,7 +45,9 @@ from indexer.snippet import SnippetText, Vocabulary, mark, snippet_in_section
 
 LEGS = LEG_NAMES
 SNIPPET_CACHE_SIZE = 8192  # prepared articles kept (officedocs: all 2,458 in 38 MB, with the vocabulary)
-ALL_AUDIENCES = frozenset(Audience)
+# "No audience filter": every article of the snapshot, whatever its audience (scripts, the CLI,
+# benchmarks). Code serving a caller always passes the caller's audiences instead.
+ALL_AUDIENCES: frozenset[Audience] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class SearchRequest:
     intake, ChatOps, the CLI); ``Searcher.run`` answers it in the calling thread."""
 
     text: str
-    audiences: frozenset[Audience] = ALL_AUDIENCES
+    audiences: frozenset[Audience] | None = ALL_AUDIENCES
     services: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     limit: int = 10
@@ -125,7 +127,7 @@ class SearchPlan:
 
     text: str  # as the caller sent it
     query: PreparedQuery
-    audiences: frozenset[Audience]
+    audiences: frozenset[Audience] | None
     allowed: Mask | None
     rankings: dict[str, list[LegHit]]
     pinned: set[int]
@@ -170,10 +172,14 @@ class Searcher:
         self.fusion = fusion or FusionConfig()
         arts = snapshot.articles
         self._by_id = {a.id: i for i, a in enumerate(arts)}
+        # One mask per audience the snapshot's articles name (whatever FIELDGUIDE_AUDIENCES
+        # holds); an audience no article names selects nothing.
+        present = sorted({aud for a in arts for aud in a.audience})
         self._audience_masks = {
-            aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in Audience
+            aud: np.array([aud in a.audience for a in arts], dtype=bool) for aud in present
         }
-        self._suggest_words: dict[frozenset[Audience], tuple[list[str], set[str]]] = {}
+        self._suggest_words: dict[frozenset[Audience] | None, tuple[list[str], set[str]]] = {}
+        self._withdrawn: Mask | None = None  # retired articles: no search returns them
         # Snippet sources of recently returned articles: preparing one costs more than the search.
         self._sources: OrderedDict[int, SnippetText] = OrderedDict()
         self._sources_lock = threading.Lock()
@@ -200,13 +206,13 @@ class Searcher:
         """Each article's path tokens (evidence for the calibrated fusion)."""
         return self._path_tokens
 
-    def article(self, article_id: str, audiences: Collection[Audience] = ALL_AUDIENCES
+    def article(self, article_id: str, audiences: Collection[Audience] | None = ALL_AUDIENCES
                 ) -> Article | None:
         i = self._by_id.get(article_id)
         if i is None:
             return None
         a = self.snapshot.articles[i]
-        return a if any(x in audiences for x in a.audience) else None
+        return a if audiences is None or a.visible_to(frozenset(audiences)) else None
 
     def row(self, article_id: str) -> int | None:
         """The article's row in this snapshot (what ``chunks`` and ``dense_scores`` speak)."""
@@ -217,21 +223,40 @@ class Searcher:
         return self.snapshot.dense.chunks(doc)
 
     def dense_scores(self, vector: npt.NDArray[np.float32], k: int,
-                     audiences: Collection[Audience] = ALL_AUDIENCES) -> list[tuple[int, float]]:
+                     audiences: Collection[Audience] | None = ALL_AUDIENCES
+                     ) -> list[tuple[int, float]]:
         """The ``k`` article rows whose best chunk is closest to ``vector``, within
         ``audiences``: (row, cosine), best first."""
         return self.snapshot.dense.article_scores(vector, k, self.mask(audiences))
 
-    def articles(self, audiences: Collection[Audience] = ALL_AUDIENCES) -> Iterable[Article]:
-        return (a for a in self.snapshot.articles if any(x in audiences for x in a.audience))
+    def articles(self, audiences: Collection[Audience] | None = ALL_AUDIENCES
+                 ) -> Iterable[Article]:
+        if audiences is None:
+            return iter(self.snapshot.articles)
+        allowed = frozenset(audiences)
+        return (a for a in self.snapshot.articles if a.visible_to(allowed))
 
-    def mask(self, audiences: Collection[Audience], services: Collection[str] = (),
+    def withdraw(self, article_ids: Iterable[str]) -> None:
+        """Keep these articles (retired ones) out of every search from now on, the dense
+        scores the chatbot asks for included; they stay readable by id."""
+        rows = [self._by_id[i] for i in article_ids if i in self._by_id]
+        if not rows:
+            self._withdrawn = None
+            return
+        withdrawn = np.zeros(len(self.snapshot.articles), dtype=bool)
+        withdrawn[rows] = True
+        self._withdrawn = withdrawn  # one assignment: a search sees the old set or the new
+
+    def mask(self, audiences: Collection[Audience] | None, services: Collection[str] = (),
              tags: Collection[str] = ()) -> Mask | None:
+        """The article rows a search may return (None: all). Every leg, faiss included (flat
+        and HNSW), searches inside it: an article outside ``audiences`` is never a candidate."""
         mask: Mask | None = None
-        if set(audiences) != set(Audience):
+        if audiences is not None and not set(self._audience_masks) <= set(audiences):
             mask = np.zeros(len(self.snapshot.articles), dtype=bool)
             for aud in audiences:
-                mask |= self._audience_masks[aud]
+                if aud in self._audience_masks:
+                    mask |= self._audience_masks[aud]
         if services or tags:
             svc = {s.lower() for s in services}
             tg = {t.lower() for t in tags}
@@ -240,9 +265,12 @@ class Searcher:
                 and (not tg or bool(tg & {t.lower() for t in a.tags}))
                 for a in self.snapshot.articles], dtype=bool)
             mask = extra if mask is None else mask & extra
+        withdrawn = self._withdrawn
+        if withdrawn is not None:
+            mask = ~withdrawn if mask is None else mask & ~withdrawn
         return mask
 
-    def plan(self, text: str, *, audiences: Collection[Audience] = ALL_AUDIENCES,
+    def plan(self, text: str, *, audiences: Collection[Audience] | None = ALL_AUDIENCES,
              services: Collection[str] = (), tags: Collection[str] = (),
              legs: Collection[str] = LEGS) -> SearchPlan:
         """The first half of a search: the query prepared and the exact legs run."""
@@ -256,8 +284,8 @@ class Searcher:
                 rankings[name] = leg.search(query, depth, allowed)
         pinned = {h.doc for h in rankings.get("tags", []) if TagsLeg.is_pinned(h)}
         needs = "dense" in legs and (len(legs) == 1 or dense_needed(query.shape, rankings, pinned))
-        return SearchPlan(text, query, frozenset(audiences), allowed, rankings, pinned, needs,
-                          started)
+        seen = None if audiences is None else frozenset(audiences)
+        return SearchPlan(text, query, seen, allowed, rankings, pinned, needs, started)
 
     def add_dense(self, plan: SearchPlan) -> None:
         """The dense leg of a plan that needs it: the query embedded, the chunks scored. Native
@@ -312,7 +340,8 @@ class Searcher:
                               vector=query.vector)
 
     def search(self, text: str, *, limit: int = 10, offset: int = 0,
-               audiences: Collection[Audience] = ALL_AUDIENCES, services: Collection[str] = (),
+               audiences: Collection[Audience] | None = ALL_AUDIENCES,
+               services: Collection[str] = (),
                tags: Collection[str] = (), legs: Collection[str] = LEGS,
                snippets: bool = True) -> SearchResponse:
         """A whole search in the calling thread: ``plan``, ``add_dense``, ``finish``."""
@@ -325,7 +354,7 @@ class Searcher:
                            audiences=request.audiences, services=request.services,
                            tags=request.tags, legs=request.legs, snippets=request.snippets)
 
-    def _vocabulary(self, audiences: frozenset[Audience]) -> tuple[list[str], set[str]]:
+    def _vocabulary(self, audiences: frozenset[Audience] | None) -> tuple[list[str], set[str]]:
         """Words of the titles, symptoms and identifiers the caller may see (never others')."""
         cached = self._suggest_words.get(audiences)
         if cached is None:
@@ -335,12 +364,13 @@ class Searcher:
             cached = self._suggest_words[audiences] = (words, set(words))
         return cached
 
-    def suggest(self, text: str, audiences: Collection[Audience] = ALL_AUDIENCES) -> str | None:
+    def suggest(self, text: str, audiences: Collection[Audience] | None = ALL_AUDIENCES
+                ) -> str | None:
         """A "did you mean" for queries with words the knowledge base does not know: each unknown
         word is replaced by the closest word of the titles, symptoms and identifiers the caller
         may see."""
         words = WORD.findall(text)
-        vocab_list, vocab = self._vocabulary(frozenset(audiences))
+        vocab_list, vocab = self._vocabulary(None if audiences is None else frozenset(audiences))
         if not words or len(words) > 12 or not vocab_list:
             return None
         changed = False

@@ -25,13 +25,13 @@ from chatbot.config import ChatConfig
 from chatbot.engine import ANONYMOUS, ChatEngine, ConversationState, ReplyKind
 from chatbot.intents import IntentName
 from freshness.policy import Freshness, Status
-from indexer.article import Audience
+from indexer.article import STAFF, Audience
 from indexer.calibrated import load_model
 from indexer.embed import Embedder
 from indexer.search import Searcher
 
 ROOT = Path(__file__).resolve().parent.parent
-EVERYONE = frozenset(Audience)
+EVERYONE = STAFF
 
 
 @pytest.fixture(scope="module")

@@ -216,10 +216,22 @@ def test_banner_shows_then_disappears_after_review(client: TestClient, settings:
     assert [(t.article_id, t.reviewer, t.outcome, t.reviewed_on, t.via) for t in trail] == [
         ("vpn-drops", "bob@x.example", "still-accurate", TODAY, "api")]
     # The admin token works too, and an anonymous reviewer name falls back to the token kind.
-    r = client.post("/api/articles/bgp-flap/review", json={"outcome": "retire"},
-                    headers={"Authorization": f"Bearer {ADMIN}"})
+    # A retired article leaves search and chat at once (it stays readable by its id).
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+
+    def found() -> tuple[bool, bool]:
+        query = "BGP session flapping on core router"
+        hits = client.get("/api/search", params={"q": query}, headers=admin).json()["results"]
+        reply = client.post("/api/chat", json={"message": query}, headers=admin).json()["reply"]
+        return ("bgp-flap" in [h["id"] for h in hits],
+                "bgp-flap" in [s["id"] for s in reply["sources"]])
+
+    assert found() == (True, True)
+    r = client.post("/api/articles/bgp-flap/review", json={"outcome": "retire"}, headers=admin)
     assert r.status_code == 200
     assert (r.json()["reviewer"], r.json()["retired"]) == ("admin", True)
+    assert found() == (False, False)
+    assert client.get("/api/articles/bgp-flap", headers=admin).status_code == 200
 
 
 def test_freshness_report_json_csv_and_filters(client: TestClient) -> None:

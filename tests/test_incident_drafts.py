@@ -166,6 +166,21 @@ def test_the_draft_is_the_template_prefilled_from_the_incident() -> None:
     assert f"(../{articles['high-p99-latency'].path})" in related
 
 
+def test_a_draft_never_names_an_article_its_writer_may_not_read() -> None:
+    """The writer may not read the runbook (an added audience's, say security): the draft made
+    for them leaves out its post, its steps, the searches' hits on it and its links."""
+    articles = _articles()
+    hidden = {RUNBOOK}.__contains__
+    text = compose_draft(_incident().without(hidden), "payments-5xx", teams=TEAMS, today=TODAY,
+                         article_of=lambda i: None if hidden(i) else articles.get(i))
+    assert RUNBOOK not in text and articles[RUNBOOK].path not in text
+    assert "high-p99-latency" in text  # what the writer may read stays
+    assert "HikariPool-1" in text  # the search itself stays, without its hidden hit
+    whole = compose_draft(_incident(), "payments-5xx", teams=TEAMS, today=TODAY,
+                          article_of=articles.get)
+    assert RUNBOOK in whole  # so the check above can fail
+
+
 def test_no_email_no_activity_and_hostile_titles() -> None:
     hostile = 'Disk: "full" # on [db-1]\n---\n<script>alert(1)</script> *x* `y` -->'
     incident = _incident(title=hostile, responder="Ana Ruiz", alerts=(), services=(),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.article import Audience, Severity
+from indexer.article import Audience, Severity, audience_vocabulary
 from indexer.build import build_index, chunk_article
 from indexer.content import scan_content
 from indexer.embed import Embedder
@@ -95,13 +95,30 @@ def test_page_without_any_title_is_named_after_its_file() -> None:
     assert [i.code for i in result.issues] == ["title-from-filename"]
 
 
-def test_unknown_audience_gets_the_default_and_a_warning(tmp_path: Path) -> None:
+def test_unknown_audiences_are_errors_and_never_widen(tmp_path: Path) -> None:
+    """An audience outside the vocabulary is an error at its line; an article naming only such
+    audiences is left out (the default could widen it), one naming a known one too keeps that."""
     write(tmp_path, "a.md", "---\ntitle: A\naudience: ITPro\n---\nBody\n")
+    write(tmp_path, "b.md", "---\ntitle: B\nowner: x@y\naudience: [end-user, securty]\n---\nB\n")
+    write(tmp_path, "c.md", "---\ntitle: C\naudience: security\n---\nBody\n")
+    write(tmp_path, "d.md", "---\ntitle: D\n---\nBody\n")
     scan = scan_content(tmp_path, default_audience=Audience.END_USER)
-    assert scan.articles[0].audience == (Audience.END_USER,)
-    codes = {(i.code, i.severity) for i in scan.issues}
-    assert ("unknown-audience", Severity.WARNING) in codes
-    assert ("default-audience", Severity.WARNING) in codes
+    assert {a.path: a.audience for a in scan.articles} == {
+        "b.md": (Audience.END_USER,), "d.md": (Audience.END_USER,)}
+    assert set(scan.skipped) == {"a.md", "c.md"}
+    errors = sorted(str(i) for i in scan.issues if i.code == "unknown-audience")
+    assert errors == [
+        "a.md:3: unknown-audience unknown audience 'ITPro' (allowed: end-user, engineer)",
+        "b.md:4: unknown-audience unknown audience 'securty' (allowed: end-user, engineer)",
+        "c.md:3: unknown-audience unknown audience 'security' (allowed: end-user, engineer)"]
+    assert all(i.severity is Severity.ERROR for i in scan.issues if i.code == "unknown-audience")
+    assert ("d.md", "default-audience") in {(i.path, i.code) for i in scan.issues}
+    # With the organisation's vocabulary, c.md is a security article.
+    vocabulary = audience_vocabulary(["security"])
+    scan = scan_content(tmp_path, audiences=vocabulary)
+    assert {a.path: a.audience for a in scan.articles}["c.md"] == (Audience("security"),)
+    assert "allowed: end-user, engineer, security" in next(
+        i.message for i in scan.issues if i.path == "a.md")
 
 
 def test_malformed_articles_are_reported_with_their_path_and_skipped(tmp_path: Path) -> None:
@@ -130,7 +147,7 @@ def test_lint_reports_template_and_metadata_problems(tmp_path: Path) -> None:
     write(tmp_path, "teams.yaml", "teams:\n  net: {members: [a@example.com]}\nservices: {vpn: net}\n")
     broken = (TEMPLATED.replace("id: vpn-down\n", "")
               .replace("last_reviewed: 2026-03-04", "last_reviewed: 2026-13-45")
-              .replace("audience: [end-user]", "audience: [robots]")
+              .replace("audience: [end-user]", "audience: [end-user, robots]")
               .replace("owner: a@example.com\nteam: network\n", "services: [nothing]\n")
               .replace("services: [vpn]\n", "")
               .replace("1. Expired password\n2. Gateway down", "Probably the password.")

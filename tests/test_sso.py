@@ -40,7 +40,8 @@ CLIENT_SECRET = "client-secret-for-tests-0123456789"
 USERS = {"alice": {"password": "alice-pw", "email": "alice@x.example", "groups": ["kb-engineers"]},
          "bob": {"password": "bob-pw", "email": "bob@x.example", "groups": []},
          "dora": {"password": "dora-pw", "email": "dora@x.example",
-                  "groups": ["kb-engineers", "other"]}}
+                  "groups": ["kb-engineers", "other"]},
+         "sven": {"password": "sven-pw", "email": "sven@x.example", "groups": ["sec-team"]}}
 
 
 @pytest.fixture(scope="module")

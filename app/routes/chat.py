@@ -100,7 +100,7 @@ async def chat(body: ChatIn, request: Request, caller: CallerDep, _limit: RateLi
     abandoned = threading.Event()
     future = service.submit(body.session_id, body.message, engineer=caller.engineer,
                             client=caller.client, abandoned=abandoned,
-                            deadline=time.time() + budget)
+                            deadline=time.time() + budget, audiences=caller.audiences)
     try:
         turn = await _until_done(asyncio.wrap_future(future), request, abandoned,
                                  budget + COMMIT_GRACE)

@@ -37,18 +37,20 @@ EngineerDep = Annotated[Caller, Depends(require_engineer)]
 
 
 @router.get("/api/coverage", response_model=CoveragePublic)
-def coverage(request: Request, services: ServicesDep, _caller: EngineerDep) -> dict[str, Any]:
+def coverage(request: Request, services: ServicesDep, caller: EngineerDep) -> dict[str, Any]:
     """Every alert received: its runbook and how it was found, the runbook's freshness, and
-    the problem (no runbook, a runbook_url that names no article, a stale runbook)."""
-    items = coverage_items(services, public_url=link_base(request))
+    the problem (no runbook, a runbook_url that names no article, a stale runbook). Coverage by
+    the runbooks the caller may read: an added audience's runbook (security) is no runbook to an
+    engineer who may not read it, never its id or title."""
+    items = coverage_items(services, caller.audiences, public_url=link_base(request))
     return {"alerts": [i.to_json() for i in items], "counts": counts(items),
             "teams": team_counts(items)}
 
 
 @router.get("/coverage", include_in_schema=False)
-def coverage_page(request: Request, services: ServicesDep, _caller: EngineerDep) -> Response:
+def coverage_page(request: Request, services: ServicesDep, caller: EngineerDep) -> Response:
     """The gaps per team, with counts (server-rendered, every value escaped)."""
-    items = coverage_items(services, public_url=link_base(request))
+    items = coverage_items(services, caller.audiences, public_url=link_base(request))
     by_team = team_counts(items)
     sections = []
     for team, c in by_team.items():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -92,28 +92,54 @@ async def note_view(services: Services, incident: int | None, caller: Caller,
         await guarded(lambda: records.viewed(incident, article_id, caller.label))
 
 
+def _hidden(services: Services, caller: Caller) -> Callable[[str], bool]:
+    """Whether an article of the index is outside what ``caller`` may read (an added audience's,
+    such as security): incidents then never name it to them."""
+    searcher = services.index.searcher
+
+    def hidden(article_id: str) -> bool:
+        return (searcher.row(article_id) is not None
+                and searcher.article(article_id, caller.audiences) is None)
+
+    return hidden
+
+
+def _scrub_packet(packet: dict[str, Any], hidden: Callable[[str], bool]) -> dict[str, Any]:
+    runbook = packet.get("runbook")
+    return {
+        **packet,
+        "runbook": None if runbook and hidden(runbook["id"]) else runbook,
+        "searches": [{**s, "results": [r for r in s["results"] if not hidden(str(r))]}
+                     for s in packet["searches"]],
+        "articles_opened": [a for a in packet["articles_opened"] if not hidden(a["id"])],
+        "timeline": [{**t, "value": None if t["value"] and hidden(t["value"]) else t["value"]}
+                     for t in packet["timeline"]],
+    }
+
+
 # -- the routes -----------------------------------------------------------------------------------
 @router.post("/api/incidents", status_code=201, response_model=IncidentPublic)
 async def create_incident(body: IncidentCreateBody, services: ServicesDep,
-                          _caller: EngineerDep) -> IncidentPublic:
+                          caller: EngineerDep) -> IncidentPublic:
     """Open an incident; with ``source`` and ``external_id``, a repeat returns the first."""
     records = records_of(services)
     new = IncidentCreate(body.title, Severity.parse(body.severity), tuple(body.services),
                          tuple(body.alerts), body.started_at, body.source or "api",
                          body.external_id, team=body.team, responder=body.responder,
                          by=body.by)
-    return incident_public(await guarded(lambda: records.create(new)))
+    return incident_public(await guarded(lambda: records.create(new)), _hidden(services, caller))
 
 
 @router.get("/api/incidents", response_model=IncidentListPublic)
-async def list_incidents(services: ServicesDep, _caller: EngineerDep,
+async def list_incidents(services: ServicesDep, caller: EngineerDep,
                          status: Literal["triggered", "acknowledged", "diagnosed",
                                          "resolved"] | None = None,
                          limit: Annotated[int, Query(ge=1, le=500)] = 50) -> IncidentListPublic:
     records = records_of(services)
     phase = Phase.parse(status) if status else None
     found = await guarded(lambda: records.recent(phase, limit))
-    return IncidentListPublic(incidents=[incident_public(i) for i in found])
+    hidden = _hidden(services, caller)
+    return IncidentListPublic(incidents=[incident_public(i, hidden) for i in found])
 
 
 def _id(incident_id: int) -> int:
@@ -124,14 +150,14 @@ def _id(incident_id: int) -> int:
 
 @router.get("/api/incidents/{incident_id}", response_model=IncidentPublic)
 async def get_incident(incident_id: int, services: ServicesDep,
-                       _caller: EngineerDep) -> IncidentPublic:
+                       caller: EngineerDep) -> IncidentPublic:
     records, key = records_of(services), _id(incident_id)
-    return incident_public(await guarded(lambda: records.get(key)))
+    return incident_public(await guarded(lambda: records.get(key)), _hidden(services, caller))
 
 
 @router.patch("/api/incidents/{incident_id}", response_model=IncidentPublic)
 async def patch_incident(incident_id: int, body: IncidentPatchBody, services: ServicesDep,
-                         _caller: EngineerDep) -> IncidentPublic:
+                         caller: EngineerDep) -> IncidentPublic:
     """Acknowledged, diagnosed or resolved (``at`` never before the trigger), a note, a new
     severity; a resolution asks the incident channel for the retrospective."""
     records, key = records_of(services), _id(incident_id)
@@ -140,7 +166,8 @@ async def patch_incident(incident_id: int, body: IncidentPatchBody, services: Se
     phase = Phase.parse(body.status) if body.status else None
     severity = Severity.parse(body.severity) if body.severity else None
     return incident_public(await guarded(lambda: records.patch(
-        key, phase, at=body.at, by=body.by, note=body.note, severity=severity)))
+        key, phase, at=body.at, by=body.by, note=body.note, severity=severity)),
+        _hidden(services, caller))
 
 
 @router.post("/api/incidents/{incident_id}/steps", response_model=IncidentPublic)
@@ -155,7 +182,8 @@ async def step_done(incident_id: int, body: StepBody, services: ServicesDep,
         if not article:
             raise IncidentError("article_id: the incident has no runbook; name the article",
                                 "conflict")
-        return incident_public(records.step_done(key, article, body.step, body.by or caller.label))
+        return incident_public(records.step_done(key, article, body.step, body.by or caller.label),
+                               _hidden(services, caller))
 
     return await guarded(run)
 
@@ -177,7 +205,7 @@ async def retrospective(incident_id: int, body: RetrospectiveBody, services: Ser
     """Used as is, updated article X, wrote a new article, nothing to write (resolved only)."""
     records, key = records_of(services), _id(incident_id)
     return incident_public(await guarded(lambda: records.retrospective(
-        key, body.outcome, body.article_id, body.by or caller.label)))
+        key, body.outcome, body.article_id, body.by or caller.label)), _hidden(services, caller))
 
 
 @router.post("/api/incidents/{incident_id}/escalate", response_model=EscalationPacketPublic)
@@ -188,7 +216,7 @@ async def escalate(incident_id: int, services: ServicesDep, caller: EngineerDep,
     records, key = records_of(services), _id(incident_id)
     by, note = (body.by, body.note) if body is not None else (None, None)
     packet = await guarded(lambda: records.escalate(key, by or caller.label, note))
-    return EscalationPacketPublic.model_validate(packet)
+    return EscalationPacketPublic.model_validate(_scrub_packet(packet, _hidden(services, caller)))
 
 
 @router.post("/api/incidents/{incident_id}/draft", status_code=201,
@@ -208,7 +236,7 @@ async def draft_article(incident_id: int, services: ServicesDep, caller: Enginee
         try:
             return records.draft(key, Path(settings.content_dir), today=dt.date.today(),
                                  policy=settings.freshness_config().policy, branch=branch,
-                                 by=body.by or caller.label)
+                                 by=body.by or caller.label, hidden=_hidden(services, caller))
         except DraftError as exc:
             raise ApiError(exc.code, str(exc)) from None
         except OSError as exc:

@@ -36,19 +36,25 @@ def _check_params(request: Request) -> None:
                        f"allowed: {', '.join(sorted(PARAMS))}")
 
 
-def _audiences(requested: list[str], allowed: frozenset[Audience]) -> frozenset[Audience]:
+def _audiences(requested: list[str], allowed: frozenset[Audience],
+               vocabulary: tuple[Audience, ...]) -> frozenset[Audience]:
     if not requested:
         return allowed
     try:
-        wanted = {Audience.parse(a) for a in requested}
-    except ValueError as exc:
-        raise ApiError("validation_error", f"audience: {exc}") from None
+        wanted = {Audience.parse(a, vocabulary) for a in requested}
+    except ValueError:
+        # The allowed values named are the caller's own: the vocabulary is not listed to them.
+        mine = ", ".join(a.value for a in vocabulary if a in allowed)
+        raise ApiError("validation_error", f"audience: unknown audience (allowed: {mine})"
+                       ) from None
     # Asking for more than the caller may see silently narrows: no error says what exists.
     return frozenset(wanted) & allowed
 
 
-# The audiences a filter may name (documented; the handler answers validation_error for others).
-_AUDIENCES: dict[str, Any] = {"items": {"type": "string", "enum": [a.value for a in Audience]}}
+# The audiences a filter may name: names of FIELDGUIDE_AUDIENCES (the deployment's, so not
+# listed here); the handler answers validation_error for anything else.
+AUDIENCE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"  # app.openapi lists the vocabulary instead
+_AUDIENCES: dict[str, Any] = {"items": {"type": "string", "pattern": AUDIENCE_PATTERN}}
 
 
 
@@ -96,7 +102,8 @@ async def run_search(services: Services, caller: Caller, params: SearchQuery,
     generic conversion. ``SearchPagePublic`` is the shape, declared for ``/openapi.json``."""
     q = _validated_query(params.q)
     await check_incident(services, params.incident)
-    request = SearchRequest(q, _audiences(params.audience, caller.audiences),
+    request = SearchRequest(q, _audiences(params.audience, caller.audiences,
+                                          services.settings.audience_vocabulary),
                             services=tuple(params.service), tags=tuple(params.tag),
                             limit=params.limit, offset=params.offset)
     page = await services.search.search(request, label=caller.label,

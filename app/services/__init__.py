@@ -34,13 +34,11 @@ from chatbot.handoff import NO_SINK_HELP, RetryPolicy, sink_from_settings
 from chatbot.service import ChatService
 from freshness.service import FreshnessService
 from incidents.config import IncidentsConfig
-from indexer.article import Audience
 from indexer.embed import Embedder
 from indexer.search import Searcher
 
 __all__ = ["SearchHit", "SearchPage", "SearchService", "Services"]
 log = logging.getLogger("fieldguide.app")
-EVERYONE = frozenset(Audience)
 
 
 @dataclass
@@ -85,7 +83,11 @@ class Services:
             engine, settings.freshness_config(),
             article=lambda article_id: index.searcher.article(article_id),
             articles=lambda: index.searcher.articles())
+        # A retired article leaves search and chat at once: the review rebuilds the map, which
+        # withdraws it from the live searcher (and each new snapshot starts without it).
+        freshness.on_retired = lambda ids: index.searcher.withdraw(ids)
         freshness.refresh()  # the first map: no search waits for it
+        index.on_swap.append(lambda searcher: searcher.withdraw(freshness.retired))
         index.on_swap.append(lambda _searcher: freshness.refresh_soon())
         base = settings.public_base
         search = SearchService(index, compute, vectors, url_for=lambda i: base + article_url(i),

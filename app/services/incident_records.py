@@ -134,18 +134,21 @@ class IncidentRecords:
     # -- the draft article ------------------------------------------------------------------------
     def draft(self, incident_id: int, content_dir: Path, *, today: dt.date,
               policy: PolicyConfig | None = None, branch: str | None = None,
-              by: str | None = None) -> DraftMade:
+              by: str | None = None,
+              hidden: Callable[[str], bool] = lambda _id: False) -> DraftMade:
         """``content_dir/drafts/<slug>.md`` in the house template, prefilled from the incident
         (``incidents.drafts``). ``branch``: also commit it on that new Git branch (``""``: the
         name ``kb-draft/incident-<id>-<slug>``); checked before anything is written, so a content
-        directory that is not a Git work tree, or a branch that exists, leaves no file behind."""
-        incident = self.store.get(incident_id)  # not_found first
+        directory that is not a Git work tree, or a branch that exists, leaves no file behind.
+        ``hidden``: the articles the writer may not read, never named in the draft."""
+        incident = self.store.get(incident_id).without(hidden)  # not_found first
         repo = work_tree_of(content_dir) if branch is not None else None
         if repo is not None and branch:
             check_branch(repo, branch)
         by_id = {a.id: a for a in self.articles()}
+        readable = {k: a for k, a in by_id.items() if not hidden(k)}
         made = write_incident_draft(incident, content_dir, teams=self.teams(), today=today,
-                                    policy=policy, article_of=by_id.get, taken=by_id)
+                                    policy=policy, article_of=readable.get, taken=by_id)
         commit = None
         if repo is not None:
             message = (f"Draft article from incident {incident.id}: {incident.title}\n\n"
