@@ -296,6 +296,9 @@ def _incident(client: TestClient, security: dict[str, str]) -> int:
                           "externalURL": "http://alertmanager:9093", "truncatedAlerts": 0,
                           "alerts": [alert]})
     assert r.status_code == 202, r.text
+    # The incident channel reads what an engineer reads: the alert names the security runbook
+    # (its front matter's alerts), and the intake posts no runbook rather than that one.
+    assert SECRET_ID not in r.text and SECRET_TITLE not in r.text
     return incident
 
 

@@ -30,6 +30,7 @@ from incidents.posts import OutboxSender, SlackBlocksNotifier, runbook_template
 from incidents.retro import FollowUp
 from incidents.runbooks import RunbookIndex, RunbookResolver
 from incidents.signatures import verify_bearer, verify_pagerduty
+from indexer.article import STAFF
 from indexer.search import Searcher, SearchFn
 
 log = logging.getLogger("fieldguide.incidents")
@@ -67,7 +68,11 @@ class IncidentService:
                 hit = resolvers.get(id(searcher))
                 if hit is None or hit[0] is not searcher:
                     resolvers.clear()
-                    built = RunbookResolver(RunbookIndex(searcher.articles(), config.public_url),
+                    # The channel reads what an engineer reads: a runbook_url or alert name
+                    # that points at an added audience's article (security) finds no runbook,
+                    # as the resolver's search does.
+                    built = RunbookResolver(RunbookIndex(searcher.articles(STAFF),
+                                                         config.public_url),
                                             search, floor=config.search_floor)
                     hit = resolvers[id(searcher)] = (searcher, built)
                 return hit[1]
