@@ -267,21 +267,27 @@ def _as_list(value: Any) -> tuple[str, ...] | None:
 def _audience(value: Any, rel: str, line: int, issues: list[LintIssue],
               vocabulary: Collection[Audience]) -> tuple[tuple[Audience, ...], bool]:
     names = _as_list(value)
+    # The built-in vocabulary keeps DESIGN.md's rule: an unknown audience is a warning and the
+    # configured default applies. Once an organisation adds audiences (security), an unknown
+    # one may be a mistyped added one, which the default would widen: an error, left out.
+    severity = Severity.WARNING if set(vocabulary) <= set(BUILTIN_AUDIENCES) else Severity.ERROR
     if names is None:
         issues.append(LintIssue(rel, line, "unknown-audience", "`audience` must be a list of "
-                                f"names (allowed: {', '.join(a.value for a in vocabulary)})"))
+                                f"names (allowed: {', '.join(a.value for a in vocabulary)})",
+                                severity))
         names = ("",)
     found: list[Audience] = []
     for name in names:
         try:
             found.append(Audience.parse(name, vocabulary))
         except ValueError as exc:
-            issues.append(LintIssue(rel, line, "unknown-audience", str(exc)))
+            issues.append(LintIssue(rel, line, "unknown-audience", str(exc), severity))
     if found:
         return tuple(dict.fromkeys(found)), True
-    # None declared: the configured default applies (scan_content). Only unknown ones: declared
-    # but empty, and scan_content leaves the article out of the index.
-    return (), bool(names)
+    # None declared: the configured default applies (scan_content). Only unknown ones: the
+    # default too with the built-in vocabulary; with added audiences, declared but empty, and
+    # scan_content leaves the article out of the index.
+    return (), bool(names) and severity is Severity.ERROR
 
 
 def _date(value: Any, key: str, rel: str, line: int, issues: list[LintIssue]) -> dt.date | None:
