@@ -119,8 +119,22 @@ def plain(markdown: str) -> str:
     """Markdown reduced to its text, paragraphs separated by blank lines: emphasis, link targets,
     HTML tags and list markers go; words, link labels, code and identifiers stay as written
     (``node_filesystem_avail_bytes``, ``count(*)``, ``std::vector``)."""
+    return _plain(_MD.parse(markdown))
+
+
+def plain_and_targets(markdown: str) -> tuple[str, str]:
+    """``plain(markdown)`` and the link targets in ``markdown``, from one parse. The targets as
+    written, each distinct one once, space-separated: wikis link a page to the service,
+    dashboard and runbook it is about (``../kube/kubernetes.md``,
+    ``https://dashboards.example.net/d/sidekiq-main/sidekiq-overview``), and ``plain`` drops
+    them. Links to an anchor of the same page say nothing and are left out."""
+    tokens = _MD.parse(markdown)
+    return _plain(tokens), _targets(tokens)
+
+
+def _plain(tokens: list[Token]) -> str:
     out: list[str] = []
-    for tok in _MD.parse(markdown):
+    for tok in tokens:
         if tok.type == "inline":
             out.append(_inline_text(tok.children or []))
         elif tok.type == "paragraph_close":
@@ -136,13 +150,9 @@ def plain(markdown: str) -> str:
                   ).strip()
 
 
-def link_targets(markdown: str) -> str:
-    """The link targets in ``markdown`` as written, each distinct one once, space-separated:
-    wikis link a page to the service, dashboard and runbook it is about (``../kube/kubernetes.md``,
-    ``https://dashboards.example.net/d/sidekiq-main/sidekiq-overview``), and ``plain`` drops the
-    targets. Links to an anchor of the same page say nothing and are left out."""
+def _targets(tokens: list[Token]) -> str:
     out: list[str] = []
-    for tok in _MD.parse(markdown):
+    for tok in tokens:
         for child in tok.children or []:
             href = child.attrGet("href") if child.type == "link_open" else None
             if isinstance(href, str) and href and not href.startswith("#"):
