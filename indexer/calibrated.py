@@ -271,14 +271,12 @@ class FusionModel:
     def probabilities(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return 1.0 / (1.0 + np.exp(-self.logits(x)))
 
-    def contributions(self, row: npt.NDArray[np.float64]) -> dict[str, float]:
-        """Each leg's share of one candidate's logit (its features' terms summed), for explain."""
-        terms = (row - self.mean) / self.scale * self.weights
-        out: dict[str, float] = {}
-        for (name, leg), term in zip(FEATURES, terms.tolist(), strict=True):
-            if name in self.names:
-                out[leg] = out.get(leg, 0.0) + term
-        return out
+    def contributions(self, x: npt.NDArray[np.float64]) -> list[dict[str, float]]:
+        """Each leg's share of each candidate's logit (its features' terms summed), for explain:
+        one dict per row of ``x``, computed as one matrix product (a search has ~60 candidates)."""
+        groups, summing = _leg_groups(self.names)
+        shares = (((x - self.mean) / self.scale * self.weights) @ summing).tolist()
+        return [dict(zip(groups, row, strict=True)) for row in shares]
 
     def to_json(self, **extra: object) -> str:
         """The model file; ``extra`` carries the evidence (``answer`` there: the answer model
@@ -305,6 +303,18 @@ class FusionModel:
                    np.asarray(data["scale"], dtype=np.float64),
                    np.asarray(data["weights"], dtype=np.float64), float(data["bias"]),
                    AnswerModel.from_dict(answer))
+
+
+@lru_cache(maxsize=8)
+def _leg_groups(names: tuple[str, ...]) -> tuple[tuple[str, ...], npt.NDArray[np.float64]]:
+    """The legs a model's features explain (in ``FEATURES`` order) and the 0/1 matrix that sums
+    each feature's term into its leg (features outside ``names`` count for nothing)."""
+    groups = tuple(dict.fromkeys(leg for name, leg in FEATURES if name in names))
+    summing = np.zeros((len(FEATURES), len(groups)), dtype=np.float64)
+    for f, (name, leg) in enumerate(FEATURES):
+        if name in names:
+            summing[f, groups.index(leg)] = 1.0
+    return groups, summing
 
 
 @lru_cache(maxsize=4)

@@ -137,12 +137,12 @@ def fuse_calibrated(query: PreparedQuery, rankings: dict[str, list[LegHit]], pin
         for rank, hit in enumerate(hits[: config.depth], start=1):
             details[hit.doc][leg] = LegDetail(rank, hit.score, hit.matched)
     kept: list[tuple[Fused, int]] = []
+    shares = model.contributions(cands.x)
     for i, doc in enumerate(cands.docs):
         legs = details[doc]
         if set(legs) == {"dense"} and legs["dense"].score < config.min_dense_only:
             continue
-        kept.append((Fused(doc, probs[i], doc in pinned, legs, model.contributions(cands.x[i])),
-                     i))
+        kept.append((Fused(doc, probs[i], doc in pinned, legs, shares[i]), i))
     kept.sort(key=lambda fi: (not fi[0].pinned, -fi[0].score))
     confidence = None
     if kept and model.answer is not None:

@@ -28,6 +28,7 @@ from indexer.legs.dense import DenseLeg
 from indexer.legs.fuzzy import FuzzyLeg
 from indexer.legs.lexical import LexicalLeg
 from indexer.legs.tags import TagsLeg
+from indexer.packed import PackedArticle, release_free_memory
 
 FORMAT_VERSION = 1
 KEEP_VERSIONS = 3
@@ -53,7 +54,9 @@ def article_to_dict(a: Article) -> dict[str, Any]:
     return d
 
 
-def article_from_dict(d: dict[str, Any]) -> Article:
+def article_from_dict(d: dict[str, Any], packed: bool = False) -> Article:
+    """The article ``article_to_dict`` wrote; ``packed``: its text kept compressed until read
+    (``indexer.packed``: how a loaded snapshot holds its articles)."""
     d = dict(d)
     d["sections"] = tuple(Section(**{**s, "list_items": tuple(s["list_items"])})
                           for s in d["sections"])
@@ -63,7 +66,7 @@ def article_from_dict(d: dict[str, Any]) -> Article:
         d[key] = tuple(d[key])
     for key in ("created", "last_reviewed"):
         d[key] = dt.date.fromisoformat(d[key]) if d[key] else None
-    return Article(**d)
+    return PackedArticle(**d) if packed else Article(**d)
 
 
 @dataclass
@@ -132,9 +135,10 @@ class Snapshot:
         if manifest.get("format") != FORMAT_VERSION:
             raise SnapshotError(f"index in {index_dir} has format {manifest.get('format')}, "
                                 f"expected {FORMAT_VERSION}: rebuild it with `fieldguide index`")
-        articles = [article_from_dict(d)
+        articles = [article_from_dict(d, packed=True)
                     for d in json.loads((directory / "articles.json").read_text())]
         legs: dict[str, Leg] = {t.name: t.load(directory, len(articles)) for t in LEG_TYPES}
+        release_free_memory()  # the files' text, their dicts, the legs' temporaries: ~400 MB at 50k
         return cls(version=version, manifest=manifest, articles=articles, legs=legs)
 
 

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process, utils
 
 from indexer.article import Article
-from indexer.legs import LegHit, Mask, top_k
+from indexer.legs import LegHit, Mask, ranges, top_k
 from indexer.legs.qgrams import QGramIndex, TokenIndex, partial_ratio_possible, ratio_possible
 from indexer.query import PreparedQuery
 
@@ -60,7 +60,18 @@ class FuzzyLeg:
         self.n_docs = n_docs
         self.cutoff = cutoff  # short queries: typos in a few words
         self.long_cutoff = long_cutoff  # long queries: only near-verbatim pastes count
-        self._processed = [utils.default_process(s) for s in strings]
+        # Each distinct processed string once (a knowledge base repeats its error messages and
+        # alert names across articles): the filters and rapidfuzz see it once, and its score
+        # goes to every string that reads the same.
+        processed = [utils.default_process(s) for s in strings]
+        first: dict[str, int] = {}
+        self._unique_of = np.fromiter((first.setdefault(p, len(first)) for p in processed),
+                                      dtype=np.int64, count=len(processed))
+        self._processed = list(first)
+        order = np.argsort(self._unique_of, kind="stable")  # unique -> its strings, ascending
+        self._members = order
+        self._member_ptr = np.searchsorted(self._unique_of[order],
+                                           np.arange(len(self._processed) + 1))
         # Bigrams bound the short queries' scores more tightly; trigrams are rarer, so a long
         # paste reads far fewer postings for the same selectivity.
         self._bigrams = QGramIndex(self._processed, q=2)
@@ -101,8 +112,9 @@ class FuzzyLeg:
         return [LegHit(d, s, (self.strings[int(best[d])],)) for d, s in hits]
 
     def candidates(self, text: str) -> npt.NDArray[np.int64]:
-        """The strings that may score above the cutoff against a processed ``text``; the others
-        certainly do not (``indexer.legs.qgrams``), so they are never scored."""
+        """The distinct processed strings (ids into ``_processed``) that may score above the
+        cutoff against a processed ``text``; the others certainly do not
+        (``indexer.legs.qgrams``), so they are never scored."""
         n = len(text)
         if self._is_long(text):
             # A long paste: only a near-verbatim copy of a whole string counts. WRatio reaches
@@ -118,11 +130,12 @@ class FuzzyLeg:
         return np.sort(strings[possible])
 
     def score(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """The strings that score above the cutoff against a processed ``text``, and their scores."""
-        strings = self.candidates(text)
-        if not len(strings):
-            return strings, np.zeros(0, dtype=np.float32)
-        choices = [self._processed[i] for i in strings]
+        """The strings that score above the cutoff against a processed ``text`` (ascending ids
+        into ``strings``), and their scores."""
+        unique = self.candidates(text)
+        if not len(unique):
+            return unique, np.zeros(0, dtype=np.float32)
+        choices = [self._processed[i] for i in unique]
         if self._is_long(text):
             scores = self._cdist(text, choices, fuzz.WRatio, self.long_cutoff)
         else:
@@ -132,7 +145,12 @@ class FuzzyLeg:
                                 0.9 * self._cdist(text, choices, fuzz.partial_ratio,
                                                   self.cutoff / 0.9))
         kept = scores > 0
-        return strings[kept], scores[kept]
+        unique, scores = unique[kept], scores[kept]
+        starts = self._member_ptr[unique]
+        counts = self._member_ptr[unique + 1] - starts
+        strings = self._members[ranges(starts, counts)]
+        order = np.argsort(strings, kind="stable")
+        return strings[order], np.repeat(scores, counts)[order]
 
     @staticmethod
     def _is_long(text: str) -> bool:
