@@ -245,8 +245,9 @@ def test_lookup_answers_from_memory_until_its_ttl(kb: ContentScan, engine: Engin
     service = FreshnessService(engine, FreshnessConfig(content_dir=CONTENT, lookup_seconds=30.0),
                                article=by_id.get, articles=lambda: kb.articles, clock=clock)
     service.refresh()  # what the lifespan does before serving
-    with Session(engine) as s:
-        live = {r.id: r for r in Job(kb.teams).run(s, kb.articles, NOW, dry_run=True).articles}
+    with Session(engine) as s:  # the service answers for today, so the job runs for today
+        live = {r.id: r for r in Job(kb.teams).run(s, kb.articles, dt.datetime.now(dt.UTC),
+                                                   dry_run=True).articles}
     stale = [i for i, r in live.items() if r.status in (Status.STALE, Status.UNVERIFIED)]
     some, other = stale[0], stale[1]
     # Before the job ever ran, every answer is the policy computed for the article.
