@@ -69,6 +69,33 @@ def article_from_dict(d: dict[str, Any], packed: bool = False) -> Article:
     return PackedArticle(**d) if packed else Article(**d)
 
 
+def write_articles(path: Path, articles: list[Article]) -> None:
+    """The article table as one JSON array with one article per line, so that a load can read
+    it an article at a time (``read_articles``)."""
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("[")
+        for i, article in enumerate(articles):
+            fh.write(",\n" if i else "\n")
+            fh.write(json.dumps(article_to_dict(article)))  # escapes newlines: one line each
+        fh.write("\n]\n")
+
+
+def read_articles(path: Path) -> list[Article]:
+    """The article table, packed (``indexer.packed``). Read a line at a time when written by
+    ``write_articles`` (the file's text and all its dicts never in memory at once: ~1 GB at 50k
+    articles); an older snapshot's single-line array is parsed whole."""
+    with path.open(encoding="utf-8") as fh:
+        if fh.readline().rstrip("\n") != "[":
+            return [article_from_dict(d, packed=True) for d in json.loads(path.read_text())]
+        articles: list[Article] = []
+        for line in fh:
+            line = line.rstrip().removesuffix(",")
+            if line == "]":
+                return articles
+            articles.append(article_from_dict(json.loads(line), packed=True))
+    raise ValueError(f"{path}: the article table ends before its closing bracket")
+
+
 @dataclass
 class Snapshot:
     """Everything a searcher needs, loaded into memory: the articles and each leg by name."""
@@ -107,8 +134,7 @@ class Snapshot:
             shutil.rmtree(tmp)
         tmp.mkdir()
         try:
-            (tmp / "articles.json").write_text(
-                json.dumps([article_to_dict(a) for a in self.articles]))
+            write_articles(tmp / "articles.json", self.articles)
             for name in LEG_NAMES:
                 self.legs[name].save(tmp)
             # The manifest goes last: a version directory without one is incomplete, never used.
@@ -135,8 +161,7 @@ class Snapshot:
         if manifest.get("format") != FORMAT_VERSION:
             raise SnapshotError(f"index in {index_dir} has format {manifest.get('format')}, "
                                 f"expected {FORMAT_VERSION}: rebuild it with `fieldguide index`")
-        articles = [article_from_dict(d, packed=True)
-                    for d in json.loads((directory / "articles.json").read_text())]
+        articles = read_articles(directory / "articles.json")
         legs: dict[str, Leg] = {t.name: t.load(directory, len(articles)) for t in LEG_TYPES}
         release_free_memory()  # the files' text, their dicts, the legs' temporaries: ~400 MB at 50k
         return cls(version=version, manifest=manifest, articles=articles, legs=legs)

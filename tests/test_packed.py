@@ -5,11 +5,14 @@ Properties proved:
    pickling and the snapshot's own dict form, on every article of the sample knowledge base.
 2. ``Snapshot.load`` hands out packed articles, whose text takes less memory than the plain
    strings it replaces.
+3. The article table is written one article per line and read back a line at a time (older
+   single-line tables still load); a table cut short is an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 from pathlib import Path
 
@@ -17,7 +20,13 @@ import pytest
 
 from indexer.content import ContentScan
 from indexer.packed import PackedArticle
-from indexer.snapshot import Snapshot, article_from_dict, article_to_dict
+from indexer.snapshot import (
+    Snapshot,
+    article_from_dict,
+    article_to_dict,
+    read_articles,
+    write_articles,
+)
 
 
 def test_packed_articles_read_as_the_parsed_ones(kb: ContentScan) -> None:
@@ -43,3 +52,21 @@ def test_a_loaded_snapshot_holds_packed_text(kb_index: Path) -> None:
                 for a in snapshot.articles)
     packed = sum(a.packed_size() for a in snapshot.articles if isinstance(a, PackedArticle))
     assert packed < 0.75 * plain  # the sample articles are short: ~0.6 (officedocs: ~0.25)
+
+
+def test_the_article_table_is_read_a_line_at_a_time(kb: ContentScan, tmp_path: Path) -> None:
+    path = tmp_path / "articles.json"
+    write_articles(path, kb.articles)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == len(kb.articles) + 2
+    assert read_articles(path) == kb.articles
+    assert json.loads(path.read_text()) == json.loads(json.dumps([article_to_dict(a)
+                                                             for a in kb.articles]))
+    # A snapshot written before this layout: one line, parsed whole.
+    path.write_text(json.dumps([article_to_dict(a) for a in kb.articles]))
+    assert read_articles(path) == kb.articles
+    # A table cut short (a disk that filled mid-write) is an error, never a shorter table.
+    write_articles(path, kb.articles)
+    path.write_text("\n".join(path.read_text().splitlines()[:-2]) + "\n")
+    with pytest.raises(ValueError, match="closing bracket"):
+        read_articles(path)
