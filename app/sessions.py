@@ -306,4 +306,5 @@ class SessionStore:
             if row is None or row.revoked_at is not None:
                 return False
             row.revoked_at = now or utcnow()
+            row.provider_tokens = None  # signed out: nothing left to ask the provider with
             return True

@@ -39,6 +39,7 @@ from app.sessions import SESSION_COOKIE, WebSessionRow
 from app.settings import Settings, settings_error
 from indexer.embed import Embedder
 from tests.api_support import assert_error, client_for
+from tests.test_signin import csrf_of
 from tests.test_sso import (  # noqa: F401 - provider is a fixture
     CLIENT_ID,
     CLIENT_SECRET,
@@ -103,6 +104,11 @@ def test_removed_group_narrows_access_after_the_interval(
         set_groups(provider, "dora", ["kb-engineers", "other"])
         time.sleep(PAST_INTERVAL)
         assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
+        # Signed out, the row keeps nothing to ask the provider with.
+        signout = client.post("/signout", data={"csrf": csrf_of(client.get("/").text)},
+                              follow_redirects=False)
+        assert signout.status_code == 303
+        assert session_row(client).provider_tokens is None
     finally:
         set_groups(provider, "dora", ["kb-engineers", "other"])
 
