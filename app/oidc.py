@@ -109,8 +109,13 @@ class SingleSignOn:
             raise SignOnError("the identity provider sent no ID token")
         exp = claims.get("exp")
         expires = dt.datetime.fromtimestamp(exp, dt.UTC) if isinstance(exp, int) else None
+        # Asking again needs the userinfo endpoint: without one the session is as it was, bounded
+        # by the ID token.
+        metadata = await self.client.load_server_metadata()
+        grant = (ProviderGrant.of(str(claims["sub"]), dict(token))
+                 if metadata.get("userinfo_endpoint") else None)
         return SignedOn(person_from_claims(claims, self.settings.oidc_groups_claim, self.grants),
-                        expires, ProviderGrant.of(str(claims["sub"]), dict(token)))
+                        expires, grant)
 
     async def _check_issuer(self) -> None:
         metadata = await self.client.load_server_metadata()

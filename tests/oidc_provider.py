@@ -8,14 +8,15 @@ token endpoint (client_secret_basic, PKCE S256 required, codes usable once), and
 ``nonce`` and the ``groups`` claim. Like most providers it issues a refresh token with the
 code (Authlib's RefreshTokenGrant, rotated at each use, unless the config says
 ``"refresh_tokens": false``) and serves the userinfo endpoint (a bearer access token; the
-person's current groups). ``POST /_test/groups/<user>`` (a JSON list) changes a user's groups,
-as an administrator would at a real provider; ``POST /_test/disable/<user>`` disables the user
-and revokes every token they hold (a refresh is then ``invalid_grant``, userinfo a 401),
-``POST /_test/enable/<user>`` lets them sign in again;
-``GET /_test/tokens/<user>`` shows the last tokens issued (to check where they end up),
-``GET /_test/hits`` counts the token endpoint's requests by grant type and userinfo's;
-``POST /_test/redirect_uri`` registers the client's redirect URI once the service's port is
-known.
+person's current groups; left out of discovery with ``"userinfo": false``).
+
+As an administrator would at a real provider: ``POST /_test/groups/<user>`` (a JSON list)
+changes a user's groups; ``POST /_test/disable/<user>`` disables the user and revokes every
+token they hold (a refresh is then ``invalid_grant``, userinfo a 401); ``POST
+/_test/enable/<user>`` lets them sign in again. ``GET /_test/tokens/<user>`` shows the last
+tokens issued (to check where they end up), ``GET /_test/hits`` counts the token endpoint's
+requests by grant type and userinfo's; ``POST /_test/redirect_uri`` registers the client's
+redirect URI once the service's port is known.
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
         return jsonify({
             "issuer": issuer, "authorization_endpoint": f"{issuer}/authorize",
             "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks",
-            "userinfo_endpoint": f"{issuer}/userinfo",
+            **({"userinfo_endpoint": f"{issuer}/userinfo"} if config.get("userinfo", True)
+               else {}),
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],

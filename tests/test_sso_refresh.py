@@ -10,9 +10,11 @@ Properties proved, on SQLite and PostgreSQL, with FIELDGUIDE_SESSION_REFRESH_SEC
    answers is ``ProviderUnreachable`` after the timeout, not a hang.
 4. Requests racing on a due session, through two replicas' stores, make one refresh (the
    provider's token endpoint counts one refresh_token grant).
-5. A provider that issues no refresh token: the session is bounded by the ID token, and the
-   access token still asks userinfo at each interval.
-6. The interval and grace are checked at start, naming the setting.
+5. Signing out drops the tokens the session kept.
+6. A provider that issues no refresh token: the session is bounded by the ID token, and the
+   access token still asks userinfo at each interval. One without a userinfo endpoint: the
+   session keeps no tokens and is bounded by the ID token, as before the refresh existed.
+7. The interval and grace are checked at start, naming the setting.
 """
 
 from __future__ import annotations
@@ -140,12 +142,17 @@ def test_requests_racing_on_a_due_session_make_one_refresh(
     set_groups(provider, "dora", ["kb-engineers", "other"])
     assert sign_on(client, "dora").status_code == 303
     cookie = client.cookies[SESSION_COOKIE]
+    # Two replicas, each its own engine and store over the one database, with the default
+    # interval (300 s: no second refresh is due however long the threads take); the refresh is
+    # made due by the clock in the row.
     settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
-    one: Identity = client.app.state.identity  # type: ignore[attr-defined]
-    engine = make_engine(db_url)  # a second replica: its own engine and store, one database
+    settings = settings.model_copy(update={"session_refresh_seconds": 300})
+    engines = [make_engine(db_url), make_engine(db_url)]
     try:
-        two = Identity.build(settings, session_factory(engine))
-        time.sleep(PAST_INTERVAL)
+        one, two = (Identity.build(settings, session_factory(e)) for e in engines)
+        with client.app.state.services.sessions.begin() as db:  # type: ignore[attr-defined]
+            db.execute(update(WebSessionRow).values(
+                refresh_due_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
         before = hits(provider).get("refresh_token", 0)
         start = threading.Barrier(8)
         seen: list[Person | None] = []
@@ -163,7 +170,8 @@ def test_requests_racing_on_a_due_session_make_one_refresh(
         assert len(seen) == 8 and all(p is not None and p.role.value == "engineer" for p in seen)
         assert hits(provider).get("refresh_token", 0) == before + 1
     finally:
-        engine.dispose()
+        for e in engines:
+            e.dispose()
 
 
 def test_an_unreachable_provider_keeps_the_groups_for_the_grace(
@@ -235,6 +243,18 @@ def test_without_a_refresh_token_the_access_token_asks_userinfo(
         after = hits(issuer)
         assert after.get("refresh_token", 0) == before.get("refresh_token", 0) == 0
         assert after.get("userinfo", 0) >= before.get("userinfo", 0) + 1
+
+
+def test_without_a_userinfo_endpoint_the_session_is_bounded_by_the_id_token(
+        tmp_path: Path, kb_index: Path, embedder: Embedder) -> None:
+    with running_provider(tmp_path, userinfo=False) as (issuer, _proc):
+        settings = sso_settings(tmp_path, kb_index, issuer, session_refresh_seconds=INTERVAL)
+        with client_for(settings, embedder) as client:
+            assert sign_on(client, "alice").status_code == 303
+            row = session_row(client)
+            assert row.provider_tokens is None and row.refresh_due_at is None
+            assert aware(row.expires_at) - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=300)
+            assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
 
 
 @pytest.mark.parametrize(("values", "name"), [
