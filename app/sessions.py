@@ -194,9 +194,14 @@ class SessionStore:
                 grant: ProviderGrant | None) -> dt.datetime:
         """When a session opened now ends: after the lifetime, or at ``until`` if sooner,
         unless a refresh token lets it ask the provider again (each refresh confirms the
-        person, so the ID token's expiry no longer bounds it)."""
-        if grant is not None and grant.refresh_token and self.policy.refresher is not None:
-            until = None
+        person, so the ID token's expiry no longer bounds it); without one, no later than the
+        access token it asks userinfo with."""
+        if grant is not None and self.policy.refresher is not None:
+            if grant.refresh_token:
+                until = None
+            elif grant.access_expires is not None:  # userinfo answers no longer than this
+                ends = dt.datetime.fromtimestamp(grant.access_expires, dt.UTC)
+                until = ends if until is None else min(until, ends)
         return now + self.lifetime if until is None else min(now + self.lifetime, until)
 
     def _row(self, db: Session, cookie: str) -> WebSessionRow | None:
