@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.groups import parse_role_groups, person_from_groups
 from app.people import KEY_PREFIX, Person, PersonKeys, Role
-from app.sessions import SessionStore, Signer, load_secret
+from app.session_refresh import GroupRefresher
+from app.sessions import RefreshPolicy, SessionStore, Signer, load_secret
 from app.settings import Settings, hash_key
 
 LEGACY_NAME = "engineer key"
@@ -71,8 +72,11 @@ class Identity:
         def group_person(name: str, email: str | None, groups: frozenset[str]) -> Person:
             return person_from_groups(name, email, groups, grants)
 
+        policy = RefreshPolicy(GroupRefresher.from_settings(settings),
+                               dt.timedelta(seconds=settings.session_refresh_seconds),
+                               dt.timedelta(seconds=settings.session_refresh_grace_seconds))
         store = SessionStore(sessions, signer, dt.timedelta(hours=settings.session_hours),
-                             keys.person_by_id, live, group_person)
+                             keys.person_by_id, live, group_person, policy)
         return cls(settings, keys, store)
 
     def credential(self, token: str) -> tuple[Person, str | None] | None:

@@ -8,9 +8,12 @@ Authlib does the protocol: discovery from ``FIELDGUIDE_OIDC_ISSUER``, the author
 signature (the provider's JWKS), issuer, audience, expiry and nonce. Between the redirect out and
 the callback, that state lives in a signed, ``HttpOnly``, ``SameSite=Lax`` cookie
 (``fieldguide_oidc``, path ``/signin``, ten minutes) and is used once. The person's groups then
-decide their role, audiences and teams (``app.groups``); the session it opens lasts until the ID
-token expires (at most ``FIELDGUIDE_SESSION_HOURS``), so a group removed at the provider takes
-effect at the next sign-in.
+decide their role, audiences and teams (``app.groups``). The session keeps what it needs to ask
+the provider again (``app.session_refresh``: the refresh token the token endpoint returned, the
+access token for userinfo), so a group removed at the provider takes effect at the next refresh
+(``FIELDGUIDE_SESSION_REFRESH_SECONDS``). With a refresh token the session lasts
+``FIELDGUIDE_SESSION_HOURS`` (each refresh confirms the person); without one, until the ID
+token expires.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from app.groups import GroupGrant, parse_role_groups, person_from_claims
 from app.people import Person
+from app.session_refresh import ProviderGrant
 from app.sessions import load_secret
 from app.settings import Settings
 
@@ -44,6 +48,7 @@ class SignOnError(Exception):
 class SignedOn:
     person: Person
     expires: dt.datetime | None  # the ID token's exp
+    grant: ProviderGrant | None = None  # to ask the provider again (secret: never logged)
 
 
 @dataclass
@@ -104,8 +109,13 @@ class SingleSignOn:
             raise SignOnError("the identity provider sent no ID token")
         exp = claims.get("exp")
         expires = dt.datetime.fromtimestamp(exp, dt.UTC) if isinstance(exp, int) else None
+        # Asking again needs the userinfo endpoint: without one the session is as it was, bounded
+        # by the ID token.
+        metadata = await self.client.load_server_metadata()
+        grant = (ProviderGrant.of(str(claims["sub"]), dict(token))
+                 if metadata.get("userinfo_endpoint") else None)
         return SignedOn(person_from_claims(claims, self.settings.oidc_groups_claim, self.grants),
-                        expires)
+                        expires, grant)
 
     async def _check_issuer(self) -> None:
         metadata = await self.client.load_server_metadata()

@@ -304,6 +304,14 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         12.0, gt=0, le=24 * 90, description="How long a sign-in lasts (hours) before the "
         "browser must sign in again.")
+    session_refresh_seconds: int = Field(
+        300, ge=1, le=86400, description="How often (seconds) a single sign-on session asks "
+        "the identity provider again for the person's groups: the next request after that "
+        "refreshes them, so a group removed at the provider narrows access within this time.")
+    session_refresh_grace_seconds: int = Field(
+        900, ge=0, le=86400, description="How long (seconds) past a due refresh a single "
+        "sign-on session keeps its last confirmed groups while the identity provider cannot "
+        "be reached; after that the session ends.")
     auth_failure_burst: int = Field(
         10, ge=1, description="Failed authentications (a wrong key, token, session or webhook "
         "signature) a client may make in a row before it is answered 429.")

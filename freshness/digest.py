@@ -1,4 +1,13 @@
-"""Message content: each assignee's weekly digest and each team's weekly summary."""
+"""Message content: each assignee's weekly digest and each team's weekly summary.
+
+Nothing outside a recipient's audiences reaches them. A message to a person goes to the owner
+of every article it lists (the ownership rule assigns a person only their own articles), who
+may read them whatever their audience. A message to a team (its list, its chat channel) is
+read by whoever is on them, so it reads as an engineer does (``STAFF``, as the incident
+channel's runbooks do): an article only an added audience may read (e.g. ``security``) is
+counted there but never named: no title, no id, no link; the line that counts them points to
+``/freshness``, which lists them to those signed in with that audience.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ from urllib.parse import quote
 
 from freshness.notify import Message
 from freshness.policy import Status
+from indexer.article import STAFF, Audience
 from indexer.teams import TeamsConfig
 
 TRUST_TARGET = 0.8
@@ -32,6 +42,21 @@ class Item:
     retired: bool = False
     flagged: bool = False  # readers' votes call for a review before review-by
     unhelpful: int = 0  # "not helpful" votes that count now
+    audience: tuple[Audience, ...] = (Audience.ENGINEER,)  # who may read it
+    owner: str | None = None  # the front matter's owner (may read it whatever its audience)
+
+
+def nameable(item: Item, person: str | None) -> bool:
+    """May a message to ``person`` (an email; None: a team's list or channel) name ``item``?"""
+    if any(a in STAFF for a in item.audience):
+        return True
+    return bool(person and item.owner and person.lower() == item.owner.lower())
+
+
+def _withheld(count: int, public_url: str, what: str) -> str:
+    return (f"{count} {what} in an audience this list and channel may not read "
+            f"{'is' if count == 1 else 'are'} counted here but not named: see "
+            f"{public_url.rstrip('/')}/freshness signed in with that audience.")
 
 
 def week_key(day: dt.date) -> str:
@@ -89,8 +114,12 @@ def digests(items: Sequence[Item], today: dt.date, public_url: str) -> list[Mess
     for assignee, mine in sorted(by_assignee.items()):
         mine.sort(key=_sort_key)
         counts = {s: sum(i.status is s for i in mine) for s in Status if s is not Status.FRESH}
+        person = assignee if "@" in assignee else None
+        named = [i for i in mine if nameable(i, person)]
         lines = [f"- [{_label(i)}] {i.title} ({_due(i)}): {article_url(public_url, i.id)}"
-                 for i in mine]
+                 for i in named]
+        if len(named) < len(mine):
+            lines.append("- " + _withheld(len(mine) - len(named), public_url, "more"))
         flagged = sum(i.flagged for i in mine)
         head = (f"{len(mine)} Fieldguide article(s) assigned to {assignee} need a review "
                 f"({counts[Status.DUE_SOON]} due soon, {counts[Status.STALE]} stale, "
@@ -104,7 +133,7 @@ def digests(items: Sequence[Item], today: dt.date, public_url: str) -> list[Mess
             subject=f"Fieldguide: {len(mine)} article(s) to review ({week})", text=text,
             facts=(*((s.value, str(n)) for s, n in counts.items()),
                    *((("flagged", str(flagged)),) if flagged else ())),
-            links=tuple((i.title, article_url(public_url, i.id)) for i in mine)))
+            links=tuple((i.title, article_url(public_url, i.id)) for i in named)))
     return out
 
 
@@ -122,10 +151,13 @@ def summaries(items: Sequence[Item], teams: TeamsConfig, today: dt.date,
         team = teams.teams.get(team_id)
         counts = {s: sum(i.status is s for i in mine) for s in Status}
         trust = trust_score(mine)
-        newly = sorted((i for i in mine if i.status is Status.UNVERIFIED and i.unverified_since
+        named = [i for i in mine if nameable(i, None)]
+        newly = sorted((i for i in named if i.status is Status.UNVERIFIED and i.unverified_since
                         and monday <= i.unverified_since <= today), key=_sort_key)
-        oldest = sorted((i for i in mine if i.status in (Status.STALE, Status.UNVERIFIED)),
+        oldest = sorted((i for i in named if i.status in (Status.STALE, Status.UNVERIFIED)),
                         key=_sort_key)[:OLDEST_STALE]
+        withheld = sum(i.status is not Status.FRESH or i.flagged
+                       for i in mine if not nameable(i, None))
         name = team.name if team else team_id
         parts = [
             f"Weekly freshness summary for {name} ({week}): {len(mine)} articles.",
@@ -142,6 +174,8 @@ def summaries(items: Sequence[Item], teams: TeamsConfig, today: dt.date,
             parts.append("Oldest stale articles:\n" + "\n".join(
                 f"- {i.title} ({_due(i)}, assigned to {i.assignee}): "
                 f"{article_url(public_url, i.id)}" for i in oldest))
+        if withheld:
+            parts.append(_withheld(withheld, public_url, "article(s) to review"))
         out.append(Message(
             kind="summary", recipient=team_id, email=team.email if team else None,
             channel=team.channel if team else None,

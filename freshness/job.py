@@ -41,7 +41,7 @@ from freshness.policy import (
     flagged_by_votes,
     local_date,
 )
-from indexer.article import Article
+from indexer.article import Article, Audience
 from indexer.files import RefusedFile
 from indexer.teams import TeamsConfig
 
@@ -124,6 +124,8 @@ class ArticleResult:
     votes: Votes = Votes.NONE  # readers' votes that count now (policy.count_votes)
     flagged: bool = False  # readers' votes call for a review before review-by
     reviewed_by: str | None = None  # who recorded the last review (API or Git)
+    audience: tuple[Audience, ...] = (Audience.ENGINEER,)  # who may read it: what a message
+    # to a team may name (freshness.digest.nameable)
 
     @property
     def needs_review(self) -> bool:
@@ -189,7 +191,8 @@ def _items(results: Sequence[ArticleResult], teams: TeamsConfig) -> list[Item]:
             assignee_email=r.assignee if person else (team.email if team else None),
             assignee_channel=None if person or team is None else team.channel,
             team=r.team, unverified_since=r.unverified_since, retired=r.retired,
-            flagged=r.flagged and not r.retired, unhelpful=r.votes.unhelpful))
+            flagged=r.flagged and not r.retired, unhelpful=r.votes.unhelpful,
+            audience=r.audience, owner=r.owner))
     return out
 
 
@@ -291,7 +294,7 @@ def assess(articles: Sequence[Article], history: History, teams: TeamsConfig, to
         is_retired = a.id in history.retired
         votes = count_votes(history.votes.get(a.id, ()), today, verdict.reviewed_on, config)
         out.append(ArticleResult(
-            id=a.id, path=a.path, title=a.title, status=verdict.status,
+            id=a.id, path=a.path, title=a.title, status=verdict.status, audience=a.audience,
             review_by=verdict.review_by, assignee=who.assignee, assigned_because=who.reason,
             banner=verdict.banner and not is_retired,
             team=who.team.id if who.team else teams.default_team, services=a.services,

@@ -5,9 +5,18 @@ once it listens. CONFIG: ``{"port", "client_id", "client_secret", "redirect_uri"
 "users": {name: {"password", "email", "groups"}}}``. It speaks what a provider speaks:
 discovery, JWKS (a fresh RSA key each run), the authorization endpoint (a login form), the
 token endpoint (client_secret_basic, PKCE S256 required, codes usable once), and ID tokens with
-``nonce`` and the ``groups`` claim. ``POST /_test/groups/<user>`` (a JSON list) changes a
-user's groups, as an administrator would at a real provider; ``POST /_test/redirect_uri``
-registers the client's redirect URI once the service's port is known.
+``nonce`` and the ``groups`` claim. Like most providers it issues a refresh token with the
+code (Authlib's RefreshTokenGrant, rotated at each use, unless the config says
+``"refresh_tokens": false``) and serves the userinfo endpoint (a bearer access token; the
+person's current groups; left out of discovery with ``"userinfo": false``).
+
+As an administrator would at a real provider: ``POST /_test/groups/<user>`` (a JSON list)
+changes a user's groups; ``POST /_test/disable/<user>`` disables the user and revokes every
+token they hold (a refresh is then ``invalid_grant``, userinfo a 401); ``POST
+/_test/enable/<user>`` lets them sign in again. ``GET /_test/tokens/<user>`` shows the last
+tokens issued (to check where they end up), ``GET /_test/hits`` counts the token endpoint's
+requests by grant type and userinfo's; ``POST /_test/redirect_uri`` registers the client's
+redirect URI once the service's port is known.
 """
 
 from __future__ import annotations
@@ -19,9 +28,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
@@ -31,6 +41,7 @@ from markupsafe import escape
 from werkzeug.serving import make_server
 
 ID_TOKEN_SECONDS = 300
+ACCESS_TOKEN_SECONDS = 3600
 
 
 @dataclass
@@ -39,6 +50,7 @@ class User:
     password: str
     email: str
     groups: list[str]
+    disabled: bool = False
 
     def get_user_id(self) -> str:
         return self.name
@@ -49,6 +61,7 @@ class Client:
     client_id: str
     client_secret: str
     redirect_uri: str
+    refresh_tokens: bool = True
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -73,7 +86,8 @@ class Client:
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type == "authorization_code" or (
+            grant_type == "refresh_token" and self.refresh_tokens)
 
 
 @dataclass
@@ -107,12 +121,44 @@ class Code:
         return None
 
 
+@dataclass
+class Token:
+    """An issued access token and the refresh token that came with it."""
+
+    client_id: str
+    user: str
+    scope: str
+    access_token: str
+    refresh_token: str | None
+    issued_at: int = field(default_factory=lambda: int(time.time()))
+    expires_in: int = ACCESS_TOKEN_SECONDS
+    revoked: bool = False
+
+    def check_client(self, c: Client) -> bool:
+        return c.client_id == self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.expires_in
+
+    def is_expired(self) -> bool:
+        return time.time() >= self.issued_at + self.expires_in
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+
 def build(config: dict[str, Any], issuer: str) -> Flask:
     app = Flask(__name__)
     users = {name: User(name, u["password"], u["email"], list(u["groups"]))
              for name, u in config["users"].items()}
-    client = Client(config["client_id"], config["client_secret"], config["redirect_uri"])
+    client = Client(config["client_id"], config["client_secret"], config["redirect_uri"],
+                    bool(config.get("refresh_tokens", True)))
     codes: dict[str, Code] = {}
+    tokens: list[Token] = []
+    hits: dict[str, int] = {}
     key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig",
                                                 "alg": "RS256"})
 
@@ -135,6 +181,22 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
         def authenticate_user(self, authorization_code: Code) -> User:
             return users[authorization_code.user]
 
+    class Refresh(grants.RefreshTokenGrant):
+        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic"]  # noqa: RUF012 - Authlib's API
+        INCLUDE_NEW_REFRESH_TOKEN = True  # rotated: each refresh token is good once
+
+        def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+            found = next((t for t in tokens if t.refresh_token == refresh_token), None)
+            if found is None or found.revoked or users[found.user].disabled:
+                return None  # Authlib answers invalid_grant
+            return found
+
+        def authenticate_user(self, credential: Token) -> User:
+            return users[credential.user]
+
+        def revoke_old_credential(self, credential: Token) -> None:
+            credential.revoked = True
+
     class IdToken(OpenIDCode):
         def resolve_client_private_key(self, c: Client) -> RSAKey:
             return key
@@ -153,16 +215,34 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
             return UserInfo(sub=user.name, name=user.name.title(), email=user.email,
                             groups=list(users[user.name].groups))
 
+    def save_token(token: dict[str, Any], req: Any) -> None:
+        tokens.append(Token(client.client_id, req.user.name, str(token.get("scope", "")),
+                            token["access_token"], token.get("refresh_token"),
+                            expires_in=int(token.get("expires_in", ACCESS_TOKEN_SECONDS))))
+
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
     server = AuthorizationServer(app, query_client=lambda cid: client
                                  if cid == client.client_id else None,
-                                 save_token=lambda token, req: None)
+                                 save_token=save_token)
     server.register_grant(CodeGrant, [IdToken(require_nonce=True), CodeChallenge(required=True)])
+    server.register_grant(Refresh)
+
+    class Bearer(BearerTokenValidator):
+        def authenticate_token(self, token_string: str) -> Token | None:
+            found = next((t for t in tokens if t.access_token == token_string), None)
+            return None if found is None or users[found.user].disabled else found
+
+    protect = ResourceProtector()
+    protect.register_token_validator(Bearer())
 
     @app.get("/.well-known/openid-configuration")
     def discovery() -> Response:
         return jsonify({
             "issuer": issuer, "authorization_endpoint": f"{issuer}/authorize",
             "token_endpoint": f"{issuer}/token", "jwks_uri": f"{issuer}/jwks",
+            **({"userinfo_endpoint": f"{issuer}/userinfo"} if config.get("userinfo", True)
+               else {}),
+            "grant_types_supported": ["authorization_code", "refresh_token"],
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"],
@@ -185,14 +265,47 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
                     '<input name="username"><input name="password" type="password">'
                     '<button type="submit">Log in</button></form>')
         user = users.get(request.form.get("username", ""))
-        if user is None or not secrets.compare_digest(user.password,
+        if user is None or user.disabled or not secrets.compare_digest(user.password,
                                                       request.form.get("password", "")):
             return Response("wrong user or password", status=401)
         return server.create_authorization_response(grant_user=user)
 
     @app.post("/token")
     def token() -> Any:
+        grant = request.form.get("grant_type", "")
+        hits[grant] = hits.get(grant, 0) + 1
         return server.create_token_response()
+
+    @app.route("/userinfo", methods=["GET", "POST"])
+    def userinfo() -> Any:
+        hits["userinfo"] = hits.get("userinfo", 0) + 1
+        with protect.acquire("openid") as held:
+            user = users[held.user]
+            return jsonify({"sub": user.name, "name": user.name.title(), "email": user.email,
+                            "groups": list(user.groups)})
+
+    @app.get("/_test/tokens/<name>")
+    def last_tokens(name: str) -> Response:
+        held = [t for t in tokens if t.user == name]
+        return jsonify({"access_token": held[-1].access_token if held else None,
+                        "refresh_token": held[-1].refresh_token if held else None})
+
+    @app.get("/_test/hits")
+    def get_hits() -> Response:
+        return jsonify(hits)
+
+    @app.post("/_test/disable/<name>")
+    def disable(name: str) -> Response:
+        users[name].disabled = True
+        for held in tokens:
+            if held.user == name:
+                held.revoked = True
+        return jsonify({"user": name, "disabled": True})
+
+    @app.post("/_test/enable/<name>")
+    def enable(name: str) -> Response:
+        users[name].disabled = False  # may sign in again; the revoked tokens stay revoked
+        return jsonify({"user": name, "disabled": False})
 
     @app.post("/_test/redirect_uri")
     def set_redirect() -> Response:

@@ -5,8 +5,9 @@ Properties proved, each through real HTTP redirects between the service and the 
    comes back an engineer (engineer articles open), a user in no group a reader (they do not).
 2. A wrong state, a code used twice, a tampered state cookie: no session, the sign-in page with
    a 401, counted as a failed authentication; never a 500.
-3. A group removed at the provider narrows access at the next sign-in, and a session never
-   outlives its ID token.
+3. A group removed at the provider narrows access at the next sign-in (and at the next session
+   refresh: tests/test_sso_refresh.py); a session lasts its lifetime when the provider gave a
+   refresh token, never past its ID token without one.
 4. /signin offers the single sign-on button; an unreachable provider is a clear page, not a 500.
 5. Unknown roles in FIELDGUIDE_ROLE_GROUPS are refused at start, naming the allowed values.
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +43,20 @@ USERS = {"alice": {"password": "alice-pw", "email": "alice@x.example", "groups":
          "bob": {"password": "bob-pw", "email": "bob@x.example", "groups": []},
          "dora": {"password": "dora-pw", "email": "dora@x.example",
                   "groups": ["kb-engineers", "other"]},
-         "sven": {"password": "sven-pw", "email": "sven@x.example", "groups": ["sec-team"]}}
+         "sven": {"password": "sven-pw", "email": "sven@x.example", "groups": ["sec-team"]},
+         # Disabled at the provider, then enabled again, by tests/test_sso_refresh.py.
+         "carol": {"password": "carol-pw", "email": "carol@x.example",
+                   "groups": ["kb-engineers"]}}
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    config = tmp_path_factory.mktemp("oidc") / "provider.json"
+@contextmanager
+def running_provider(directory: Path, users: dict[str, Any] | None = None, **extra: Any
+                     ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """tests/oidc_provider.py as its own process: its issuer URL and the process."""
+    config = directory / "provider.json"
     config.write_text(json.dumps({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                   "redirect_uri": "http://localhost/signin/oidc/callback",
-                                  "users": USERS}))
+                                  "users": USERS if users is None else users, **extra}))
     env = {**os.environ, "AUTHLIB_INSECURE_TRANSPORT": "1"}  # plain HTTP on loopback
     proc = subprocess.Popen([sys.executable, "-m", "tests.oidc_provider", str(config)],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
@@ -57,12 +64,18 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("ready "), line
-        yield line.split(" ", 1)[1]
+        yield line.split(" ", 1)[1], proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_provider(tmp_path_factory.mktemp("oidc")) as (issuer, _proc):
+        yield issuer
 
 
 def sso_settings(tmp_path: Path, kb_index: Path, issuer: str, **kw: Any) -> Settings:
@@ -131,12 +144,17 @@ def test_engineer_group_signs_on_as_engineer(client: TestClient, provider: str) 
     assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
     html = client.get("/").text
     assert "Alice" in html and 'data-role="engineer"' in html
-    # The session lasts no longer than the ID token (the provider's 300 s).
+    # The provider gave a refresh token: the session lasts FIELDGUIDE_SESSION_HOURS (each
+    # refresh confirms the person), past the ID token's 300 s; the tokens are kept encrypted.
     with client.app.state.services.sessions() as db:  # type: ignore[attr-defined]
         row = db.scalars(select(WebSessionRow)).one()
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
-    assert expires - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=300)
+    assert expires - dt.datetime.now(dt.UTC) > dt.timedelta(hours=11)
     assert (row.source, row.email, row.role) == ("oidc", "alice@x.example", "engineer")
+    issued = httpx.get(f"{provider}/_test/tokens/alice", timeout=10).json()
+    assert issued["refresh_token"] and row.provider_tokens
+    for secret in (issued["refresh_token"], issued["access_token"]):
+        assert secret not in row.provider_tokens and secret not in cookie
 
 
 def test_an_expired_sign_on_is_anonymous(client: TestClient) -> None:

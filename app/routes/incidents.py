@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from app.access import Caller, caller_of
+from app.access import Caller, get_caller
 from app.deps import ServicesDep
 from app.errors import ApiError
 from app.schemas_drafts import IncidentDraftBody, IncidentDraftPublic
@@ -40,7 +40,7 @@ MAX_ID = 2**31 - 1  # an id past a 32-bit integer is refused before the database
 
 
 async def require_engineer(request: Request) -> Caller:
-    caller = caller_of(request)
+    caller = await get_caller(request)  # a session may ask the provider: off the loop
     if not caller.engineer:
         raise ApiError("unauthorized", "incidents need an engineer API key or the admin token: "
                        "'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})

@@ -52,13 +52,13 @@ async def callback(request: Request) -> Response:
     request.session.clear()
     identity = identity_of(request)
     old = request.cookies.get(SESSION_COOKIE)
-    cookie = await run_in_threadpool(identity.store.open, done.person, None, None, done.expires)
+    cookie = await run_in_threadpool(identity.store.open, done.person, None, None, done.expires,
+                                     done.grant)
     if old:
         await run_in_threadpool(identity.store.revoke, old)
     request.state.session_lost = False
     response = RedirectResponse(next_path, status_code=303)
-    lifetime = identity.store.lifetime.total_seconds()
-    if done.expires is not None:
-        lifetime = min(lifetime, (done.expires - utcnow()).total_seconds())
+    now = utcnow()
+    lifetime = (identity.store.ends_at(now, done.expires, done.grant) - now).total_seconds()
     session_cookie_on(response, request, cookie, max(1, int(lifetime)))
     return response
