@@ -22,13 +22,12 @@ import httpx
 import pytest
 import yaml
 
-from app.db import engine_for, session_factory
-from app.people import PersonKeys, Role
+from app.people import Role
 from incidents.records import Activity
 from indexer.embed import Embedder
 from tests.api_support import ENGINEER, ENGINEER_KEY
 from tests.browser.harness import ARTIFACTS, PageWatch, ServerThread, dump
-from tests.browser.service import start_service
+from tests.browser.service import person_key, start_service
 from tests.test_pages_browser import DOCS_SHOTS, PHONE, keep
 from tests.test_widget_browser import chromium, pytestmark  # noqa: F401 - fixtures
 
@@ -76,14 +75,6 @@ def _incident(service: ServerThread) -> int:
     return iid
 
 
-def _key(service: ServerThread) -> str:
-    engine = engine_for(service.settings)  # type: ignore[attr-defined]
-    try:
-        return PersonKeys(session_factory(engine)).create(
-            "Elena Petrova", "elena.petrova@brightwater.example", Role.ENGINEER).secret
-    finally:
-        engine.dispose()
-
 
 def _keep(page: Any, name: str) -> None:
     """The whole page, in tests/artifacts and, for the README, in docs/screenshots."""
@@ -107,7 +98,8 @@ def test_check_a_step_escalate_and_write_a_draft(chromium: Any, service: ServerT
     watch = PageWatch()
     watch.attach(page)
     page.goto(service.url + "/signin?next=/incidents")
-    page.get_by_label("Personal API key").fill(_key(service))
+    key = person_key(service, "Elena Petrova", "elena.petrova@brightwater.example", Role.ENGINEER)
+    page.get_by_label("Personal API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(service.url + "/incidents")
     page.get_by_role("link", name=TITLE).click()
@@ -181,7 +173,10 @@ def test_on_a_phone_nothing_runs_off_the_screen(chromium: Any,  # noqa: F811
     watch.attach(page)
     page.goto(f"{service.url}/incidents/{iid}")
     width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 390, width
+    wide = page.evaluate("""[...document.querySelectorAll('body *')].filter(
+        (el) => el.getBoundingClientRect().right > 390).map(
+        (el) => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right))""")
+    assert width <= 390, (width, wide)
     _quiet(watch, page)
     keep(page, "incident-phone")
     page.goto(f"{service.url}/incidents")

@@ -171,14 +171,14 @@ def answered(handler: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable
 
 
 # A form's change: what the page then says (a key of ``DONE``) and the part to go back to.
-Change = Callable[[Caller, int, dict[str, str]], tuple[str, str]]
+Change = Callable[[Services, Caller, int, dict[str, str]], tuple[str, str]]
 
 
 async def _change(request: Request, services: Services, raw_id: str, change: Change) -> Response:
     """A form that changes the incident, then back to the page (303) saying what was done."""
     caller, key, fields = await _form(request, services, raw_id)
     done, anchor = await _act(request, services, caller, key,
-                              lambda: change(caller, key, fields))
+                              lambda: change(services, caller, key, fields))
     return RedirectResponse(f"{page_href(key)}?done={done}#{anchor}", status_code=303)
 
 
@@ -226,8 +226,7 @@ def _step(services: Services, caller: Caller, key: int,
 @answered
 async def step_form(request: Request, services: ServicesDep, incident_id: str) -> Response:
     """``article_id`` (a runbook of the incident) and ``step`` (1 for the first)."""
-    return await _change(request, services, incident_id,
-                         lambda caller, key, fields: _step(services, caller, key, fields))
+    return await _change(request, services, incident_id, _step)
 
 
 def _status(services: Services, caller: Caller, key: int,
@@ -248,8 +247,7 @@ def _status(services: Services, caller: Caller, key: int,
 @answered
 async def status_form(request: Request, services: ServicesDep, incident_id: str) -> Response:
     """``status`` (acknowledged, diagnosed, resolved; empty: a note only) and ``note``."""
-    return await _change(request, services, incident_id,
-                         lambda caller, key, fields: _status(services, caller, key, fields))
+    return await _change(request, services, incident_id, _status)
 
 
 def _retrospective(services: Services, caller: Caller, key: int,
@@ -267,9 +265,7 @@ def _retrospective(services: Services, caller: Caller, key: int,
 async def retrospective_form(request: Request, services: ServicesDep,
                              incident_id: str) -> Response:
     """``outcome`` (used-as-is, updated, created, nothing-to-write) and ``article_id``."""
-    return await _change(request, services, incident_id,
-                         lambda caller, key, fields: _retrospective(services, caller, key,
-                                                                    fields))
+    return await _change(request, services, incident_id, _retrospective)
 
 
 @router.post("/incidents/{incident_id}/escalate")
