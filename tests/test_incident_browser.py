@@ -60,7 +60,7 @@ def _incident(service: ServerThread) -> int:
             "alerts": ["PaymentsApiHigh5xxRate"]})
         assert r.status_code == 201, r.text
         iid: int = r.json()["id"]
-        app = service.server.config.app
+        app: Any = service.server.config.app  # the app the server thread runs
         app.state.services.incidents.records.store.record(
             iid, Activity.RUNBOOK, RUNBOOK, by="intake",
             detail={"freshness": "fresh", "alert": "PaymentsApiHigh5xxRate"})

@@ -143,6 +143,11 @@ def test_the_list_puts_open_incidents_first_and_filters(make_client: Any) -> Non
     assert "No incident acknowledged yet." in r.text
     _html_error(client.get("/incidents?status=closed", headers=ENGINEER), 422,
                 "allowed: triggered, acknowledged, diagnosed, resolved")
+    r = client.get("/incidents", params={"status": "<b>x</b>" * 40}, headers=ENGINEER)
+    _html_error(r, 422, "allowed: triggered")
+    assert "<b>x</b>" not in r.text
+    r = client.get(f"/incidents/{new}", params={"done": "<i>" * 100}, headers=ENGINEER)
+    assert r.status_code == 200 and "<i>" not in r.text  # ?done= only picks a fixed message
 
 
 # -- 3. not found, bad input --------------------------------------------------------------------------

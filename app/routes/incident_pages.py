@@ -186,7 +186,7 @@ async def _change(request: Request, services: Services, raw_id: str, change: Cha
 @router.get("/incidents")
 @answered
 async def incidents_page(request: Request, services: ServicesDep,
-                         status: Annotated[str, Query(max_length=32)] = "") -> Response:
+                         status: Annotated[str, Query()] = "") -> Response:
     await _engineer(request)
     try:
         phase = Phase.parse(status) if status else None
@@ -202,7 +202,7 @@ async def incidents_page(request: Request, services: ServicesDep,
 @router.get("/incidents/{incident_id}")
 @answered
 async def incident_page(request: Request, services: ServicesDep, incident_id: str,
-                        done: Annotated[str, Query(max_length=32)] = "") -> Response:
+                        done: Annotated[str, Query()] = "") -> Response:
     caller = await _engineer(request)
     return await _show(request, services, caller, _key(request, incident_id),
                        message=DONE.get(done, ""))
