@@ -244,16 +244,20 @@ def insights_body(data: Insights) -> str:
             f'<input id="fg-days" name="days" type="number" min="1" max="366" '
             f'value="{data.days}"><button type="submit">Show</button></form>'
             f'<section aria-labelledby="fg-incidents"><h2 id="fg-incidents">Incidents</h2>'
+            '<p>Each incident, with its runbook steps, timeline and retrospective, is on '
+            '<a href="/incidents">the incidents page</a>.</p>'
             f'<div class="insights">{incidents}</div></section>'
             f'<section aria-labelledby="fg-support"><h2 id="fg-support">Knowledge base and '
             f'support</h2><div class="insights">{support}</div></section>')
 
 
-def refused_body(signed_in: bool, role: str, signin: str) -> str:
-    """The page for a reader or an anonymous visitor: what it is, who may see it, sign in."""
-    why = (f"You are signed in as a {_e(role)}; the insights are for engineers and admins."
-           if signed_in else "The insights are for engineers and admins.")
-    return (f'<h1>Insights are not available to you</h1><p class="lede">{why} '
+def refused_body(signed_in: bool, role: str, signin: str, what: str = "the insights") -> str:
+    """The page for a reader or an anonymous visitor: what it is, who may see it, sign in
+    (``what``: the pages refused, as a sentence names them; the incident pages use it too)."""
+    name = what.removeprefix("the ")
+    why = (f"You are signed in as a {_e(role)}; {_e(what)} are for engineers and admins."
+           if signed_in else f"{_e(what[:1].upper() + what[1:])} are for engineers and admins.")
+    return (f'<h1>{_e(name.capitalize())} are not available to you</h1><p class="lede">{why} '
             f'<a class="signin" href="{_e(signin)}">Sign in</a> with an engineer\'s or an '
             "admin's key or account to see them.</p>"
             '<p><a href="/">Search the knowledge base</a></p>')

@@ -34,6 +34,7 @@ from app.routes import (
     freshness,
     health,
     hooks,
+    incident_pages,
     incidents,
     insights,
     metrics,
@@ -54,8 +55,8 @@ log = logging.getLogger("fieldguide.app")
 ROUTERS: tuple[APIRouter, ...] = (
     health.router, search.router, articles.router, events.router, metrics.router, admin.router,
     freshness.router, chat.router, deflection.router, hooks.router, chatops.router,
-    coverage.router, signin.router, sso.router, incidents.router, insights.router, results.router,
-    pages.router)
+    coverage.router, signin.router, sso.router, incidents.router, incident_pages.router,
+    insights.router, results.router, pages.router)
 
 
 def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:

@@ -15,7 +15,13 @@ from incidents.records import Activity, Incident
 from indexer.article import Article
 
 
-def _steps(article: Article) -> list[str]:
+def incident_page_url(public_url: str, incident_id: int) -> str:
+    """The incident's page (``GET /incidents/{id}``) under the service's public address."""
+    return f"{public_url.rstrip('/')}/incidents/{incident_id}"
+
+
+def diagnostic_steps(article: Article) -> list[str]:
+    """The items of the article's ``## Diagnostic steps``, step 1 first."""
     section = next((s for s in article.sections if s.key == "diagnostic_steps"), None)
     if section is None:
         return []
@@ -33,7 +39,7 @@ def escalation_packet(incident: Incident, article_of: Callable[[str], Article | 
     runbook = None
     if incident.runbook_id:
         article = article_of(incident.runbook_id)
-        steps = _steps(article) if article is not None else []
+        steps = diagnostic_steps(article) if article is not None else []
         runbook = {"id": incident.runbook_id,
                    "title": article.title if article is not None else None,
                    "url": url(incident.runbook_id), "freshness": incident.runbook_status,
@@ -46,7 +52,8 @@ def escalation_packet(incident: Incident, article_of: Callable[[str], Article | 
         opened.append({"id": article_id, "title": article.title if article else None,
                        "url": url(article_id)})
     return {
-        "incident": {"id": incident.id, "title": incident.title,
+        "incident": {"id": incident.id, "url": incident_page_url(base, incident.id),
+                     "title": incident.title,
                      "severity": incident.severity.value, "status": incident.status.value,
                      "team": incident.team, "channel": incident.channel,
                      "responder": incident.responder, "started_at": incident.started_at.isoformat()},

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from freshness.notify import Message
 from incidents.models import ChannelPostRow, IncidentRow
+from incidents.packet import incident_page_url
 from incidents.posts import message_json
 from incidents.records import Incident, IncidentStore, aware, to_incident
 
@@ -39,17 +40,22 @@ class FollowUp:
         return (f"{self.public_url}/articles/{urllib.parse.quote(article_id, safe='/')}"
                 f"?incident={incident.id}")
 
+    def page(self, incident: Incident) -> str:
+        """The incident's page (``GET /incidents/{id}``): where the question is answered."""
+        return incident_page_url(self.public_url, incident.id)
+
     def question(self, incident: Incident, *, reminder: bool) -> Message:
         used = list(dict.fromkeys([*incident.runbooks(), *incident.articles_opened()]))
         lines = [("Reminder: " if reminder else "") + f"Incident {incident.id} "
                  f"({incident.severity.value}) resolved: {incident.title}",
                  "Articles used: " + (", ".join(used) if used else "none opened"),
                  "Did the fix need knowledge the knowledge base did not have? Answer: "
-                 + " / ".join(ANSWERS) + f" (POST {self.public_url}/api/incidents/"
-                 f"{incident.id}/retrospective)."]
+                 + " / ".join(ANSWERS) + f" on the incident's page, {self.page(incident)} "
+                 f"(or POST {self.public_url}/api/incidents/{incident.id}/retrospective)."]
         return Message("incident", incident.team or "", lines[0], "\n\n".join(lines),
                        channel=incident.channel,
-                       links=tuple((a, self._url(incident, a)) for a in used[:5]),
+                       links=((f"Incident {incident.id}", self.page(incident)),
+                              *((a, self._url(incident, a)) for a in used[:5])),
                        extra={"incident": incident.id})
 
     def _queue(self, incident: Incident, kind: str, message: Message, marker: str) -> int:
@@ -78,7 +84,9 @@ class FollowUp:
 
     def escalated(self, incident: Incident, packet_text: str) -> int:
         message = Message("incident", incident.team or "", f"Escalated: incident {incident.id}",
-                          packet_text, channel=incident.channel, extra={"incident": incident.id})
+                          packet_text, channel=incident.channel,
+                          links=((f"Incident {incident.id}", self.page(incident)),),
+                          extra={"incident": incident.id})
         return self._queue(incident, "escalation", message,
                            f"escalation@{self.store.clock().isoformat()}")
 

@@ -5,8 +5,8 @@ this proves, over a real index of content/ plus that article, on SQLite and Post
 1. Anonymous callers, a reader, an engineer (personal key, the old engineer key, a session) never
    get the security article, its id, title or a word of its body on any route: search (GET and
    POST, explain, suggestion), article JSON and page, click events, chat, ChatOps in Slack and
-   Teams, freshness, runbook coverage, incidents (an incident whose runbook step is the security
-   article), the embed page; the metrics routes stay the admin's.
+   Teams, freshness, runbook coverage, incidents and their page (an incident whose runbook step
+   is the security article), the embed page; the metrics routes stay the admin's.
 2. A person given ``security`` (a personal key with ``--audience security``, signed in too)
    finds it on those same routes, and a ``security`` ChatOps workspace gets it: each check can
    fail.
@@ -198,6 +198,13 @@ def _reads(probe: Probe, incident: int) -> dict[str, bool]:
     seen["incident"] = r.status_code == 200 and SECRET_ID in r.text
     if not seen["incident"]:
         assert not _leaks(r.text)
+    # Its page: the security article's views, search hits and links for those who may read it.
+    r = probe.get(f"/incidents/{incident}")
+    assert r.status_code in (200, 401, 403), r.text
+    seen["incident page"] = r.status_code == 200 and SECRET_ID in r.text
+    if not seen["incident page"]:
+        assert not _leaks(r.text)
+        assert r.status_code != 200 or "HSM seeds in a leak" in r.text  # the page, without it
     r = probe.get("/api/incidents")  # the list (its items say less than the incident itself)
     assert r.status_code in (200, 401) and (seen["incident"] or not _leaks(r.text))
     r = probe.post(f"/api/incidents/{incident}/escalate", json={"note": "probe"})

@@ -21,12 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import engine_for, session_factory
-from app.people import PersonKeys, Role
+from app.people import Role
 from indexer.embed import Embedder
 from tests.api_support import ADMIN, ADMIN_TOKEN, ENGINEER, ENGINEER_KEY
 from tests.browser.harness import ARTIFACTS, PageWatch, ServerThread
-from tests.browser.service import start_service
+from tests.browser.service import person_key, start_service
 from tests.hooks_support import TOKEN
 from tests.insights_support import seed
 from tests.test_widget_browser import chromium, pytestmark  # noqa: F401 - fixtures
@@ -52,14 +51,6 @@ def service(tmp_path_factory: pytest.TempPathFactory, kb_index: Path,
     server.__exit__(None, None, None)
 
 
-def _key(service: ServerThread, role: Role) -> str:
-    engine = engine_for(service.settings)  # type: ignore[attr-defined]
-    try:
-        return PersonKeys(session_factory(engine)).create(
-            f"Erin {role.value}", f"erin-{role.value}@x.example", role).secret
-    finally:
-        engine.dispose()
-
 
 def _full_shot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -81,7 +72,8 @@ def test_charts_under_the_strict_csp_and_the_keyboard_reaches_the_tables(
     watch = PageWatch()
     watch.attach(page)
     page.goto(service.url + "/signin?next=/insights")
-    page.get_by_label("Personal API key").fill(_key(service, Role.ENGINEER))
+    key = person_key(service, "Erin engineer", "erin-engineer@x.example", Role.ENGINEER)
+    page.get_by_label("Personal API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(service.url + "/insights")
     boxes = page.locator(".chart[data-table]")

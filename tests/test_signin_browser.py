@@ -16,11 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.db import engine_for, session_factory
-from app.people import PersonKeys, Role
+from app.people import Role
 from indexer.embed import Embedder
 from tests.browser.harness import HostServer, ServerThread, host_page, strict_csp
-from tests.browser.service import start_service
+from tests.browser.service import person_key, start_service
 from tests.test_sso import CLIENT_ID, CLIENT_SECRET, USERS, provider  # noqa: F401 - fixture
 from tests.test_widget_browser import chromium, host, pytestmark  # noqa: F401 - fixtures
 
@@ -43,14 +42,6 @@ def service(tmp_path_factory: pytest.TempPathFactory, kb_index: Path, embedder: 
     yield server
     server.__exit__(None, None, None)
 
-
-def _key(service: ServerThread) -> str:
-    engine = engine_for(service.settings)  # type: ignore[attr-defined]
-    try:
-        return PersonKeys(session_factory(engine)).create(
-            "Erin Engineer", "erin@x.example", Role.ENGINEER).secret
-    finally:
-        engine.dispose()
 
 
 def _found(page: Any, query: str) -> list[str]:
@@ -76,7 +67,8 @@ def test_key_sign_in_widget_finds_runbooks_only_on_our_own_origin(
     assert RUNBOOK_ID not in _found(page, ALERT)
 
     page.get_by_role("link", name="Sign in").click()
-    page.get_by_label("Personal API key").fill(_key(service))
+    key = person_key(service, "Erin Engineer", "erin@x.example", Role.ENGINEER)
+    page.get_by_label("Personal API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(service.url + "/")
     assert page.locator(".who-name").text_content() == "Erin Engineer"

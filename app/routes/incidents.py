@@ -4,17 +4,17 @@ carry."""
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from app import incident_actions as actions
 from app.access import Caller, get_caller
 from app.deps import ServicesDep
 from app.errors import ApiError
+from app.incident_actions import records_of
 from app.schemas_drafts import IncidentDraftBody, IncidentDraftPublic
 from app.schemas_incidents import (
     EscalateBody,
@@ -29,7 +29,6 @@ from app.schemas_incidents import (
     incident_public,
 )
 from app.services import Services
-from app.services.incident_records import DraftMade, IncidentRecords
 from incidents.drafts import DraftError
 from incidents.records import IncidentCreate, IncidentError, Phase
 from incidents.severity import Severity
@@ -51,18 +50,11 @@ EngineerDep = Annotated[Caller, Depends(require_engineer)]
 IncidentId = Annotated[int, Query(ge=1, le=MAX_ID)]
 
 
-def records_of(services: Services) -> IncidentRecords:
-    records = services.incidents.records
-    if records is None:
-        raise ApiError("unavailable", "incident records are not configured")
-    return records
-
-
 async def guarded(call: Callable[[], T]) -> T:
     """``call`` off the event loop, the domain's bad input answered from the error table."""
     try:
         return await run_in_threadpool(call)
-    except IncidentError as exc:
+    except (IncidentError, DraftError) as exc:
         raise ApiError(exc.code, str(exc)) from None
     except ValueError as exc:
         raise ApiError("validation_error", str(exc)) from None
@@ -92,29 +84,7 @@ async def note_view(services: Services, incident: int | None, caller: Caller,
         await guarded(lambda: records.viewed(incident, article_id, caller.label))
 
 
-def _hidden(services: Services, caller: Caller) -> Callable[[str], bool]:
-    """Whether an article of the index is outside what ``caller`` may read (an added audience's,
-    such as security): incidents then never name it to them."""
-    searcher = services.index.searcher
-
-    def hidden(article_id: str) -> bool:
-        return (searcher.row(article_id) is not None
-                and searcher.article(article_id, caller.audiences) is None)
-
-    return hidden
-
-
-def _scrub_packet(packet: dict[str, Any], hidden: Callable[[str], bool]) -> dict[str, Any]:
-    runbook = packet.get("runbook")
-    return {
-        **packet,
-        "runbook": None if runbook and hidden(runbook["id"]) else runbook,
-        "searches": [{**s, "results": [r for r in s["results"] if not hidden(str(r))]}
-                     for s in packet["searches"]],
-        "articles_opened": [a for a in packet["articles_opened"] if not hidden(a["id"])],
-        "timeline": [{**t, "value": None if t["value"] and hidden(t["value"]) else t["value"]}
-                     for t in packet["timeline"]],
-    }
+_hidden = actions.hidden_for
 
 
 # -- the routes -----------------------------------------------------------------------------------
@@ -174,15 +144,11 @@ async def patch_incident(incident_id: int, body: IncidentPatchBody, services: Se
 async def step_done(incident_id: int, body: StepBody, services: ServicesDep,
                     caller: EngineerDep) -> IncidentPublic:
     """A diagnostic step of the runbook done (the escalation packet lists them)."""
-    records, key = records_of(services), _id(incident_id)
+    key = _id(incident_id)
 
     def run() -> IncidentPublic:
-        incident = records.get(key)
-        article = body.article_id or incident.runbook_id
-        if not article:
-            raise IncidentError("article_id: the incident has no runbook; name the article",
-                                "conflict")
-        return incident_public(records.step_done(key, article, body.step, body.by or caller.label),
+        return incident_public(actions.step_done(services, caller, key, body.article_id, body.step,
+                                                 body.by or caller.label),
                                _hidden(services, caller))
 
     return await guarded(run)
@@ -213,10 +179,11 @@ async def escalate(incident_id: int, services: ServicesDep, caller: EngineerDep,
                    body: EscalateBody | None = None) -> EscalationPacketPublic:
     """The escalation packet: alert, runbook with the steps done, searches and articles tried,
     timeline, notes."""
-    records, key = records_of(services), _id(incident_id)
+    key = _id(incident_id)
     by, note = (body.by, body.note) if body is not None else (None, None)
-    packet = await guarded(lambda: records.escalate(key, by or caller.label, note))
-    return EscalationPacketPublic.model_validate(_scrub_packet(packet, _hidden(services, caller)))
+    packet = await guarded(lambda: actions.escalate(services, caller, key, by or caller.label,
+                                                    note))
+    return EscalationPacketPublic.model_validate(packet)
 
 
 @router.post("/api/incidents/{incident_id}/draft", status_code=201,
@@ -227,23 +194,11 @@ async def draft_article(incident_id: int, services: ServicesDep, caller: Enginee
     from the incident (title, symptoms, error codes, alerts, services, owner; the timeline and
     what was tried as the author's comment); with ``branch``, also committed on a new Git branch.
     Never served until moved out of ``drafts/``."""
-    records, key = records_of(services), _id(incident_id)
+    key = _id(incident_id)
     body = body or IncidentDraftBody()
     branch = body.branch_name if body.branch_name else ("" if body.branch else None)
-    settings = services.settings
-
-    def run() -> DraftMade:
-        try:
-            return records.draft(key, Path(settings.content_dir), today=dt.date.today(),
-                                 policy=settings.freshness_config().policy, branch=branch,
-                                 by=body.by or caller.label, hidden=_hidden(services, caller))
-        except DraftError as exc:
-            raise ApiError(exc.code, str(exc)) from None
-        except OSError as exc:
-            raise ApiError("unavailable", "the draft cannot be written into the content "
-                           f"directory: {exc.strerror or exc.__class__.__name__}") from None
-
-    made = await guarded(run)
+    made = await guarded(lambda: actions.write_draft(services, caller, key, branch=branch,
+                                                     by=body.by or caller.label))
     commit = made.commit
     return IncidentDraftPublic(path=made.draft.rel, id=made.draft.slug, text=made.draft.text,
                                branch=commit.branch if commit else None,

@@ -99,7 +99,7 @@ def _esc(value: str) -> str:
 def _header(current: str, base: str, who_html: str = "", engineer: bool = False) -> str:
     links = [("/", "Search"), ("/chat", "Ask"), ("/freshness", "Freshness")]
     if engineer:  # the pages only engineers and admins may open
-        links.append(("/insights", "Insights"))
+        links += [("/incidents", "Incidents"), ("/insights", "Insights")]
     current_attr = ' aria-current="page"'
     items = "".join(
         f'<a href="{_esc(base + href)}"{current_attr if href == current else ""}>{label}</a>'

@@ -113,7 +113,8 @@ class IncidentRecords:
             return
         runbook = packet["runbook"] or {}
         steps = runbook.get("diagnostic_steps", [])
-        lines = [f"{incident.title} ({incident.severity.value}), escalated.",
+        lines = [f"{incident.title} ({incident.severity.value}), escalated: "
+                 f"{packet['incident']['url']}",
                  f"Runbook: {runbook.get('url', 'none')}; steps done: "
                  f"{sum(1 for s in steps if s['done'])} of {len(steps)}",
                  "Searched: " + ("; ".join(s["query"] for s in packet["searches"][:10]) or "-"),

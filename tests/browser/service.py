@@ -47,3 +47,15 @@ def start_service(tmp: Path, content: Path, index: Path, embedder: Any,
     server = ServerThread(create_app(settings, embedder), port=port)
     server.settings = settings  # type: ignore[attr-defined]
     return server.__enter__()
+
+
+def person_key(server: ServerThread, name: str, email: str, role: Any) -> str:
+    """A personal key (``fieldguide keys create``) in the server's database, for /signin."""
+    from app.db import engine_for, session_factory
+    from app.people import PersonKeys
+
+    engine = engine_for(server.settings)  # type: ignore[attr-defined]
+    try:
+        return PersonKeys(session_factory(engine)).create(name, email, role).secret
+    finally:
+        engine.dispose()
