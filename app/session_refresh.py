@@ -9,7 +9,9 @@ subject, the refresh token if the provider issued one, the access token), encryp
 the OAuth 2.0 refresh_token grant (RFC 6749 section 6, by Authlib's client; a rotated refresh
 token replaces the old one), then the userinfo endpoint with the new access token (OpenID
 Connect Core 5.3; its ``sub`` must be the session's). Without a refresh token, the access
-token asks userinfo while it lasts. A refusal (``invalid_grant``: the user disabled or the
+token asks userinfo while it lasts. A userinfo answer without the groups claim (a provider
+that puts groups in the ID token only) confirms the person and keeps the session's groups: a
+missing claim never turns every engineer into a reader. A refusal (``invalid_grant``: the user disabled or the
 token revoked; userinfo's 401) ends the session; a provider that cannot be reached within
 ``TIMEOUT`` seconds is ``ProviderUnreachable`` and the caller keeps the last known groups for
 a bounded grace (``app.sessions``). Nothing here logs a token.
@@ -80,7 +82,9 @@ class ProviderGrant:
 
 @dataclass(frozen=True)
 class Refreshed:
-    groups: frozenset[str]
+    # None: the provider still vouches for the person but its userinfo carries no groups claim
+    # (some put groups in the ID token only): the session keeps the groups it has.
+    groups: frozenset[str] | None
     grant: ProviderGrant  # the rotated tokens, to store in place of the old ones
 
 
@@ -178,4 +182,6 @@ class GroupRefresher:
         if not isinstance(claims, dict) or claims.get("sub") != grant.subject:
             # OpenID Connect Core 5.3.2: another subject's answer must not be used.
             raise ProviderRefused("userinfo names another subject")
+        if self.groups_claim not in claims:
+            return Refreshed(None, grant)
         return Refreshed(groups_of(claims, self.groups_claim), grant)

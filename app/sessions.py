@@ -284,19 +284,20 @@ class SessionStore:
                            .values(refresh_due_at=now + policy.retry)
                            .execution_options(synchronize_session=False))
             return stored
+        groups = stored if answer.groups is None else answer.groups
         new = self.group_person(
-            "", None, answer.groups) if self.group_person is not None else None
+            "", None, groups) if self.group_person is not None else None
         with self.sessions.begin() as db:
             db.execute(update(WebSessionRow).where(WebSessionRow.id_hash == id_hash,
                                                    WebSessionRow.revoked_at.is_(None))
-                       .values(groups=sorted(answer.groups), groups_confirmed_at=now,
+                       .values(groups=sorted(groups), groups_confirmed_at=now,
                                refresh_due_at=now + policy.interval,
                                provider_tokens=self.box.seal(answer.grant),
                                **({} if new is None else {
                                    "role": new.role.value, "teams": sorted(new.teams),
                                    "audiences": sorted(a.value for a in new.audiences)}))
                        .execution_options(synchronize_session=False))
-        return answer.groups
+        return groups
 
     def _end(self, id_hash: str, now: dt.datetime) -> None:
         with self.sessions.begin() as db:

@@ -8,7 +8,8 @@ token endpoint (client_secret_basic, PKCE S256 required, codes usable once), and
 ``nonce`` and the ``groups`` claim. Like most providers it issues a refresh token with the
 code (Authlib's RefreshTokenGrant, rotated at each use, unless the config says
 ``"refresh_tokens": false``) and serves the userinfo endpoint (a bearer access token; the
-person's current groups; left out of discovery with ``"userinfo": false``).
+person's current groups, unless ``"userinfo_groups": false``; left out of discovery with
+``"userinfo": false``).
 
 As an administrator would at a real provider: ``POST /_test/groups/<user>`` (a JSON list)
 changes a user's groups; ``POST /_test/disable/<user>`` disables the user and revokes every
@@ -281,8 +282,10 @@ def build(config: dict[str, Any], issuer: str) -> Flask:
         hits["userinfo"] = hits.get("userinfo", 0) + 1
         with protect.acquire("openid") as held:
             user = users[held.user]
-            return jsonify({"sub": user.name, "name": user.name.title(), "email": user.email,
-                            "groups": list(user.groups)})
+            claims = {"sub": user.name, "name": user.name.title(), "email": user.email}
+            if config.get("userinfo_groups", True):  # false: groups in the ID token only
+                claims["groups"] = list(user.groups)
+            return jsonify(claims)
 
     @app.get("/_test/tokens/<name>")
     def last_tokens(name: str) -> Response:

@@ -245,6 +245,24 @@ def test_without_a_refresh_token_the_access_token_asks_userinfo(
         assert after.get("userinfo", 0) >= before.get("userinfo", 0) + 1
 
 
+def test_userinfo_without_the_groups_claim_keeps_the_session_s_groups(
+        tmp_path: Path, kb_index: Path, embedder: Embedder) -> None:
+    """A provider that puts groups in the ID token only (userinfo without the claim): a refresh
+    confirms the person and keeps the groups of the sign-in; it never makes everyone a reader."""
+    with running_provider(tmp_path, userinfo_groups=False) as (issuer, _proc):
+        settings = sso_settings(tmp_path, kb_index, issuer, session_refresh_seconds=INTERVAL)
+        with client_for(settings, embedder) as client:
+            assert sign_on(client, "alice").status_code == 303
+            assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
+            before = hits(issuer)
+            time.sleep(PAST_INTERVAL)
+            assert client.get(f"/api/articles/{SECRET_ID}").status_code == 200
+            assert hits(issuer).get("userinfo", 0) >= before.get("userinfo", 0) + 1
+            row = session_row(client)
+            assert row.role == "engineer" and row.revoked_at is None
+            assert aware(row.groups_confirmed_at) > aware(row.created_at)
+
+
 def test_without_a_userinfo_endpoint_the_session_is_bounded_by_the_id_token(
         tmp_path: Path, kb_index: Path, embedder: Embedder) -> None:
     with running_provider(tmp_path, userinfo=False) as (issuer, _proc):
