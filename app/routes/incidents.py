@@ -74,14 +74,16 @@ async def note_search(services: Services, incident: int | None, caller: Caller, 
                       result_ids: Sequence[str]) -> None:
     if incident is not None:
         records = records_of(services)
-        await guarded(lambda: records.searched(incident, query, result_ids, caller.label))
+        await guarded(lambda: records.searched(incident, query, result_ids,
+                                                       actions.recorded_by(caller)))
 
 
 async def note_view(services: Services, incident: int | None, caller: Caller,
                     article_id: str) -> None:
     if incident is not None:
         records = records_of(services)
-        await guarded(lambda: records.viewed(incident, article_id, caller.label))
+        await guarded(lambda: records.viewed(incident, article_id,
+                                                     actions.recorded_by(caller)))
 
 
 _hidden = actions.hidden_for
@@ -148,7 +150,7 @@ async def step_done(incident_id: int, body: StepBody, services: ServicesDep,
 
     def run() -> IncidentPublic:
         return incident_public(actions.step_done(services, caller, key, body.article_id, body.step,
-                                                 body.by or caller.label),
+                                                 actions.recorded_by(caller, body.by)),
                                _hidden(services, caller))
 
     return await guarded(run)
@@ -171,7 +173,7 @@ async def retrospective(incident_id: int, body: RetrospectiveBody, services: Ser
     """Used as is, updated article X, wrote a new article, nothing to write (resolved only)."""
     records, key = records_of(services), _id(incident_id)
     return incident_public(await guarded(lambda: records.retrospective(
-        key, body.outcome, body.article_id, body.by or caller.label)), _hidden(services, caller))
+        key, body.outcome, body.article_id, actions.recorded_by(caller, body.by))), _hidden(services, caller))
 
 
 @router.post("/api/incidents/{incident_id}/escalate", response_model=EscalationPacketPublic)
@@ -181,7 +183,7 @@ async def escalate(incident_id: int, services: ServicesDep, caller: EngineerDep,
     timeline, notes."""
     key = _id(incident_id)
     by, note = (body.by, body.note) if body is not None else (None, None)
-    packet = await guarded(lambda: actions.escalate(services, caller, key, by or caller.label,
+    packet = await guarded(lambda: actions.escalate(services, caller, key, actions.recorded_by(caller, by),
                                                     note))
     return EscalationPacketPublic.model_validate(packet)
 
@@ -198,7 +200,7 @@ async def draft_article(incident_id: int, services: ServicesDep, caller: Enginee
     body = body or IncidentDraftBody()
     branch = body.branch_name if body.branch_name else ("" if body.branch else None)
     made = await guarded(lambda: actions.write_draft(services, caller, key, branch=branch,
-                                                     by=body.by or caller.label))
+                                                     by=actions.recorded_by(caller, body.by)))
     commit = made.commit
     return IncidentDraftPublic(path=made.draft.rel, id=made.draft.slug, text=made.draft.text,
                                branch=commit.branch if commit else None,
