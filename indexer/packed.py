@@ -18,7 +18,6 @@ pickling; only where the text lives differs. Parsed articles (the build, lint) s
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import dataclasses
 import gc
 import pickle
@@ -72,9 +71,6 @@ def release_free_memory() -> None:
     """Hand memory freed after a large load back to the system (glibc keeps freed blocks in its
     arenas otherwise: a server's RSS stays at the load's peak). A no-op off glibc."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own C library
     if trim is not None:
         trim(0)

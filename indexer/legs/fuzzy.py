@@ -65,12 +65,12 @@ class FuzzyLeg:
         # goes to every string that reads the same.
         processed = [utils.default_process(s) for s in strings]
         first: dict[str, int] = {}
-        self._unique_of = np.fromiter((first.setdefault(p, len(first)) for p in processed),
-                                      dtype=np.int64, count=len(processed))
+        unique_of = np.fromiter((first.setdefault(p, len(first)) for p in processed),
+                                dtype=np.int64, count=len(processed))
         self._processed = list(first)
-        order = np.argsort(self._unique_of, kind="stable")  # unique -> its strings, ascending
-        self._members = order
-        self._member_ptr = np.searchsorted(self._unique_of[order],
+        # Distinct string u's strings, ascending: _members[_member_ptr[u]:_member_ptr[u + 1]].
+        self._members = np.argsort(unique_of, kind="stable")
+        self._member_ptr = np.searchsorted(unique_of[self._members],
                                            np.arange(len(self._processed) + 1))
         # Bigrams bound the short queries' scores more tightly; trigrams are rarer, so a long
         # paste reads far fewer postings for the same selectivity.
