@@ -74,3 +74,17 @@ def release_free_memory() -> None:
     trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # the process's own C library
     if trim is not None:
         trim(0)
+
+
+def freeze_long_lived() -> None:
+    """Keep the cyclic garbage collector off what a server holds for its lifetime (the snapshot
+    it just loaded): everything alive now is collected once more, then frozen (``gc.freeze``).
+
+    A full collection walks every tracked object: ~800,000 for a 50,000-article snapshot, a
+    600-750 ms pause with the GIL held, which Python's collector otherwise takes every few
+    thousand searches as the caches grow. Frozen objects are still freed by their reference
+    counts; what was frozen before is unfrozen first, so the previous snapshot, once dropped, is
+    not kept even if it held a reference cycle."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

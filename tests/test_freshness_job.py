@@ -274,6 +274,35 @@ def test_lookup_answers_from_memory_until_its_ttl(kb: ContentScan, engine: Engin
     assert service.freshness(other).status is Status.FRESH
 
 
+def test_lookup_keeps_its_map_while_nothing_it_depends_on_changed(kb: ContentScan,
+                                                                  engine: Engine) -> None:
+    """The map is recomputed only when its inputs change (the articles, the stored history,
+    the teams, the day): an unchanged rebuild keeps the very same map, a vote, a review or
+    another snapshot's articles make a new one."""
+    from freshness.service import FreshnessService
+
+    listed = list(kb.articles)
+    service = FreshnessService(engine, FreshnessConfig(content_dir=CONTENT),
+                               article={a.id: a for a in listed}.get, articles=lambda: listed)
+    service.refresh()
+    first = service._memo
+    service.refresh()
+    assert service._memo is first  # nothing changed: not recomputed
+    some = listed[0].id
+    with Session(engine) as s:
+        s.add(ReviewActionRow(article_id=some, reviewer="ann@x.example", outcome="retire",
+                              reviewed_on=dt.date.today(), reviewed_at=dt.datetime.now(dt.UTC),
+                              via="api"))
+        s.commit()
+    service.refresh()
+    assert service._memo is not first and service.retired == frozenset({some})
+    second = service._memo
+    listed[:] = [dataclasses.replace(a) for a in listed]  # a reload: equal articles, new objects
+    service.refresh()
+    assert service._memo is not second
+    assert service._memo[some][0] is listed[0]  # answers belong to the articles now served
+
+
 def test_lookup_never_waits_for_the_database(kb: ContentScan, engine: Engine) -> None:
     """An article the map has not seen (a reindex just added it) is answered from its front
     matter at once; the stored state follows from the background rebuild."""
