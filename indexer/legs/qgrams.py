@@ -22,8 +22,6 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from indexer.legs import ranges
-
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 # rapidfuzz compares similarities in floating point; a hair of slack keeps the bound on the safe
@@ -105,14 +103,20 @@ class QGramIndex:
         starts = self._postings.searchsorted(base + lo)
         lens = self._postings.searchsorted(base + hi) - starts
         # Every in-window posting of a shared q-gram counts once; a q-gram the text repeats
-        # counts up to min(its count in the string, in the text) times.
-        common = np.bincount(self._ranks[ranges(starts, lens)] - lo, minlength=hi - lo)
-        again = wanted > 1
-        if again.any():
-            idx = ranges(starts[again], lens[again])
-            extra = np.minimum(self._counts[idx], np.repeat(wanted[again], lens[again])) - 1
-            common += np.bincount(self._ranks[idx] - lo, weights=extra,
-                                  minlength=hi - lo).astype(np.int64)
+        # counts up to min(its count in the string, in the text) times. (The rows are sliced
+        # and joined: one copy of the postings, where gathering them through an index array
+        # built with ``ranges`` cost three passes more.)
+        rows = [slice(s, s + n) for s, n in zip(starts.tolist(), lens.tolist(), strict=True)
+                if n]
+        if not rows:
+            return strings, lengths, np.zeros(len(strings), dtype=np.int64)
+        common = np.bincount(np.concatenate([self._ranks[r] for r in rows]), minlength=hi)[lo:]
+        again = [(r, w) for r, w in zip(rows, wanted[lens > 0].tolist(), strict=True)
+                 if w > 1]
+        if again:
+            ranks = np.concatenate([self._ranks[r] for r, _ in again])
+            extra = np.concatenate([np.minimum(self._counts[r], w) - 1 for r, w in again])
+            common += np.bincount(ranks, weights=extra, minlength=hi)[lo:].astype(np.int64)
         return strings, lengths, common
 
 
@@ -162,10 +166,10 @@ class TokenIndex:
     def subset_either_way(self, text: str) -> BoolArray:
         """Strings sharing a word with ``text`` whose words contain, or are contained in, its words."""
         words = set(text.split())
-        known = np.array([i for w in words if (i := self._vocab.get(w, -1)) >= 0], dtype=np.int64)
-        starts = self._indptr[known]
-        idx = ranges(starts, self._indptr[known + 1] - starts)
-        shared = np.bincount(self._docs[idx], minlength=self.size)
+        known = [i for w in words if (i := self._vocab.get(w, -1)) >= 0]
+        rows = [self._docs[self._indptr[i]:self._indptr[i + 1]] for i in known]
+        shared = np.bincount(np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+                             minlength=self.size)
         inside = shared == self.distinct
         if len(known) == len(words):
             inside |= shared == len(words)
