@@ -59,7 +59,7 @@ import httpx
 import numpy as np
 
 import indexer.build
-from bench.http import WARMUP, Server, pct, replay, rss_mb
+from bench.http import WARMUP, Server, cpu_seconds, pct, replay, rss_mb
 from indexer.article import Article, Audience
 from indexer.build import build_snapshot, chunk_article
 from indexer.content import scan_content
@@ -268,8 +268,10 @@ def build(work: Path, size: int) -> dict[str, Any]:
 
 # --- serving --------------------------------------------------------------------------------
 
-def serve_and_replay(work: Path, size: int, queries: list[str], levels: list[int]
-                     ) -> dict[str, Any]:
+def serve_and_replay(work: Path, size: int, queries: list[str], levels: list[int],
+                     passes: int = 1) -> dict[str, Any]:
+    """Serve the index and replay the queries at each level (the first level once, cold; the
+    others ``passes`` times: a longer run meets the server's periodic work, a 3 s one may not)."""
     empty = work / "no-content"
     empty.mkdir(exist_ok=True)
     server = Server(work, empty, ROOT, index=work / f"index-{size}")
@@ -279,8 +281,13 @@ def serve_and_replay(work: Path, size: int, queries: list[str], levels: list[int
         time.sleep(5)  # the snippet preparation after a load runs meanwhile
         loaded_rss = rss_mb(server.proc.pid)[0]
         runs = []
-        for level in levels:
-            run = replay(server.url, queries, level, server.proc.pid)
+        for i, level in enumerate(levels):
+            used = cpu_seconds(server.proc.pid)
+            run = replay(server.url, queries * (1 if i == 0 else passes), level, server.proc.pid)
+            # The server's CPU per request (all its threads): steadier than latency on a busy
+            # machine, and what throughput on two cores is made of.
+            run["server_cpu_ms_per_request"] = round(
+                1000 * (cpu_seconds(server.proc.pid) - used) / max(run["requests"], 1), 2)
             run["rss_mb"], run["rss_mb_peak"] = rss_mb(server.proc.pid)
             print(json.dumps({"size": size, **run}), file=sys.stderr)
             runs.append(run)
@@ -362,6 +369,8 @@ def main() -> int:
                         help="embedding cache of the real chunks (default: a copy of the shared "
                         "bench cache in --work)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N queries")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="replays of the queries at every level after the first (default 1)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--recall-only", action="store_true",
                         help="only the recall comparison, on the largest index already built")
@@ -392,7 +401,7 @@ def main() -> int:
     for size in sizes:
         built = build(args.work, size)
         print(json.dumps(built), file=sys.stderr)
-        served = serve_and_replay(args.work, size, queries, levels)
+        served = serve_and_replay(args.work, size, queries, levels, args.passes)
         report["sizes"].append({**built, **served})
     report["recall"] = recall(args.work, max(sizes), queries)
     print(json.dumps(report["recall"]), file=sys.stderr)
