@@ -1,6 +1,7 @@
 """Cost as the knowledge base grows: 2.5k, 10k and 50k articles, built, served and searched.
 
-    nice python bench/scale.py [--work .bench/scale] [--sizes 2500,10000,50000] [--json out.json]
+    nice python bench/scale.py [--work .bench/scale] [--sizes 2500,10000,50000] [--passes 1]
+                               [--json out.json]
 
 **The articles** are the 3,387 real articles of the five corpora in ``/work/shared/corpora``
 (officedocs, GitLab, OpenShift and Prometheus runbooks, StackFAQ), repeated in variants: variant
