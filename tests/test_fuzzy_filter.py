@@ -19,6 +19,7 @@ import random
 import numpy as np
 import pytest
 from rapidfuzz import fuzz, process, utils
+from rapidfuzz.distance import LCSseq
 
 from indexer.content import ContentScan
 from indexer.legs.fuzzy import FuzzyLeg
@@ -115,6 +116,48 @@ def test_wratio_above_95_is_a_ratio_bound_or_a_word_subset(seed: int) -> None:
         found += len(above)
         assert above <= kept, (text, [strings[i] for i in above - kept])
     assert found > 50
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_lcs_bound_is_never_below_ratio_or_partial_ratio(seed: int) -> None:
+    """``ratio`` is ``200 * LCS / (n + m)`` and ``partial_ratio`` at most ``200 * LCS / (s +
+    LCS)``, ``s`` the shorter length: over near and far pairs of every length."""
+    strings = corpus(seed)
+    checked = 0
+    for text in queries(seed, strings):
+        lcs = process.cdist([text], strings, scorer=LCSseq.similarity, processor=None)[0]
+        ratio = process.cdist([text], strings, scorer=fuzz.ratio, processor=None,
+                              dtype=np.float64)[0]
+        partial = process.cdist([text], strings, scorer=fuzz.partial_ratio, processor=None,
+                                dtype=np.float64)[0]
+        lengths = np.array([len(x) for x in strings], dtype=np.float64)
+        assert np.all(ratio <= 200.0 * lcs / (lengths + len(text)) + 1e-6)
+        shorter = np.minimum(lengths, len(text))
+        bound = 200.0 * lcs / np.maximum(shorter + lcs, 1.0)
+        assert np.all(partial <= bound + 1e-6), text
+        checked += int((partial >= 80).sum())
+    assert checked > 200  # near matches, where the bound matters
+
+
+def test_short_scores_equal_scoring_every_candidate(kb: ContentScan) -> None:
+    """The leg scores only the strings the LCS bound lets through: the same scores as scoring
+    all of them with ratio and partial_ratio."""
+    leg = FuzzyLeg.build(kb.articles)
+    rng = random.Random(11)
+    texts = [utils.default_process(mutate(rng, s)) for s in leg.strings for _ in range(2)]
+    texts += [utils.default_process(" ".join(rng.sample(s.split(), min(3, len(s.split())))))
+              for s in leg.strings]
+    compared = 0
+    for text in texts:
+        if len(text) < 3 or leg._is_long(text):
+            continue
+        choices = leg._processed
+        every = np.maximum(leg._cdist(text, choices, fuzz.ratio, leg.cutoff),
+                           0.9 * leg._cdist(text, choices, fuzz.partial_ratio, leg.cutoff / 0.9))
+        got = leg._short_scores(text, choices)
+        assert got.dtype == every.dtype and np.array_equal(got, every), text
+        compared += int((every > 0).sum())
+    assert compared > 500
 
 
 def test_the_legs_candidates_cover_everything_it_would_score(kb: ContentScan) -> None:
