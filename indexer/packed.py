@@ -83,8 +83,9 @@ def freeze_long_lived() -> None:
     A full collection walks every tracked object: ~800,000 for a 50,000-article snapshot, a
     600-750 ms pause with the GIL held, which Python's collector otherwise takes every few
     thousand searches as the caches grow. Frozen objects are still freed by their reference
-    counts; what was frozen before is unfrozen first, so the previous snapshot, once dropped, is
-    not kept even if it held a reference cycle."""
+    counts, and a searcher holds no reference cycle (tests/test_heap.py), so a replaced snapshot
+    goes when its last request lets go of it; what was frozen before is unfrozen first, so any
+    cyclic garbage frozen at the previous swap is collected now."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
