@@ -256,15 +256,15 @@ class FreshnessService:
         # The states are a pure function of these: when none changed since the last rebuild
         # (the same article objects, history, teams and day), the map stands as it is. At
         # 50,000 articles the assessment is ~1 s of Python with the GIL held, every ``ttl``.
-        inputs = (today, history, self.teams(), self.config.policy)
+        teams = self.teams()
+        inputs = (today, history, teams, self.config.policy)
         if self._inputs is not None and self._inputs[0] == inputs \
                 and len(self._inputs[1]) == len(listed) \
                 and all(map(operator.is_, self._inputs[1], listed)):
             self._expires = started + self.ttl
             return
         articles = {a.id: a for a in listed}
-        results = assess(list(articles.values()), history, self.teams(), today,
-                         self.config.policy)
+        results = assess(list(articles.values()), history, teams, today, self.config.policy)
         self._inputs = (inputs, listed)
         self._memo = {r.id: (articles[r.id], Freshness(r.status, r.review_by, r.banner))
                       for r in results}

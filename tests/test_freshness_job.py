@@ -277,8 +277,8 @@ def test_lookup_answers_from_memory_until_its_ttl(kb: ContentScan, engine: Engin
 def test_lookup_keeps_its_map_while_nothing_it_depends_on_changed(kb: ContentScan,
                                                                   engine: Engine) -> None:
     """The map is recomputed only when its inputs change (the articles, the stored history,
-    the teams, the day): an unchanged rebuild keeps the very same map, a vote, a review or
-    another snapshot's articles make a new one."""
+    the teams, the day): an unchanged rebuild keeps the very same map, a review or another
+    snapshot's articles make a new one."""
     from freshness.service import FreshnessService
 
     listed = list(kb.articles)

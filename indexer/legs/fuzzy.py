@@ -14,15 +14,19 @@ from rapidfuzz.distance import LCSseq
 
 from indexer.article import Article
 from indexer.legs import LegHit, Mask, ranges, top_k
-from indexer.legs.qgrams import QGramIndex, TokenIndex, partial_ratio_possible, ratio_possible
+from indexer.legs.qgrams import (
+    SCORE_SLACK,
+    QGramIndex,
+    TokenIndex,
+    partial_ratio_possible,
+    ratio_possible,
+)
 from indexer.query import PreparedQuery
 
 _SYMPTOM_HEADING = re.compile(r"(?i)symptom|problem|error|meaning|issue")
 _QUOTED = re.compile(r"\"([^\"\n]{12,300})\"|“([^”\n]{12,300})”")
 _ADMONITION = re.compile(r"^\[!\w+\]")
 MAX_STRINGS_PER_ARTICLE = 12
-# rapidfuzz scores in floating point: a bound this close to a cutoff still counts as reaching it.
-_BOUND_SLACK = 1e-6
 
 
 def fuzzy_strings(article: Article) -> list[str]:
@@ -174,7 +178,7 @@ class FuzzyLeg:
                 (200.0 * lcs / np.maximum(shorter + lcs, 1.0), fuzz.partial_ratio,
                  self.cutoff / 0.9)):
             scores = np.zeros(len(choices), dtype=np.float32)
-            reach = np.flatnonzero(bound >= cutoff - _BOUND_SLACK)
+            reach = np.flatnonzero(bound >= cutoff - SCORE_SLACK)
             if len(reach):
                 scores[reach] = self._cdist(text, [choices[i] for i in reach], scorer, cutoff)
             out.append(scores)

@@ -26,7 +26,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 # rapidfuzz compares similarities in floating point; a hair of slack keeps the bound on the safe
 # side of a score that equals the cutoff exactly.
-_SLACK = 1e-6
+SCORE_SLACK = 1e-6
 
 
 def _codes(text: str) -> npt.NDArray[np.int64]:
@@ -124,7 +124,7 @@ def ratio_possible(common: IntArray, lengths: IntArray, n: int, cutoff: float, q
                    ) -> BoolArray:
     """Where ``fuzz.ratio`` between strings of ``lengths`` and a text of length ``n`` that share
     ``common`` q-grams may reach ``cutoff``."""
-    edits = np.floor((1.0 - cutoff / 100.0) * (lengths + n) + _SLACK)
+    edits = np.floor((1.0 - cutoff / 100.0) * (lengths + n) + SCORE_SLACK)
     possible: BoolArray = common >= np.maximum(lengths, n) - q + 1 - q * edits
     return possible
 
@@ -135,7 +135,7 @@ def partial_ratio_possible(common: IntArray, lengths: IntArray, n: int, cutoff: 
     windows of at most ``m`` characters of the longer one: a window's q-grams are q-grams of the
     whole string, and it is at most ``2m * (1 - cutoff)`` edits away."""
     m = np.minimum(lengths, n)
-    edits = np.floor((1.0 - cutoff / 100.0) * 2 * m + _SLACK)
+    edits = np.floor((1.0 - cutoff / 100.0) * 2 * m + SCORE_SLACK)
     possible: BoolArray = common >= m - q + 1 - q * edits
     return possible
 
